@@ -1,0 +1,12 @@
+// Builds the self-contained binary dist/efsbak (bun build --compile).
+// The worker is an extra entry point: a compiled binary can only start workers it embeds.
+import { $ } from "bun";
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const entry = join(root, "src/main.ts");
+const worker = join(root, "src/backup/_worker.ts");
+const out = join(root, "dist/efsbak");
+const started = performance.now();
+await $`bun build --compile --minify --bytecode --format=esm ${entry} ${worker} --outfile ${out}`.cwd(root).quiet();
+console.error(`built ${out} in ${Math.round(performance.now() - started)} ms`);

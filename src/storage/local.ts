@@ -1,0 +1,151 @@
+/**
+ * Local-directory storage. A key "a/b/c" is the file DIR/a/b/c.
+ * save: write a temp file in the same folder, fsync, rename over the key, fsync the folder,
+ * so a crash leaves either the old state or the whole new object (temp files are ignored by
+ * list and cleaned up by prune). Files are 0600 and folders 0700.
+ */
+import { constants } from "node:fs";
+import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, StorageError, assertKey, checkRange } from "./storage.ts";
+
+const TEMP_MARK = ".tmp-";
+
+/** Opens (without creating) a storage rooted at dir. */
+export function localStorage(dir: string): Storage {
+  const location = dir;
+  const madeDirs = new Set<string>();
+
+  function pathOf(key: string): string {
+    assertKey(key);
+    return join(dir, key);
+  }
+
+  function fail(op: string, key: string, err: unknown): never {
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code === "ENOENT") throw new NotFoundError(key, location);
+    const permanent = e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EISDIR" || e?.code === "ENOTDIR" || e?.code === "EROFS";
+    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err });
+  }
+
+  async function ensureDir(folder: string): Promise<void> {
+    if (madeDirs.has(folder)) return;
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    madeDirs.add(folder);
+  }
+
+  async function syncDir(folder: string): Promise<void> {
+    const fh = await open(folder, constants.O_RDONLY);
+    try { await fh.sync(); } finally { await fh.close(); }
+  }
+
+  return {
+    location,
+    async save(key: string, data: Uint8Array) {
+      const path = pathOf(key);
+      const folder = dirname(path);
+      const temp = join(folder, `${TEMP_MARK}${randomBytes(8).toString("hex")}`);
+      try {
+        await ensureDir(folder);
+        const fh = await open(temp, "wx", 0o600);
+        try {
+          let done = 0;
+          while (done < data.length) {
+            const { bytesWritten } = await fh.write(data, done, data.length - done);
+            done += bytesWritten;
+          }
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(temp, path);
+        await syncDir(folder);
+      } catch (err) {
+        await unlink(temp).catch(() => {});
+        fail("save", key, err);
+      }
+    },
+    async load(key: string, range?: ByteRange) {
+      const path = pathOf(key);
+      let fh;
+      try {
+        fh = await open(path, "r");
+      } catch (err) {
+        fail("load", key, err);
+      }
+      try {
+        const size = (await fh.stat()).size;
+        const offset = range ? range.offset : 0;
+        const length = range ? range.length : size;
+        if (range) checkRange(key, size, range);
+        const out = new Uint8Array(length);
+        let done = 0;
+        while (done < length) {
+          const { bytesRead } = await fh.read(out, done, length - done, offset + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        if (done !== length) {
+          throw new StorageError(`Cannot read "${key}": object shrank while reading`, { permanent: true, key });
+        }
+        return out;
+      } catch (err) {
+        if (err instanceof StorageError) throw err;
+        fail("load", key, err);
+      } finally {
+        await fh.close();
+      }
+    },
+    async stat(key: string): Promise<ObjectInfo | null> {
+      const path = pathOf(key);
+      try {
+        const s = await stat(path);
+        return s.isFile() ? { key, size: s.size, mtimeMs: s.mtimeMs } : null;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return null;
+        fail("stat", key, err);
+      }
+    },
+    async *list(prefix: string) {
+      // Walk only the folder that can hold the prefix, then filter by the full prefix.
+      const cut = prefix.lastIndexOf("/");
+      const base = cut < 0 ? "" : prefix.slice(0, cut);
+      yield* walk(dir, base, prefix);
+    },
+    async remove(key: string) {
+      const path = pathOf(key);
+      try {
+        await unlink(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+        fail("remove", key, err);
+      }
+    },
+  };
+}
+
+async function* walk(root: string, rel: string, prefix: string): AsyncGenerator<ObjectInfo> {
+  let entries;
+  try {
+    entries = await readdir(rel ? join(root, rel) : root, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return;
+    throw new StorageError(`Cannot list "${prefix}" in "${root}": ${code}`, { permanent: false, cause: err });
+  }
+  for (const e of entries) {
+    const key = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) {
+      if (prefix.startsWith(key + "/") || key.startsWith(prefix) || prefix === "") yield* walk(root, key, prefix);
+    } else if (e.isFile() && !e.name.startsWith(TEMP_MARK) && key.startsWith(prefix)) {
+      let s;
+      try {
+        s = await stat(join(root, key));
+      } catch {
+        continue; // removed while listing
+      }
+      yield { key, size: s.size, mtimeMs: s.mtimeMs };
+    }
+  }
+}

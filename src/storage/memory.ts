@@ -1,0 +1,38 @@
+/** In-memory storage: real code, the default for tests. Copies on save and load. */
+import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, assertKey, checkRange } from "./storage.ts";
+
+/** Creates an empty in-memory storage. */
+export function memoryStorage(options: { location?: string; now?: () => number } = {}): Storage {
+  const objects = new Map<string, { data: Uint8Array; mtimeMs: number }>();
+  const location = options.location ?? "memory:";
+  const now = options.now ?? Date.now;
+  return {
+    location,
+    async save(key: string, data: Uint8Array) {
+      assertKey(key);
+      objects.set(key, { data: data.slice(), mtimeMs: now() });
+    },
+    async load(key: string, range?: ByteRange) {
+      assertKey(key);
+      const o = objects.get(key);
+      if (!o) throw new NotFoundError(key, location);
+      if (!range) return o.data.slice();
+      checkRange(key, o.data.length, range);
+      return o.data.slice(range.offset, range.offset + range.length);
+    },
+    async stat(key: string): Promise<ObjectInfo | null> {
+      assertKey(key);
+      const o = objects.get(key);
+      return o ? { key, size: o.data.length, mtimeMs: o.mtimeMs } : null;
+    },
+    async *list(prefix: string) {
+      for (const [key, o] of [...objects]) {
+        if (key.startsWith(prefix)) yield { key, size: o.data.length, mtimeMs: o.mtimeMs };
+      }
+    },
+    async remove(key: string) {
+      assertKey(key);
+      objects.delete(key);
+    },
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Where vault objects live. One small interface, three implementations (memory, local, s3),
+ * behaviour added by wrapping (withRetry, readOnly, faulty in tests).
+ *
+ * Contract, for every implementation:
+ * - Objects are written once and never modified. save() is atomic: a reader sees either no
+ *   object or the whole object, never part of one. Saving an existing key replaces it whole.
+ * - load() of a missing key MUST throw NotFoundError. A range that reaches past the end MUST
+ *   throw a permanent StorageError, never return short data.
+ * - list(prefix) yields each key under prefix exactly once, in no particular order.
+ * - remove() of a missing key is not an error.
+ * - Keys are relative, '/'-separated, without leading '/', '.' or '..' segments.
+ * - Messages never contain credentials.
+ */
+
+/** What stat and list report of an object. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** Last write time, ms since the epoch (used for GC safety ages). */
+  mtimeMs: number;
+}
+
+/** A byte range of an object. */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** The storage interface every backend implements. */
+export interface Storage {
+  /** For messages, e.g. "s3://bucket/prefix" or a directory path; never credentials. */
+  readonly location: string;
+  save(key: string, data: Uint8Array): Promise<void>;
+  load(key: string, range?: ByteRange): Promise<Uint8Array>;
+  stat(key: string): Promise<ObjectInfo | null>;
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  remove(key: string): Promise<void>;
+}
+
+/** A storage operation failed. `permanent` tells retry wrappers not to try again. */
+export class StorageError extends Error {
+  readonly permanent: boolean;
+  readonly key?: string;
+  constructor(message: string, options: { permanent: boolean; key?: string; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "StorageError";
+    this.permanent = options.permanent;
+    this.key = options.key;
+  }
+}
+
+/** The object does not exist (always permanent). */
+export class NotFoundError extends StorageError {
+  constructor(key: string, location: string) {
+    super(`Cannot find "${key}" in "${location}"`, { permanent: true, key });
+    this.name = "NotFoundError";
+  }
+}
+
+/** Throws a permanent StorageError when a key is not a clean relative path. */
+export function assertKey(key: string): void {
+  if (key === "" || key.startsWith("/") || key.endsWith("/") || key.includes("\0") ||
+      key.split("/").some((s) => s === "" || s === "." || s === "..")) {
+    throw new StorageError(`Invalid object key "${key}"`, { permanent: true, key });
+  }
+}
+
+/** Checks a requested range against an object size; throws a permanent error past the end. */
+export function checkRange(key: string, size: number, range: ByteRange): void {
+  if (range.offset < 0 || range.length < 0 || range.offset + range.length > size) {
+    throw new StorageError(
+      `Cannot read "${key}" bytes ${range.offset}-${range.offset + range.length}: object has ${size} bytes`,
+      { permanent: true, key },
+    );
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The storage contract suite: every backend runs it with one line,
+ * storageContract("local", async () => ({ storage, cleanup })).
+ */
+import { describe, expect, test, beforeAll, afterAll } from "bun:test";
+import { NotFoundError, StorageError, type Storage } from "../../src/storage/storage.ts";
+
+export interface OpenedStorage {
+  storage: Storage;
+  cleanup?: () => Promise<void>;
+}
+
+function bytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function keys(s: Storage, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of s.list(prefix)) out.push(o.key);
+  return out.sort();
+}
+
+export function storageContract(name: string, open: () => Promise<OpenedStorage>): void {
+  describe(`storage contract: ${name}`, () => {
+    let opened: OpenedStorage;
+    let s: Storage;
+    beforeAll(async () => {
+      opened = await open();
+      s = opened.storage;
+    });
+    afterAll(async () => {
+      await opened?.cleanup?.();
+    });
+
+    test("save then load returns the same bytes", async () => {
+      const data = bytes(100_000, 7);
+      await s.save("a/one", data);
+      expect(Buffer.from(await s.load("a/one")).equals(Buffer.from(data))).toBe(true);
+    });
+
+    test("empty objects round trip", async () => {
+      await s.save("a/empty", new Uint8Array(0));
+      expect((await s.load("a/empty")).length).toBe(0);
+      expect((await s.stat("a/empty"))?.size).toBe(0);
+    });
+
+    test("range loads return exactly the range", async () => {
+      const data = bytes(5000, 3);
+      await s.save("r/obj", data);
+      const part = await s.load("r/obj", { offset: 1000, length: 1234 });
+      expect(Buffer.from(part).equals(Buffer.from(data.subarray(1000, 2234)))).toBe(true);
+      const tail = await s.load("r/obj", { offset: 4990, length: 10 });
+      expect(Buffer.from(tail).equals(Buffer.from(data.subarray(4990)))).toBe(true);
+    });
+
+    test("a range past the end throws a permanent StorageError", async () => {
+      await s.save("r/short", bytes(100));
+      let err: unknown;
+      try {
+        await s.load("r/short", { offset: 90, length: 20 });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).permanent).toBe(true);
+    });
+
+    test("a missing key throws NotFoundError and stats as null", async () => {
+      let err: unknown;
+      try {
+        await s.load("nope/missing");
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(NotFoundError);
+      expect(await s.stat("nope/missing")).toBeNull();
+    });
+
+    test("stat reports size and a recent mtime", async () => {
+      await s.save("st/x", bytes(321));
+      const info = await s.stat("st/x");
+      expect(info?.size).toBe(321);
+      expect(Math.abs((info?.mtimeMs ?? 0) - Date.now())).toBeLessThan(10 * 60_000);
+    });
+
+    test("saving an existing key replaces it whole", async () => {
+      await s.save("rep/k", bytes(1000, 1));
+      await s.save("rep/k", bytes(10, 2));
+      expect(Buffer.from(await s.load("rep/k")).equals(Buffer.from(bytes(10, 2)))).toBe(true);
+    });
+
+    test("list yields every key under a prefix exactly once", async () => {
+      const want: string[] = [];
+      for (let i = 0; i < 25; i++) {
+        const key = `l/${(i % 5).toString(16)}/${i.toString().padStart(4, "0")}`;
+        want.push(key);
+        await s.save(key, bytes(i + 1, i + 1));
+      }
+      await s.save("lx/other", bytes(1));
+      expect(await keys(s, "l/")).toEqual(want.sort());
+      expect(await keys(s, "l/3/")).toEqual(want.filter((k) => k.startsWith("l/3/")).sort());
+      expect(await keys(s, "does-not-exist/")).toEqual([]);
+      for await (const o of s.list("l/1/")) expect(o.size).toBeGreaterThan(0);
+    });
+
+    test("remove deletes, and removing a missing key is fine", async () => {
+      await s.save("rm/k", bytes(5));
+      await s.remove("rm/k");
+      expect(await s.stat("rm/k")).toBeNull();
+      await s.remove("rm/k");
+      expect(await keys(s, "rm/")).toEqual([]);
+    });
+
+    test("keys that escape are refused", async () => {
+      for (const bad of ["../x", "/abs", "a//b", "a/./b", "a/../b", ""]) {
+        let err: unknown;
+        try {
+          await s.save(bad, bytes(1));
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(StorageError);
+      }
+    });
+
+    test("parallel saves of many keys all land", async () => {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => s.save(`par/${i}`, bytes(64, i + 1))));
+      expect((await keys(s, "par/")).length).toBe(40);
+    });
+  });
+}

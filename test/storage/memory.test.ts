@@ -1,0 +1,4 @@
+import { storageContract } from "./contract.ts";
+import { memoryStorage } from "../../src/storage/memory.ts";
+
+storageContract("memory", async () => ({ storage: memoryStorage() }));
