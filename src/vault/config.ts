@@ -1,0 +1,60 @@
+/**
+ * The `config` object: format version and parameters, plaintext JSON (it reveals nothing but
+ * parameters). Readers refuse a version they do not know.
+ */
+import { VaultDamageError } from "../errors.ts";
+
+/** The vault format version this build writes and reads. */
+export const FORMAT_VERSION = 1;
+
+/** Chunker parameters, as stored. */
+export interface ChunkerConfig {
+  min_size: number;
+  avg_size: number;
+  max_size: number;
+  seed: number;
+}
+
+/** Encryption parameters (keys live in keys/). */
+export interface EncryptionConfig {
+  cipher: "aes-256-gcm";
+  kdf: "argon2id";
+}
+
+/** The content of `config`. */
+export interface VaultConfig {
+  format: "efsbak-vault";
+  version: number;
+  id: string;
+  created_at: string;
+  chunker: ChunkerConfig;
+  hash: "blake3" | "blake3-keyed";
+  compression: "zstd";
+  pack_size: number;
+  encryption: EncryptionConfig | null;
+}
+
+/** Encodes config as pretty JSON. */
+export function encodeConfig(c: VaultConfig): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(c, null, 2) + "\n");
+}
+
+/** Decodes and checks config; unknown versions are refused with a clear message. */
+export function decodeConfig(key: string, data: Uint8Array): VaultConfig {
+  let c: VaultConfig;
+  try {
+    c = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data));
+  } catch {
+    throw new VaultDamageError(key, "config is not valid JSON");
+  }
+  if (!c || typeof c !== "object" || c.format !== "efsbak-vault") throw new VaultDamageError(key, "not an efsbak vault config");
+  if (c.version !== FORMAT_VERSION) {
+    throw new VaultDamageError(key, `vault format version ${JSON.stringify(c.version)} is not supported (this efsbak reads version ${FORMAT_VERSION})`, "use the efsbak release that created this vault, or a newer one");
+  }
+  const ch = c.chunker;
+  const ok = ch && [ch.min_size, ch.avg_size, ch.max_size, ch.seed].every((n) => Number.isInteger(n) && n >= 0) &&
+    ch.min_size < ch.avg_size && ch.avg_size < ch.max_size && Number.isInteger(c.pack_size) && c.pack_size > 0;
+  if (!ok) throw new VaultDamageError(key, "config has invalid chunker or pack parameters");
+  if (c.encryption !== null && c.encryption?.cipher !== "aes-256-gcm") throw new VaultDamageError(key, `unknown encryption ${JSON.stringify(c.encryption)}`);
+  return c;
+}

@@ -1,0 +1,54 @@
+/**
+ * The key scheme of a vault: the one place that turns (kind, id) into an object key.
+ *
+ *   config                      format version and parameters (plaintext JSON)
+ *   keys/<id>                   wrapped master keys (encrypted vaults)
+ *   packs/<id[0:2]>/<id>        pack files (data or tree blobs), warm tier
+ *   index/<id>                  index files: blob -> pack, offset, length
+ *   rps/<id>                    recovery points
+ *   jobs/<job id>/<seq>         job records; each state change is a new object
+ *   locks/<id>                  vault locks (shared for backups, exclusive for prune)
+ *   leases/<resource>/<id>      per-resource backup leases
+ * The cold tier is a second storage (VAULT/cold, cold_path, or the same bucket under
+ * PREFIX/cold with a cold storage class) holding packs/ with the same key scheme.
+ */
+
+/** Kinds of object the vault stores. */
+export type ObjectKind = "packs" | "index" | "rps" | "jobs" | "locks" | "leases" | "keys";
+
+/** Key of the config object. */
+export const CONFIG_KEY = "config";
+
+/** Key of a pack. */
+export function packKey(packId: string): string {
+  return `packs/${packId.slice(0, 2)}/${packId}`;
+}
+
+/** Key of an object of a flat kind (index, rps, locks, keys). */
+export function objectKey(kind: "index" | "rps" | "locks" | "keys", id: string): string {
+  return `${kind}/${id}`;
+}
+
+/** Key of one state record of a job. */
+export function jobKey(jobId: string, seq: number): string {
+  return `jobs/${jobId}/${seq.toString().padStart(4, "0")}`;
+}
+
+/** Key of a lease on a resource (resource name encoded to a safe key segment). */
+export function leaseKey(resource: string, id: string): string {
+  return `leases/${leasePrefixSegment(resource)}/${id}`;
+}
+
+/** The folder holding all leases of a resource. */
+export function leasePrefix(resource: string): string {
+  return `leases/${leasePrefixSegment(resource)}/`;
+}
+
+function leasePrefixSegment(resource: string): string {
+  return Buffer.from(resource, "utf8").toString("base64url") || "_";
+}
+
+/** The id part of a key (last segment). */
+export function idOfKey(key: string): string {
+  return key.slice(key.lastIndexOf("/") + 1);
+}

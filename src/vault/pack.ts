@@ -1,0 +1,209 @@
+/**
+ * Pack files: many blobs in one object, self-describing so the index (and lost+found
+ * recovery) can be rebuilt from packs alone.
+ *
+ *   blob 0 | blob 1 | … | header (sealed) | u32 LE length of sealed header | "EFSBPK01"
+ *
+ * header = u8 version (1) | u8 pack type | u16 0 | u32 count | count × entry
+ * entry  = u8 blob type | u8 flags (bit 0: zstd) | u16 0 | u32 raw length | u32 stored length
+ *          | u32 CRC-32 of the stored bytes | 32-byte blob id                      (48 bytes)
+ * Blob offsets are implicit: each blob follows the previous one, the first at 0.
+ * A stored blob is zstd(raw) or raw, then sealed (AES-256-GCM, id as additional data) in
+ * encrypted vaults. The CRC lets restore detect damage cheaply; check --read-data re-hashes.
+ */
+import { VaultDamageError } from "../errors.ts";
+import { compress, decompress } from "./compress.ts";
+import { SEAL_OVERHEAD, type VaultKeys, seal, unseal } from "./crypto.ts";
+import { BLOB_ID_BYTES, toHex } from "./id.ts";
+
+/** Blob types. */
+export const BLOB_DATA = 0;
+export const BLOB_TREE = 1;
+/** A pack is closed once it reaches this size. */
+export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
+/** Bytes of one header entry. */
+export const ENTRY_BYTES = 48;
+const MAGIC = new TextEncoder().encode("EFSBPK01");
+const TRAILER_BYTES = 4 + MAGIC.length;
+const HEADER_VERSION = 1;
+const FLAG_ZSTD = 1;
+
+/** One blob in a pack. */
+export interface PackEntry {
+  type: number;
+  compressed: boolean;
+  rawLength: number;
+  storedLength: number;
+  crc: number;
+  id: Uint8Array;
+  offset: number;
+}
+
+/** Writes one entry (48 bytes) at out[at]. */
+export function writeEntry(out: Uint8Array, at: number, e: Omit<PackEntry, "offset">): void {
+  const v = new DataView(out.buffer, out.byteOffset + at, ENTRY_BYTES);
+  v.setUint8(0, e.type);
+  v.setUint8(1, e.compressed ? FLAG_ZSTD : 0);
+  v.setUint16(2, 0, true);
+  v.setUint32(4, e.rawLength, true);
+  v.setUint32(8, e.storedLength, true);
+  v.setUint32(12, e.crc >>> 0, true);
+  out.set(e.id, at + 16);
+}
+
+/** Reads one entry at data[at]; the offset is supplied by the caller. */
+export function readEntry(data: Uint8Array, at: number, offset: number): PackEntry {
+  const v = new DataView(data.buffer, data.byteOffset + at, ENTRY_BYTES);
+  return {
+    type: v.getUint8(0),
+    compressed: (v.getUint8(1) & FLAG_ZSTD) !== 0,
+    rawLength: v.getUint32(4, true),
+    storedLength: v.getUint32(8, true),
+    crc: v.getUint32(12, true),
+    id: data.slice(at + 16, at + 16 + BLOB_ID_BYTES),
+    offset,
+  };
+}
+
+/** Accumulates blobs into a reusable buffer; one pack at a time. */
+export class PackWriter {
+  #buf: Uint8Array;
+  #used = 0;
+  #entries: Omit<PackEntry, "offset">[] = [];
+  #offsets: number[] = [];
+  readonly #keys: VaultKeys | null;
+  readonly #packType: number;
+
+  constructor(buffer: Uint8Array, options: { keys: VaultKeys | null; packType: number }) {
+    this.#buf = buffer;
+    this.#keys = options.keys;
+    this.#packType = options.packType;
+  }
+
+  /** Bytes of blobs written so far. */
+  get size(): number {
+    return this.#used;
+  }
+
+  /** Blobs in the current pack. */
+  get count(): number {
+    return this.#entries.length;
+  }
+
+  /** Compresses, seals and appends a blob; returns false when it would not fit (caller finishes first). */
+  add(type: number, id: Uint8Array, raw: Uint8Array): boolean {
+    const packed = compress(raw);
+    const stored = seal(this.#keys, packed ?? raw, this.#keys ? id : undefined);
+    const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + SEAL_OVERHEAD + TRAILER_BYTES;
+    if (this.#used + stored.length + headerAfter > this.#buf.length) {
+      if (this.#entries.length > 0) return false;
+      this.#grow(stored.length + headerAfter);
+    }
+    this.#buf.set(stored, this.#used);
+    this.#entries.push({
+      type,
+      compressed: packed !== null,
+      rawLength: raw.length,
+      storedLength: stored.length,
+      crc: Bun.hash.crc32(stored),
+      id: id.slice(),
+    });
+    this.#offsets.push(this.#used);
+    this.#used += stored.length;
+    return true;
+  }
+
+  /** Writes the header and trailer; returns the pack bytes (a view of the buffer) and its entries. */
+  finish(): { bytes: Uint8Array; entries: PackEntry[] } {
+    const header = new Uint8Array(8 + this.#entries.length * ENTRY_BYTES);
+    const hv = new DataView(header.buffer);
+    hv.setUint8(0, HEADER_VERSION);
+    hv.setUint8(1, this.#packType);
+    hv.setUint32(4, this.#entries.length, true);
+    this.#entries.forEach((e, i) => writeEntry(header, 8 + i * ENTRY_BYTES, e));
+    const sealed = seal(this.#keys, header, this.#keys ? MAGIC : undefined);
+    const total = this.#used + sealed.length + TRAILER_BYTES;
+    if (total > this.#buf.length) this.#grow(total);
+    this.#buf.set(sealed, this.#used);
+    new DataView(this.#buf.buffer, this.#buf.byteOffset).setUint32(this.#used + sealed.length, sealed.length, true);
+    this.#buf.set(MAGIC, this.#used + sealed.length + 4);
+    const entries = this.#entries.map((e, i) => ({ ...e, offset: this.#offsets[i] }));
+    const bytes = this.#buf.subarray(0, total);
+    this.#entries = [];
+    this.#offsets = [];
+    this.#used = 0;
+    return { bytes, entries };
+  }
+
+  /** Switches to another buffer (the previous one was handed out with finish()). */
+  useBuffer(buffer: Uint8Array): void {
+    if (this.#used !== 0) throw new Error("PackWriter.useBuffer with a pack in progress");
+    this.#buf = buffer;
+  }
+
+  #grow(need: number): void {
+    const next = new Uint8Array(Math.max(need, this.#buf.length));
+    next.set(this.#buf.subarray(0, this.#used));
+    this.#buf = next;
+  }
+}
+
+/** Length of the trailer a reader fetches first (u32 header length + magic). */
+export const PACK_TRAILER_BYTES = TRAILER_BYTES;
+
+/** Parses the trailer; returns the sealed header length. */
+export function decodePackTrailer(key: string, trailer: Uint8Array, packSize: number): number {
+  if (trailer.length !== TRAILER_BYTES || MAGIC.some((b, i) => trailer[4 + i] !== b)) {
+    throw new VaultDamageError(key, "not a pack (bad trailer magic)");
+  }
+  const len = new DataView(trailer.buffer, trailer.byteOffset).getUint32(0, true);
+  if (len + TRAILER_BYTES > packSize || len < 8) throw new VaultDamageError(key, `pack header length ${len} does not fit a ${packSize}-byte pack`);
+  return len;
+}
+
+/** Decodes a sealed pack header; checks that the blobs fit before the header. */
+export function decodePackHeader(keys: VaultKeys | null, key: string, sealed: Uint8Array, packSize: number): { packType: number; entries: PackEntry[] } {
+  let header: Uint8Array;
+  try {
+    header = unseal(keys, sealed, keys ? MAGIC : undefined);
+  } catch (err) {
+    throw new VaultDamageError(key, `pack header: ${(err as Error).message}`);
+  }
+  const v = new DataView(header.buffer, header.byteOffset, header.length);
+  if (header.length < 8) throw new VaultDamageError(key, "pack header truncated");
+  if (v.getUint8(0) !== HEADER_VERSION) throw new VaultDamageError(key, `unknown pack header version ${v.getUint8(0)}`, "upgrade efsbak to read this vault");
+  const count = v.getUint32(4, true);
+  if (header.length !== 8 + count * ENTRY_BYTES) throw new VaultDamageError(key, `pack header says ${count} blobs but has ${header.length} bytes`);
+  const entries: PackEntry[] = [];
+  let offset = 0;
+  const dataEnd = packSize - sealed.length - TRAILER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const e = readEntry(header, 8 + i * ENTRY_BYTES, offset);
+    offset += e.storedLength;
+    if (offset > dataEnd) throw new VaultDamageError(key, `blob ${i} reaches past the pack's data`);
+    entries.push(e);
+  }
+  return { packType: v.getUint8(1), entries };
+}
+
+/** Decodes a stored blob back to its raw bytes: CRC, then authentication, then zstd. */
+export function decodeBlob(keys: VaultKeys | null, where: string, e: Pick<PackEntry, "compressed" | "rawLength" | "storedLength" | "crc" | "id">, stored: Uint8Array): Uint8Array {
+  const blob = `blob ${toHex(e.id).slice(0, 16)}… in ${where}`;
+  if (stored.length !== e.storedLength) throw new VaultDamageError(where, `${blob}: truncated`);
+  if (Bun.hash.crc32(stored) >>> 0 !== e.crc >>> 0) throw new VaultDamageError(where, `${blob}: checksum mismatch`);
+  let plain: Uint8Array;
+  try {
+    plain = unseal(keys, stored, keys ? e.id : undefined);
+  } catch (err) {
+    throw new VaultDamageError(where, `${blob}: ${(err as Error).message}`);
+  }
+  if (!e.compressed) {
+    if (plain.length !== e.rawLength) throw new VaultDamageError(where, `${blob}: length ${plain.length}, expected ${e.rawLength}`);
+    return plain;
+  }
+  try {
+    return decompress(plain, e.rawLength);
+  } catch (err) {
+    throw new VaultDamageError(where, `${blob}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Recovery points: one resource at one time, immutable once written (rps/<id>).
+ * Lifecycle state that changes later (tier moves, deletion) is recorded by prune in new
+ * objects, never by rewriting the recovery point.
+ */
+import { EfsbakError, VaultDamageError } from "../errors.ts";
+import { NotFoundError } from "../storage/storage.ts";
+import { objectKey } from "./layout.ts";
+import type { Vault } from "./vault.ts";
+
+/** Statuses, as AWS Backup names them. */
+export type RpStatus = "CREATING" | "AVAILABLE" | "PARTIAL" | "EXPIRED" | "DELETING";
+
+/** A recovery point as stored. Times are ISO-8601 UTC. */
+export interface RecoveryPoint {
+  id: string;
+  resource: string;
+  source_path: string;
+  host: string;
+  plan: string | null;
+  rule: string | null;
+  job_id: string;
+  created_at: string;
+  completed_at: string;
+  status: RpStatus;
+  tree: string;
+  parent: string | null;
+  tags: Record<string, string>;
+  cold_at: string | null;
+  delete_at: string | null;
+  size_bytes: number;
+  files: number;
+  dirs: number;
+  bytes_new: number;
+  bytes_stored: number;
+  /** Paths (relative to the source) recorded as inconsistent. */
+  inconsistent: string[];
+  warnings: string[];
+  efsbak_version: string;
+}
+
+/** Saves a recovery point (after its packs and index). */
+export async function saveRecoveryPoint(vault: Vault, rp: RecoveryPoint): Promise<void> {
+  await vault.saveJson(objectKey("rps", rp.id), rp);
+}
+
+/** Loads every recovery point of the vault, oldest first. Damaged ones are reported via onDamage. */
+export async function listRecoveryPoints(vault: Pick<Vault, "storage" | "loadJson">, options: { onDamage?: (err: VaultDamageError) => void } = {}): Promise<RecoveryPoint[]> {
+  const keys: string[] = [];
+  for await (const o of vault.storage.list("rps/")) keys.push(o.key);
+  const out: RecoveryPoint[] = [];
+  const queue = keys.slice();
+  async function worker() {
+    for (let key = queue.pop(); key !== undefined; key = queue.pop()) {
+      try {
+        out.push(await vault.loadJson<RecoveryPoint>(key));
+      } catch (err) {
+        if (err instanceof NotFoundError) continue;
+        if (err instanceof VaultDamageError && options.onDamage) options.onDamage(err);
+        else throw err;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return out.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
+}
+
+/** Finds a recovery point by id or unique id prefix (at least 4 characters), or "latest". */
+export function findRecoveryPoint(rps: RecoveryPoint[], ref: string, resource?: string): RecoveryPoint {
+  const pool = resource ? rps.filter((r) => r.resource === resource) : rps;
+  if (ref === "latest") {
+    const last = pool.at(-1);
+    if (!last) throw new EfsbakError(`Cannot find a recovery point${resource ? ` of "${resource}"` : ""}: the vault has none`, { exitCode: 1 });
+    return last;
+  }
+  if (ref.length < 4) throw new EfsbakError(`Cannot find recovery point "${ref}": give at least 4 characters of its id`, { exitCode: 2 });
+  const hits = pool.filter((r) => r.id.startsWith(ref));
+  if (hits.length === 1) return hits[0];
+  if (hits.length === 0) throw new EfsbakError(`Cannot find recovery point "${ref}" in the vault`, { exitCode: 1, hint: 'list them with "efsbak recovery-points"' });
+  throw new EfsbakError(`Recovery point "${ref}" is ambiguous: ${hits.length} ids start with it`, { exitCode: 2, hint: "give more characters of the id" });
+}

@@ -1,0 +1,201 @@
+/**
+ * A vault: storage (warm and cold) plus config, keys and the blob index, with the operations
+ * everything above it uses: read a blob, read and write small objects, list recovery points.
+ *
+ * Invariants:
+ * - Every object is written once under a content-derived or random name, never modified.
+ * - Write order is packs -> index -> recovery point, so a crash leaves garbage (unindexed
+ *   packs, which the next backup adopts) but never a recovery point that points at nothing.
+ * - Metadata (config, index, trees, recovery points, jobs) stays warm; only data packs go cold.
+ */
+import { EfsbakError, VaultDamageError } from "../errors.ts";
+import { NotFoundError, type Storage } from "../storage/storage.ts";
+import { BlobIndex, type BlobLocation, type Tier } from "./blob-index.ts";
+import { CONFIG_KEY, objectKey, packKey } from "./layout.ts";
+import { type VaultConfig, FORMAT_VERSION, decodeConfig, encodeConfig } from "./config.ts";
+import type { VaultKeys } from "./crypto.ts";
+import { type IndexFile, decodeIndexFile, encodeIndexFile } from "./index-file.ts";
+import { randomId, toHex } from "./id.ts";
+import { decodeJson, decodeObject, encodeJson, encodeObject } from "./object.ts";
+import { PACK_TARGET_BYTES, PACK_TRAILER_BYTES, type PackEntry, decodeBlob, decodePackHeader, decodePackTrailer } from "./pack.ts";
+
+/** An open vault. */
+export interface Vault {
+  readonly location: string;
+  readonly storage: Storage;
+  readonly cold: Storage;
+  readonly config: VaultConfig;
+  readonly keys: VaultKeys | null;
+  readonly index: BlobIndex;
+  /** Index file ids that were loaded (and are not superseded). */
+  readonly indexFiles: string[];
+  /** Reads, checks and decodes one blob. Throws VaultDamageError or NotFoundError-derived damage. */
+  loadBlob(id: Uint8Array): Promise<Uint8Array>;
+  /** Reads a blob with a known location. */
+  loadBlobAt(loc: BlobLocation): Promise<Uint8Array>;
+  /** Storage of a tier. */
+  tierStorage(tier: Tier): Storage;
+  saveJson(key: string, doc: unknown): Promise<void>;
+  loadJson<T>(key: string): Promise<T>;
+  /** Writes an index file for packs; returns its id. */
+  saveIndex(doc: IndexFile): Promise<string>;
+  /** Reads the header of a pack (self-describing), from the given tier. */
+  readPackHeader(packId: string, tier: Tier, size?: number): Promise<{ packType: number; entries: PackEntry[]; size: number }>;
+}
+
+/** Options for creating a vault. */
+export interface InitOptions {
+  cold: Storage;
+  now: Date;
+  chunker?: VaultConfig["chunker"];
+  keys?: VaultKeys | null;
+  encryption?: VaultConfig["encryption"];
+}
+
+/** Default chunker parameters of new vaults (FastCDC, ~1 MiB average). */
+export const DEFAULT_CHUNKER_CONFIG: VaultConfig["chunker"] = { min_size: 256 * 1024, avg_size: 1024 * 1024, max_size: 4 * 1024 * 1024, seed: 0 };
+
+/** Creates a vault in empty storage; refuses to overwrite an existing one. */
+export async function initVault(storage: Storage, options: InitOptions): Promise<VaultConfig> {
+  if (await storage.stat(CONFIG_KEY)) {
+    throw new EfsbakError(`Cannot create a vault at "${storage.location}": a vault already exists there`, { exitCode: 1 });
+  }
+  const config: VaultConfig = {
+    format: "efsbak-vault",
+    version: FORMAT_VERSION,
+    id: randomId(),
+    created_at: options.now.toISOString(),
+    chunker: options.chunker ?? DEFAULT_CHUNKER_CONFIG,
+    hash: options.keys ? "blake3-keyed" : "blake3",
+    compression: "zstd",
+    pack_size: PACK_TARGET_BYTES,
+    encryption: options.encryption ?? null,
+  };
+  await storage.save(CONFIG_KEY, encodeConfig(config));
+  return config;
+}
+
+/** Reads the config of a vault, or null when there is none. */
+export async function readConfig(storage: Storage): Promise<VaultConfig | null> {
+  let data: Uint8Array;
+  try {
+    data = await storage.load(CONFIG_KEY);
+  } catch (err) {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  }
+  return decodeConfig(CONFIG_KEY, data);
+}
+
+/** Opens a vault: reads config and every index file. */
+export async function openVault(storage: Storage, options: { cold: Storage; keys?: VaultKeys | null; config?: VaultConfig }): Promise<Vault> {
+  const config = options.config ?? (await readConfig(storage));
+  if (!config) {
+    throw new EfsbakError(`Cannot open vault "${storage.location}": no vault there`, { exitCode: 1, hint: 'create one with "efsbak vault init", or check the path' });
+  }
+  const keys = options.keys ?? null;
+  if (config.encryption && !keys) throw new EfsbakError(`Cannot open vault "${storage.location}": it is encrypted and no key was given`, { exitCode: 1 });
+  const cold = options.cold;
+  const index = new BlobIndex();
+  const treeCache = new Map<string, Uint8Array>();
+
+  function tierStorage(tier: Tier): Storage {
+    return tier === "cold" ? cold : storage;
+  }
+
+  async function loadJson<T>(key: string): Promise<T> {
+    return decodeJson<T>(keys, key, await storage.load(key));
+  }
+
+  async function loadBlobAt(loc: BlobLocation): Promise<Uint8Array> {
+    const key = packKey(loc.packId);
+    let stored: Uint8Array;
+    try {
+      stored = await tierStorage(loc.tier).load(key, { offset: loc.offset, length: loc.storedLength });
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new VaultDamageError(key, `pack is missing (needed for blob ${toHex(loc.id).slice(0, 16)}…)`);
+      throw err;
+    }
+    return decodeBlob(keys, key, loc, stored);
+  }
+
+  const vault: Vault = {
+    location: storage.location,
+    storage,
+    cold,
+    config,
+    keys,
+    index,
+    indexFiles: [],
+    tierStorage,
+    async loadBlob(id) {
+      const hex = toHex(id);
+      const cached = treeCache.get(hex);
+      if (cached) return cached;
+      const loc = index.get(id);
+      if (!loc) throw new VaultDamageError(`blob ${hex}`, "not in any index", 'run "efsbak check" to see which recovery points are affected');
+      const raw = await loadBlobAt(loc);
+      if (loc.type === 1) {
+        if (treeCache.size > 2048) treeCache.delete(treeCache.keys().next().value!);
+        treeCache.set(hex, raw);
+      }
+      return raw;
+    },
+    loadBlobAt,
+    async saveJson(key, doc) {
+      await storage.save(key, encodeJson(keys, key, doc));
+    },
+    loadJson,
+    async saveIndex(doc) {
+      const id = randomId();
+      const key = objectKey("index", id);
+      await storage.save(key, encodeObject(keys, key, encodeIndexFile(doc)));
+      vault.indexFiles.push(id);
+      return id;
+    },
+    async readPackHeader(packId, tier, size) {
+      const key = packKey(packId);
+      const s = tierStorage(tier);
+      const packSize = size ?? (await s.stat(key))?.size;
+      if (packSize === undefined) throw new VaultDamageError(key, "pack is missing");
+      if (packSize < PACK_TRAILER_BYTES + 8) throw new VaultDamageError(key, `pack is truncated (${packSize} bytes)`);
+      const trailer = await s.load(key, { offset: packSize - PACK_TRAILER_BYTES, length: PACK_TRAILER_BYTES });
+      const headerLength = decodePackTrailer(key, trailer, packSize);
+      const sealed = await s.load(key, { offset: packSize - PACK_TRAILER_BYTES - headerLength, length: headerLength });
+      return { ...decodePackHeader(keys, key, sealed, packSize), size: packSize };
+    },
+  };
+
+  await loadIndexes(vault);
+  return vault;
+}
+
+async function loadIndexes(vault: Vault): Promise<void> {
+  const files: { id: string; doc: IndexFile }[] = [];
+  const keys: string[] = [];
+  for await (const o of vault.storage.list("index/")) keys.push(o.key);
+  const queue = keys.slice();
+  async function worker() {
+    for (let key = queue.pop(); key !== undefined; key = queue.pop()) {
+      let data: Uint8Array;
+      try {
+        data = await vault.storage.load(key);
+      } catch (err) {
+        if (err instanceof NotFoundError) continue; // removed by a concurrent prune
+        throw err;
+      }
+      const doc = decodeIndexFile(key, decodeObject(vault.keys, key, data));
+      files.push({ id: key.slice("index/".length), doc });
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker));
+  const superseded = new Set(files.flatMap((f) => f.doc.supersedes));
+  for (const f of files) {
+    if (superseded.has(f.id)) continue;
+    vault.indexFiles.push(f.id);
+    for (const p of f.doc.packs) {
+      const no = vault.index.addPack(p.packId, p.tier, p.size);
+      for (const e of p.entries) vault.index.add(no, e);
+    }
+  }
+}
