@@ -87,6 +87,7 @@ export async function backup(vault: Vault, source: string, options: BackupOption
   try {
     const prevRoot = options.parent ? await walker.loadTree(options.parent.tree) : null;
     const root = await walker.walkDir(source, "", prevRoot);
+    pipeline.dispatch(); // the last slot holds chunks the pending trees wait for
     const rootTree = await root.done;
     walker.flushTrees();
     await pipeline.flush();
