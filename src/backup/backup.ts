@@ -29,6 +29,7 @@ import { type DirNode, type Node, baseFromStat, unchanged } from "../tree/node.t
 import { decodeTree, encodeTree } from "../tree/tree.ts";
 import { compileExcludes } from "../tree/exclude.ts";
 import { Pipeline } from "./pipeline.ts";
+import { adoptPacks } from "./adopt.ts";
 import { readFile } from "./file-reader.ts";
 import { VERSION } from "../version.ts";
 
@@ -54,6 +55,11 @@ export interface BackupOptions {
   deleteAfterMs?: number;
   exclude?: string[];
   host?: string;
+  /**
+   * Stops the backup cleanly when aborted (completion window, SIGTERM): what was stored is
+   * kept and indexed, and the recovery point is written PARTIAL with the entries walked so far.
+   */
+  signal?: AbortSignal;
   /** Called often with running totals (for progress displays). */
   onProgress?: (p: BackupProgress) => void;
   /** Warnings are collected in the result; this sees them as they happen. */
@@ -81,9 +87,12 @@ export async function backup(vault: Vault, source: string, options: BackupOption
 
   const c = vault.config.chunker;
   const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
+  const adopted = await adoptPacks(vault);
   const hasher = await createBlobHasher(vault.keys?.idKey);
   const pipeline = await Pipeline.start(vault, { workers: options.workers });
   const walker = new Walker(vault, pipeline, tables, hasher, options);
+  if (adopted.packs > 0) walker.note(`Adopted ${adopted.packs} packs (${adopted.blobs} blobs) left by an interrupted backup`);
+  for (const key of adopted.damaged) walker.note(`Cannot adopt pack "${key}": it is damaged; its data will be stored again`);
   try {
     const prevRoot = options.parent ? await walker.loadTree(options.parent.tree) : null;
     const root = await walker.walkDir(source, "", prevRoot);
@@ -102,7 +111,7 @@ export async function backup(vault: Vault, source: string, options: BackupOption
       job_id: options.jobId,
       created_at: options.now.toISOString(),
       completed_at: finished.toISOString(),
-      status: "AVAILABLE",
+      status: walker.stopped ? "PARTIAL" : "AVAILABLE",
       tree: rootTree,
       parent: options.parent?.id ?? null,
       tags: options.tags ?? {},
@@ -139,6 +148,8 @@ class Walker {
   readonly warnings: string[] = [];
   readonly inconsistent: string[] = [];
   totalBytes = 0;
+  /** True when the signal stopped the walk: the tree holds only what was walked. */
+  stopped = false;
   readonly #vault: Vault;
   readonly #pipeline: Pipeline;
   readonly #tables: ChunkerTables;
@@ -166,6 +177,11 @@ class Walker {
     return new Map(nodes.map((n) => [n.name, n]));
   }
 
+  /** Records a warning for the job (not about a path). */
+  note(message: string): void {
+    this.#warn(message);
+  }
+
   #warn(message: string): void {
     this.warnings.push(message);
     this.#options.onWarning?.(message);
@@ -184,6 +200,10 @@ class Walker {
     this.progress.dirs++;
     const entries: Promise<Node | null>[] = [];
     for (const name of names) {
+      if (this.#options.signal?.aborted) {
+        this.stopped = true;
+        break;
+      }
       const childAbs = join(abs, name);
       const childRel = rel ? `${rel}/${name}` : name;
       let st: BigIntStats;
@@ -242,8 +262,12 @@ class Walker {
     if (!read) {
       let started;
       try {
-        started = await readFile(this.#pipeline, this.#tables, abs, st);
+        started = await readFile(this.#pipeline, this.#tables, abs, st, this.#options.signal);
       } catch (err) {
+        if (this.#options.signal?.aborted) {
+          this.stopped = true; // stopped mid-file: the file is left out; its stored chunks dedupe next time
+          return { node: Promise.resolve(null) };
+        }
         this.#warn(`Cannot read "${rel}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; skipped`);
         return { node: Promise.resolve(null) };
       }

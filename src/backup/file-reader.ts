@@ -43,7 +43,7 @@ class FileSink implements ChunkSink {
  * Reads a file whose lstat is `before`. Returns once its bytes are in slots, with a promise of
  * the chunk ids; null when the file vanished. Other errors (EACCES…) are thrown.
  */
-export async function readFile(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats): Promise<{ done: Promise<FileRead> } | null> {
+export async function readFile(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats, signal?: AbortSignal): Promise<{ done: Promise<FileRead> } | null> {
   let expected = before;
   for (let attempt = 1; ; attempt++) {
     let fd: number;
@@ -60,7 +60,7 @@ export async function readFile(p: Pipeline, tables: ChunkerTables, path: string,
     try {
       const size = Number(expected.size);
       sink = new FileSink();
-      await readInto(p, tables, fd, size, sink);
+      await readInto(p, tables, fd, size, sink, signal);
       after = fstatSync(fd, { bigint: true });
     } finally {
       closeSync(fd);
@@ -77,7 +77,7 @@ export async function readFile(p: Pipeline, tables: ChunkerTables, path: string,
   }
 }
 
-async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: number, sink: FileSink): Promise<void> {
+async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: number, sink: FileSink, signal?: AbortSignal): Promise<void> {
   const shared = p.shared;
   const maxSize = tables.maxSize;
   let slot = await p.slot();
@@ -106,6 +106,10 @@ async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: nu
     carry = end - start;
     if (eof) return;
     p.dispatch();
+    if (signal?.aborted) {
+      sink.seal();
+      throw new Error("backup stopped");
+    }
     const next = await p.slot();
     if (carry > 0) shared.copyWithin(next.base, start, start + carry);
     slot = next;

@@ -1,0 +1,142 @@
+/**
+ * A backup job: the lease, the job record and the backup itself, in the right order.
+ *
+ *   take the resource's lease (blocked: LockedError; a scheduled job records FAILED first)
+ *   job CREATED -> RUNNING
+ *   parent = newest recovery point of the resource
+ *   backup() -> recovery point
+ *   job COMPLETED (or FAILED with the error), lease released
+ *
+ * Used by `efsbak backup` and by `efsbak run`, so both behave the same.
+ */
+import { EfsbakError, LockedError } from "../errors.ts";
+import { backup, type BackupProgress } from "../backup/backup.ts";
+import { leasePrefix } from "../vault/layout.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
+import type { Vault } from "../vault/vault.ts";
+import { createJob, type JobRecord } from "./job.ts";
+import { acquireLease } from "./lock.ts";
+
+/** The resource to back up. */
+export interface BackupSource {
+  id: string;
+  path: string;
+  exclude?: string[];
+}
+
+/** Options of a backup job. */
+export interface BackupJobOptions {
+  /** Vault name (or location) as the user knows it, recorded on the job. */
+  vaultName: string;
+  /** The plan clock (moves with --now). */
+  now: () => Date;
+  plan?: string | null;
+  rule?: string | null;
+  scheduledFor?: Date | null;
+  tags?: Record<string, string>;
+  coldAfterMs?: number;
+  deleteAfterMs?: number;
+  /** End of the completion window (plan clock): the backup stops there and is kept PARTIAL. */
+  deadline?: Date | null;
+  /** Stops the backup cleanly (SIGTERM, Ctrl-C): kept PARTIAL, resumed next time. */
+  signal?: AbortSignal;
+  /** Record a FAILED job when the lease is held (scheduled runs), instead of touching nothing. */
+  recordBlocked?: boolean;
+  settleMs?: number;
+  onProgress?: (p: BackupProgress) => void;
+  onWarning?: (message: string) => void;
+  workers?: number;
+}
+
+/** Runs one backup job and returns its final record. Throws LockedError when blocked. */
+export async function runBackupJob(vault: Vault, source: BackupSource, options: BackupJobOptions): Promise<JobRecord> {
+  const jobFields = { type: "backup" as const, vault: options.vaultName, plan: options.plan, rule: options.rule, resource: source.id, scheduledFor: options.scheduledFor };
+  let lease;
+  try {
+    lease = await acquireLease(vault.storage, leasePrefix(source.id), {
+      purpose: `a backup of "${source.id}"`,
+      what: `a backup of "${source.id}"`,
+      exclusive: true,
+      settleMs: options.settleMs,
+    });
+  } catch (err) {
+    if (err instanceof LockedError && options.recordBlocked) {
+      const job = await createJob(vault, { ...jobFields, state: "FAILED" }, { now: options.now() });
+      await job.update({ ended_at: options.now().toISOString(), error: err.message });
+    }
+    throw err;
+  }
+  let shared;
+  try {
+    // A shared claim on the vault: prune (exclusive) waits while backups run.
+    shared = await acquireLease(vault.storage, "locks/", { purpose: `a backup of "${source.id}"`, what: `a backup of "${source.id}"`, exclusive: false, settleMs: options.settleMs });
+  } catch (err) {
+    await lease.release().catch(() => {});
+    if (err instanceof LockedError && options.recordBlocked) {
+      const job = await createJob(vault, { ...jobFields, state: "FAILED" }, { now: options.now() });
+      await job.update({ ended_at: options.now().toISOString(), error: err.message });
+    }
+    throw err;
+  }
+  try {
+    const job = await createJob(vault, jobFields, { now: options.now() });
+    const started = options.now();
+    await job.update({ state: "RUNNING", started_at: started.toISOString() });
+    const stop = new AbortController();
+    let stopReason = "";
+    const onAbort = () => {
+      stopReason = "stopped on request";
+      stop.abort();
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    const timer = options.deadline ? setTimeout(() => {
+      stopReason = `stopped at the end of the completion window (${options.deadline!.toISOString()})`;
+      stop.abort();
+    }, Math.max(0, options.deadline.getTime() - options.now().getTime())) : null;
+    try {
+      const rps = await listRecoveryPoints(vault);
+      const parent = rps.filter((r) => r.resource === source.id && (r.status === "AVAILABLE" || r.status === "PARTIAL")).at(-1) ?? null;
+      const result = await backup(vault, source.path, {
+        resource: source.id,
+        now: started,
+        jobId: job.record.id,
+        parent,
+        plan: options.plan,
+        rule: options.rule,
+        tags: options.tags,
+        coldAfterMs: options.coldAfterMs,
+        deleteAfterMs: options.deleteAfterMs,
+        exclude: source.exclude,
+        onProgress: options.onProgress,
+        onWarning: options.onWarning,
+        workers: options.workers,
+        signal: stop.signal,
+      });
+      const rp = result.rp;
+      await job.update({
+        state: rp.status === "PARTIAL" ? "PARTIAL" : "COMPLETED",
+        ended_at: options.now().toISOString(),
+        files: rp.files,
+        bytes_read: result.bytesRead,
+        bytes_new: rp.bytes_new,
+        bytes_stored: rp.bytes_stored,
+        warnings: result.warnings,
+        inconsistent: rp.inconsistent,
+        recovery_point: rp.id,
+        error: rp.status === "PARTIAL" ? `${stopReason || "stopped"}: recovery point ${rp.id} is PARTIAL; the next backup resumes from it` : null,
+      });
+      return job.record;
+    } catch (err) {
+      const message = err instanceof EfsbakError ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
+      await job.update({ state: "FAILED", ended_at: options.now().toISOString(), error: message }).catch(() => {});
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+  } finally {
+    await shared.release().catch(() => {});
+    await lease.release().catch(() => {});
+  }
+}
