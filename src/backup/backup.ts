@@ -23,7 +23,7 @@ import { createBlobHasher, type BlobHasher } from "../chunk/hash.ts";
 import { EfsbakError } from "../errors.ts";
 import type { Vault } from "../vault/vault.ts";
 import { BLOB_TREE, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
-import { fromHex, timeOrderedId, toHex } from "../vault/id.ts";
+import { fromHex, randomId, toHex } from "../vault/id.ts";
 import { type RecoveryPoint, saveRecoveryPoint } from "../vault/recovery-point.ts";
 import { type DirNode, type Node, baseFromStat, unchanged } from "../tree/node.ts";
 import { decodeTree, encodeTree } from "../tree/tree.ts";
@@ -102,7 +102,7 @@ export async function backup(vault: Vault, source: string, options: BackupOption
     await pipeline.flush();
     const finished = new Date(options.now.getTime());
     const rp: RecoveryPoint = {
-      id: timeOrderedId(options.now.getTime()),
+      id: randomId(),
       resource: options.resource,
       source_path: source,
       host: options.host ?? hostname(),

@@ -1,0 +1,58 @@
+/** `efsbak check`: verify a vault's structure, and with --read-data its data. */
+import { UsageError } from "../errors.ts";
+import { check } from "../check/check.ts";
+import { createJob } from "../jobs/job.ts";
+import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
+import { formatBytes, formatCount } from "./output.ts";
+import { jobJson } from "./jobs.ts";
+
+/** The check command. */
+export const checkCommand = command({
+  name: "check",
+  description: "verify vault structure; --read-data re-reads and re-hashes all data (or --read-data=10%)",
+  args: {
+    ...VAULT_ARG,
+    "read-data": { type: "string", description: "also read and verify data: all, or a random share like 10%", valueHint: "PERCENT" },
+  },
+  implied: { "read-data": "100%" },
+  exitStatus: ["0  no problems found", "1  damage found (each problem names the object and the recovery points it affects)", "2  usage error"],
+  async run({ ctx, args }) {
+    const target = ctx.vaultTarget(args.vault as string | undefined);
+    const vault = await ctx.openVault(target);
+    const readData = parseShare(args["read-data"] as string | undefined);
+    const job = await createJob(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now() });
+    await job.update({ started_at: ctx.now().toISOString() });
+    let report;
+    try {
+      report = await check(vault, { readData: readData === null ? false : { share: readData } });
+    } catch (err) {
+      await job.update({ state: "FAILED", ended_at: ctx.now().toISOString(), error: (err as Error).message }).catch(() => {});
+      throw err;
+    }
+    const damaged = report.problems.length > 0;
+    await job.update({
+      state: damaged ? "FAILED" : "COMPLETED",
+      ended_at: ctx.now().toISOString(),
+      bytes_read: report.bytesRead,
+      error: damaged ? `${report.problems.length} problems found` : null,
+      details: { recovery_points: report.recoveryPoints, trees: report.trees, blobs: report.blobs, packs: report.packs, packs_read: report.packsRead, problems: report.problems.slice(0, 100), unindexed_packs: report.unindexedPacks.length },
+    });
+    const lines = [
+      `Checked ${target.name}: ${formatCount(report.recoveryPoints)} recovery points, ${formatCount(report.trees)} trees, ${formatCount(report.blobs)} blobs, ${formatCount(report.packs)} packs` +
+        (readData !== null ? `; read ${formatCount(report.packsRead)} packs (${formatBytes(report.bytesRead)})` : ""),
+    ];
+    if (report.unindexedPacks.length) lines.push(`${report.unindexedPacks.length} packs are not indexed yet (left by an interrupted backup; the next backup adopts them)`);
+    for (const p of report.problems) lines.push(`damage: ${p.object}: ${p.message}${p.recoveryPoints.length ? ` (affects recovery points ${p.recoveryPoints.join(", ")})` : ""}`);
+    lines.push(damaged ? `${report.problems.length} problems found\nhint: restore affected recovery points anyway: what is intact goes back in place and the rest to efsbak-lost+found; back up the resources again to store fresh copies` : "No problems found");
+    return { exitCode: damaged ? 1 : 0, json: { job: jobJson(job.record), ...report }, text: lines.join("\n") };
+  },
+});
+
+/** "100%", "10%", "0.1" -> share; undefined -> null. */
+function parseShare(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());
+  const v = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
+  if (!(v > 0 && v <= 1)) throw new UsageError(`Cannot read --read-data "${text}": expected a share like 10% (or nothing, for all)`);
+  return v;
+}

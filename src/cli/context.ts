@@ -1,0 +1,167 @@
+/**
+ * What every command gets: the process edges (streams, env, cwd), the global flags, the
+ * plan clock, a logger on stderr, and the ways to find plans and open vaults. The only
+ * place besides cli/main.ts that reads the environment.
+ */
+import { existsSync, statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { createConsola } from "consola/basic";
+import type { ConsolaInstance } from "consola";
+import { EfsbakError, UsageError } from "../errors.ts";
+import { loadPlans, type Plans, type VaultSpec } from "../plan/plans.ts";
+import { openStorage } from "../storage/open.ts";
+import type { Storage } from "../storage/storage.ts";
+import { initVault, openVault, readConfig, type Vault } from "../vault/vault.ts";
+import type { GlobalFlags } from "./args.ts";
+
+/** A writable stream as the CLI needs it. */
+export interface Out {
+  write(s: string): void;
+  isTTY?: boolean;
+}
+
+/** The process edges, injectable for in-process CLI tests. */
+export interface CliIo {
+  stdout: Out;
+  stderr: Out;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Aborted on SIGINT/SIGTERM: jobs stop cleanly and keep what they stored. */
+  signal?: AbortSignal;
+}
+
+/** A vault as a command refers to it. */
+export interface VaultTarget {
+  /** Name in the plans, or the URL/path given. */
+  name: string;
+  url: string;
+  spec: VaultSpec | null;
+}
+
+/** Shared state of one CLI invocation. */
+export interface Context {
+  io: CliIo;
+  flags: GlobalFlags;
+  log: ConsolaInstance;
+  /** The plan clock: --now / EFSBAK_NOW plus the real time elapsed since start. */
+  now(): Date;
+  /** True when the clock is simulated. */
+  simulated: boolean;
+  /** Plans from --plans (default "plans"); null when the default dir does not exist. */
+  plans(options?: { required?: boolean; dir?: string }): Plans | null;
+  /** Resolves --vault (a name from the plans, or a URL/path). */
+  vaultTarget(ref: string | undefined): VaultTarget;
+  /** Opens a vault; with create, initializes a missing one. */
+  openVault(target: VaultTarget, options?: { create?: boolean }): Promise<Vault>;
+  /** Storage of a target, without opening the vault. */
+  storageOf(target: VaultTarget): { storage: Storage; cold: Storage };
+  /** Seconds a lease claim waits before it is sure (longer on object stores). */
+  settleMs(target: VaultTarget): number;
+  /** True when progress may be drawn. */
+  interactive: boolean;
+}
+
+/** Builds the context of one invocation. */
+export function createContext(io: CliIo, flags: GlobalFlags): Context {
+  const nowText = flags.now ?? io.env.EFSBAK_NOW ?? null;
+  let base: number | null = null;
+  if (nowText) {
+    base = Date.parse(nowText);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(nowText) || Number.isNaN(base)) {
+      throw new UsageError(`Cannot read the time "${nowText}" given by ${flags.now ? "--now" : "EFSBAK_NOW"}`, 'use ISO-8601, e.g. "2026-11-24T05:30:00Z"');
+    }
+  }
+  const started = performance.now();
+  const level = flags.quiet ? 1 : flags.verbose ? 4 : 3;
+  const log = createConsola({
+    level,
+    formatOptions: { date: false, colors: !!io.stderr.isTTY },
+    stdout: io.stderr as unknown as NodeJS.WriteStream,
+    stderr: io.stderr as unknown as NodeJS.WriteStream,
+  });
+  const planCache = new Map<string, Plans | null>();
+
+  const ctx: Context = {
+    io,
+    flags,
+    log,
+    simulated: base !== null,
+    interactive: !!io.stderr.isTTY && !flags.json && !flags.quiet,
+    now() {
+      return base === null ? new Date() : new Date(base + Math.round(performance.now() - started));
+    },
+    plans(options = {}) {
+      const dir = options.dir ?? flags.plans ?? "plans";
+      const abs = resolve(io.cwd, dir);
+      if (planCache.has(abs)) return planCache.get(abs)!;
+      const explicit = options.dir !== undefined || flags.plans !== null;
+      if (!existsSync(abs)) {
+        if (explicit || options.required) {
+          throw new UsageError(`Cannot read plans: "${dir}" does not exist`, 'give the plans directory, e.g. "efsbak run plans/"');
+        }
+        planCache.set(abs, null);
+        return null;
+      }
+      const plans = loadPlans(dir, { baseDir: io.cwd });
+      planCache.set(abs, plans);
+      return plans;
+    },
+    vaultTarget(ref) {
+      const plans = ref !== undefined && looksLikeLocation(ref) && !ctx.plans()?.vaults.has(ref) ? null : ctx.plans();
+      if (ref === undefined) {
+        const names = plans ? [...plans.vaults.keys()] : [];
+        if (names.length === 1) return { name: names[0], url: plans!.vaults.get(names[0])!.url, spec: plans!.vaults.get(names[0])! };
+        throw new UsageError(
+          names.length === 0 ? "Cannot tell which vault to use: no --vault given and no plans define one" : `Cannot tell which vault to use: the plans define ${names.length} (${names.join(", ")})`,
+          'add --vault NAME_OR_PATH',
+        );
+      }
+      const spec = plans?.vaults.get(ref);
+      if (spec) return { name: ref, url: spec.url, spec };
+      if (looksLikeLocation(ref)) return { name: ref, url: ref, spec: null };
+      throw new UsageError(`Cannot find vault "${ref}" in the plans`, plans ? `known vaults: ${[...plans.vaults.keys()].join(", ") || "none"}; a local path needs a "/" (e.g. "./${ref}")` : `a local path needs a "/" (e.g. "./${ref}")`);
+    },
+    storageOf(target) {
+      const s = target.spec;
+      return openStorage(target.url, {
+        baseDir: io.cwd,
+        env: io.env,
+        endpoint: s?.endpoint,
+        region: s?.region,
+        forcePathStyle: s?.forcePathStyle,
+        accessKeyId: s?.accessKeyId,
+        secretAccessKey: s?.secretAccessKey,
+        sessionToken: s?.sessionToken,
+        coldStorageClass: s?.coldStorageClass,
+        coldPath: s?.coldPath ? (isAbsolute(s.coldPath) ? s.coldPath : resolve(io.cwd, s.coldPath)) : undefined,
+      });
+    },
+    async openVault(target, options = {}) {
+      const { storage, cold } = ctx.storageOf(target);
+      let config = await readConfig(storage);
+      if (!config) {
+        if (!options.create) {
+          throw new EfsbakError(`Cannot open vault "${target.name}": there is no vault at "${storage.location}"`, { exitCode: 1, hint: 'create it with "efsbak vault init", or check the name or path' });
+        }
+        if (target.spec?.encryption) {
+          throw new EfsbakError(`Cannot create vault "${target.name}": encryption is not available in this version`, { exitCode: 1, hint: "remove encryption from the vault table for now" });
+        }
+        if (!target.url.startsWith("s3://")) {
+          const abs = resolve(io.cwd, target.url);
+          if (existsSync(abs) && !statSync(abs).isDirectory()) throw new EfsbakError(`Cannot create vault "${target.name}": "${abs}" is a file`, { exitCode: 1 });
+        }
+        config = await initVault(storage, { cold, now: ctx.now() });
+        log.info(`Created vault "${target.name}" at ${storage.location}`);
+      }
+      return openVault(storage, { cold, config });
+    },
+    settleMs(target) {
+      return target.url.startsWith("s3://") ? 1500 : 50;
+    },
+  };
+  return ctx;
+}
+
+function looksLikeLocation(ref: string): boolean {
+  return ref.includes("/") || ref.startsWith(".") || ref.startsWith("~") || ref.includes(":");
+}

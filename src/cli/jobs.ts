@@ -1,0 +1,61 @@
+/** `efsbak jobs`: recent jobs of a vault, newest first. */
+import { listJobs, type JobRecord } from "../jobs/job.ts";
+import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
+import { formatBytes, formatCount, formatTime, table } from "./output.ts";
+import { UsageError } from "../errors.ts";
+
+/** A job in the --json shape of DESIGN.md. */
+export function jobJson(j: JobRecord): Record<string, unknown> {
+  return {
+    id: j.id,
+    type: j.type,
+    plan: j.plan,
+    rule: j.rule,
+    resource: j.resource,
+    vault: j.vault,
+    scheduled_for: j.scheduled_for,
+    started_at: j.started_at,
+    ended_at: j.ended_at,
+    state: j.state,
+    files: j.files,
+    bytes_read: j.bytes_read,
+    bytes_new: j.bytes_new,
+    bytes_stored: j.bytes_stored,
+    warnings: j.warnings,
+    error: j.error,
+    recovery_point: j.recovery_point,
+    inconsistent: j.inconsistent ?? [],
+    ...(j.restore_dir !== undefined ? { restore_dir: j.restore_dir, fragments: j.fragments ?? 0 } : {}),
+    ...(j.details ? { details: j.details } : {}),
+    host: j.host,
+    efsbak_version: j.efsbak_version,
+  };
+}
+
+/** The jobs command. */
+export const jobsCommand = command({
+  name: "jobs",
+  description: "list recent jobs with state, times, bytes, files and messages",
+  args: {
+    ...VAULT_ARG,
+    state: { type: "string", description: "only jobs in this state (COMPLETED, FAILED, PARTIAL, EXPIRED, RUNNING…)", valueHint: "STATE" },
+    type: { type: "string", description: "only jobs of this type (backup, restore, prune, check, drill)", valueHint: "TYPE" },
+    resource: { type: "string", description: "only jobs of this resource", valueHint: "ID" },
+    limit: { type: "string", description: "show at most this many (default 50; 0 = all)", valueHint: "N" },
+  },
+  exitStatus: COMMON_EXIT,
+  async run({ ctx, args }) {
+    const target = ctx.vaultTarget(args.vault as string | undefined);
+    const vault = await ctx.openVault(target);
+    const limit = args.limit === undefined ? 50 : Number(args.limit);
+    if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`Cannot read --limit "${args.limit}": expected a whole number`);
+    const all = await listJobs(vault, { state: args.state as string | undefined, type: args.type as string | undefined, resource: args.resource as string | undefined }, { onDamage: (e) => ctx.log.warn(e.message) });
+    const jobs = limit === 0 ? all : all.slice(0, limit);
+    const rows = jobs.map((j) => [
+      j.id.slice(0, 12), j.type, j.state, j.resource ?? "-", formatTime(j.started_at ?? j.created_at), formatTime(j.ended_at),
+      formatCount(j.files), formatBytes(j.bytes_new), j.error ?? (j.warnings.length ? `${j.warnings.length} warnings` : ""),
+    ]);
+    const text = jobs.length === 0 ? "No jobs" : table(["ID", "TYPE", "STATE", "RESOURCE", "STARTED", "ENDED", "FILES", "NEW", "MESSAGE"], rows);
+    return { exitCode: 0, json: { jobs: jobs.map(jobJson) }, text };
+  },
+});

@@ -1,0 +1,50 @@
+/** `efsbak recovery-points`: the recovery points of a vault, oldest first. */
+import { listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
+import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
+import { formatBytes, formatCount, formatTime, table } from "./output.ts";
+
+/** A recovery point in the --json shape of DESIGN.md. */
+export function rpJson(rp: RecoveryPoint): Record<string, unknown> {
+  return {
+    id: rp.id,
+    resource: rp.resource,
+    source_path: rp.source_path,
+    plan: rp.plan,
+    rule: rp.rule,
+    created_at: rp.created_at,
+    completed_at: rp.completed_at,
+    status: rp.status,
+    tier: "warm",
+    cold_at: rp.cold_at,
+    delete_at: rp.delete_at,
+    size_bytes: rp.size_bytes,
+    files: rp.files,
+    bytes_new: rp.bytes_new,
+    tags: rp.tags,
+    host: rp.host,
+    parent: rp.parent,
+  };
+}
+
+/** The recovery-points command. */
+export const recoveryPointsCommand = command({
+  name: "recovery-points",
+  description: "list recovery points: id, resource, time, status, tier, lifecycle dates, size",
+  args: {
+    ...VAULT_ARG,
+    resource: { type: "string", description: "only recovery points of this resource", valueHint: "ID" },
+  },
+  exitStatus: COMMON_EXIT,
+  async run({ ctx, args }) {
+    const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
+    const rps = (await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }))
+      .filter((r) => !args.resource || r.resource === args.resource);
+    const docs = rps.map(rpJson);
+    const rows = docs.map((r) => [
+      String(r.id), String(r.resource), formatTime(r.created_at as string), String(r.status), String(r.tier),
+      formatTime(r.cold_at as string | null), formatTime(r.delete_at as string | null), formatCount(r.files as number), formatBytes(r.size_bytes as number),
+    ]);
+    const text = rps.length === 0 ? "No recovery points" : table(["ID", "RESOURCE", "CREATED", "STATUS", "TIER", "COLD AT", "DELETE AT", "FILES", "SIZE"], rows);
+    return { exitCode: 0, json: { recovery_points: docs }, text };
+  },
+});

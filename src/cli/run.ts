@@ -1,0 +1,163 @@
+/**
+ * `efsbak run [DIR]`: do what the plans say is due.
+ *
+ *   load plans (invalid: exit 2, nothing runs)
+ *   read the job records of every vault the plans name (state lives in the vault)
+ *   decideDue(plans, now, jobs) -> start | expire | skip, each with a reason
+ *   --dry-run: print the decisions (and lifecycle's), change nothing
+ *   start: backup job (a held lease: recorded FAILED); expire: one EXPIRED job
+ *   lifecycle on every vault
+ *   exit: 1 any failure, else 4 a lease blocked a job, else 3 any PARTIAL/EXPIRED, else 0
+ */
+import { EfsbakError, LockedError } from "../errors.ts";
+import { runBackupJob } from "../jobs/backup-job.ts";
+import { decideDue, type Decision } from "../jobs/due.ts";
+import { createJob, listJobs, type JobRecord } from "../jobs/job.ts";
+import type { Plans } from "../plan/plans.ts";
+import { applyLifecycle } from "../prune/lifecycle.ts";
+import { planLifecycle, type LifecycleDecision } from "../prune/policy.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
+import { openVault, readConfig, type Vault } from "../vault/vault.ts";
+import { command } from "./command.ts";
+import type { Context } from "./context.ts";
+import { jobJson } from "./jobs.ts";
+import { formatTime } from "./output.ts";
+import { backupProgress } from "./progress.ts";
+
+/** The run command. */
+export const runCommandDef = command({
+  name: "run",
+  description: "start the backups that are due, record missed ones as EXPIRED, apply lifecycle",
+  args: {
+    dir: { type: "positional", description: "plans directory (default: --plans or \"plans\")", required: false },
+    "dry-run": { type: "boolean", description: "print each decision and why; change nothing" },
+    plan: { type: "string", description: "only this plan", valueHint: "NAME" },
+    rule: { type: "string", description: "only this rule", valueHint: "NAME" },
+  },
+  exitStatus: [
+    "0  every due job completed (or nothing was due)",
+    "1  a job failed",
+    "2  the plans are invalid (nothing ran)",
+    "3  a job ended PARTIAL or EXPIRED",
+    "4  a lease blocked a job (another backup of the resource was running)",
+  ],
+  async run({ ctx, args }) {
+    const dir = (args.dir as string | undefined) ?? ctx.flags.plans ?? "plans";
+    const plans = ctx.plans({ dir, required: true })!;
+    const dryRun = !!args["dry-run"];
+    const vaultNames = [...new Set(plans.plans.flatMap((p) => p.rules.map((r) => r.vault)))];
+    const vaults = new Map<string, Vault | null>();
+    const jobs: JobRecord[] = [];
+    for (const name of vaultNames) {
+      const target = ctx.vaultTarget(name);
+      if (dryRun) {
+        const { storage, cold } = ctx.storageOf(target);
+        const config = await readConfig(storage);
+        vaults.set(name, config ? await openVault(storage, { cold, config }) : null);
+      } else {
+        vaults.set(name, await ctx.openVault(target, { create: true }));
+      }
+      const v = vaults.get(name);
+      if (v) jobs.push(...(await listJobs(v, { type: "backup" })));
+    }
+    const decisions = decideDue(plans, { now: ctx.now(), jobs, plan: args.plan as string | undefined, rule: args.rule as string | undefined });
+    if (dryRun) return dryRunOutcome(ctx, plans, vaults, decisions);
+
+    const done: JobRecord[] = [];
+    let failed = false;
+    let blocked = false;
+    for (const d of decisions) {
+      const vault = vaults.get(d.vault)!;
+      if (d.action === "skip") {
+        ctx.log.verbose(`${d.plan}/${d.rule} ${d.resource}: ${d.reason}`);
+        continue;
+      }
+      if (d.action === "expire") {
+        const job = await createJob(vault, { type: "backup", vault: d.vault, plan: d.plan, rule: d.rule, resource: d.resource, scheduledFor: d.scheduledFor, state: "EXPIRED" }, { now: ctx.now() });
+        await job.update({ ended_at: ctx.now().toISOString(), error: `Not started: ${d.reason}` });
+        ctx.log.warn(`${d.plan}/${d.rule} ${d.resource}: EXPIRED (${d.reason})`);
+        done.push(job.record);
+        continue;
+      }
+      const rule = plans.plans.find((p) => p.name === d.plan)!.rules.find((r) => r.name === d.rule)!;
+      const res = plans.resources.get(d.resource)!;
+      ctx.log.info(`${d.plan}/${d.rule}: backing up ${d.resource} (${d.reason})`);
+      const progress = backupProgress(ctx);
+      try {
+        const job = await runBackupJob(vault, { id: res.id, path: res.path, exclude: res.exclude }, {
+          vaultName: d.vault,
+          now: () => ctx.now(),
+          plan: d.plan,
+          rule: d.rule,
+          scheduledFor: d.scheduledFor,
+          tags: rule.recoveryPointTags,
+          coldAfterMs: rule.coldAfterMs,
+          deleteAfterMs: rule.deleteAfterMs,
+          recordBlocked: true,
+          deadline: d.scheduledFor ? new Date(d.scheduledFor.getTime() + rule.completionWindowMs) : null,
+          signal: ctx.io.signal,
+          settleMs: ctx.settleMs(ctx.vaultTarget(d.vault)),
+          onProgress: progress.update,
+          onWarning: (m) => ctx.log.warn(`${d.resource}: ${m}`),
+        }).finally(progress.done);
+        done.push(job);
+      } catch (err) {
+        if (err instanceof LockedError) {
+          blocked = true;
+          ctx.log.error(`${d.plan}/${d.rule} ${d.resource}: ${err.message}`);
+          const latest = (await listJobs(vault, { type: "backup", resource: d.resource }))[0];
+          if (latest) done.push(latest);
+          continue;
+        }
+        failed = true;
+        ctx.log.error(`${d.plan}/${d.rule} ${d.resource}: backup failed: ${err instanceof EfsbakError ? err.message : (err as Error)?.message}`);
+        const latest = (await listJobs(vault, { type: "backup", resource: d.resource }))[0];
+        if (latest) done.push(latest);
+      }
+    }
+
+    const lifecycle: Record<string, { decisions: LifecycleDecision[]; deleted: string[] }> = {};
+    for (const [name, vault] of vaults) {
+      if (!vault) continue;
+      const spec = plans.vaults.get(name);
+      try {
+        const r = await applyLifecycle(vault, { vaultName: name, now: () => ctx.now(), lock: spec?.lock, settleMs: ctx.settleMs(ctx.vaultTarget(name)) });
+        lifecycle[name] = { decisions: r.decisions, deleted: r.deleted };
+        if (r.deleted.length) ctx.log.info(`${name}: lifecycle deleted ${r.deleted.length} recovery points`);
+      } catch (err) {
+        if (err instanceof LockedError) {
+          ctx.log.warn(`${name}: lifecycle skipped this time: ${err.message}`);
+          continue;
+        }
+        failed = true;
+        ctx.log.error(`${name}: lifecycle failed: ${err instanceof EfsbakError ? err.message : (err as Error)?.message}`);
+      }
+    }
+
+    const partial = done.some((j) => j.state === "PARTIAL" || j.state === "EXPIRED");
+    const exitCode = failed ? 1 : blocked ? 4 : partial ? 3 : 0;
+    const lines = done.map((j) => `${j.state.padEnd(9)} ${j.plan}/${j.rule} ${j.resource}  scheduled ${formatTime(j.scheduled_for)}${j.recovery_point ? `  -> ${j.recovery_point}` : ""}${j.error ? `  (${j.error})` : ""}`);
+    for (const [name, l] of Object.entries(lifecycle)) if (l.deleted.length) lines.push(`DELETED   ${l.deleted.length} recovery points in ${name} (lifecycle)`);
+    return {
+      exitCode,
+      json: { jobs: done.map(jobJson), decisions: decisions.map(decisionJson), lifecycle },
+      text: lines.length ? lines.join("\n") : "Nothing due",
+    };
+  },
+});
+
+function decisionJson(d: Decision): Record<string, unknown> {
+  return { action: d.action, plan: d.plan, rule: d.rule, resource: d.resource, vault: d.vault, scheduled_for: d.scheduledFor?.toISOString() ?? null, reason: d.reason };
+}
+
+async function dryRunOutcome(ctx: Context, plans: Plans, vaults: Map<string, Vault | null>, decisions: Decision[]) {
+  const lifecycle: Record<string, LifecycleDecision[]> = {};
+  for (const [name, vault] of vaults) {
+    if (!vault) continue;
+    lifecycle[name] = planLifecycle(await listRecoveryPoints(vault), { now: ctx.now(), lock: plans.vaults.get(name)?.lock });
+  }
+  const lines = decisions.map((d) => `${d.action.toUpperCase().padEnd(6)} ${d.plan}/${d.rule} ${d.resource} -> ${d.vault}: ${d.reason}`);
+  for (const [name, ds] of Object.entries(lifecycle)) for (const d of ds) lines.push(`${d.action.toUpperCase().padEnd(6)} recovery point ${d.rp} (${d.resource}) in ${name}: ${d.reason}`);
+  for (const [name, v] of vaults) if (!v) lines.push(`CREATE vault ${name}: it does not exist yet`);
+  return { exitCode: 0, json: { dry_run: true, decisions: decisions.map(decisionJson), lifecycle }, text: lines.length ? lines.join("\n") : "Nothing due" };
+}
