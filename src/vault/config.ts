@@ -3,6 +3,7 @@
  * parameters). Readers refuse a version they do not know.
  */
 import { VaultDamageError } from "../errors.ts";
+import { validateChunkerParams } from "../chunk/fastcdc.ts";
 
 /** The vault format version this build writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -55,6 +56,15 @@ export function decodeConfig(key: string, data: Uint8Array): VaultConfig {
   const ok = ch && [ch.min_size, ch.avg_size, ch.max_size, ch.seed].every((n) => Number.isInteger(n) && n >= 0) &&
     ch.min_size < ch.avg_size && ch.avg_size < ch.max_size && Number.isInteger(c.pack_size) && c.pack_size > 0;
   if (!ok) throw new VaultDamageError(key, "config has invalid chunker or pack parameters");
+  try {
+    // The chunker's own rules too (avg a power of two, max <= 16 MiB, seed < 2^32): a config
+    // that passes here must never fail later with a plain Error when a backup starts.
+    validateChunkerParams({ minSize: ch.min_size, avgSize: ch.avg_size, maxSize: ch.max_size, seed: ch.seed });
+  } catch (err) {
+    throw new VaultDamageError(key, `config has invalid chunker parameters: ${(err as Error).message.replace(/^Invalid chunker params: /, "")}`);
+  }
+  if (c.hash !== "blake3" && c.hash !== "blake3-keyed") throw new VaultDamageError(key, `unknown hash ${JSON.stringify(c.hash)}`, "upgrade efsbak to read this vault");
+  if (c.compression !== "zstd") throw new VaultDamageError(key, `unknown compression ${JSON.stringify(c.compression)}`, "upgrade efsbak to read this vault");
   if (c.encryption !== null && c.encryption?.cipher !== "aes-256-gcm") throw new VaultDamageError(key, `unknown encryption ${JSON.stringify(c.encryption)}`);
   return c;
 }

@@ -60,7 +60,8 @@ export function readEntry(data: Uint8Array, at: number, offset: number): PackEnt
     rawLength: v.getUint32(4, true),
     storedLength: v.getUint32(8, true),
     crc: v.getUint32(12, true),
-    id: data.slice(at + 16, at + 16 + BLOB_ID_BYTES),
+    // A copy as a plain Uint8Array: decoded data may be a Buffer (zstd, decipher), whose slice is a view.
+    id: new Uint8Array(data.subarray(at + 16, at + 16 + BLOB_ID_BYTES)),
     offset,
   };
 }

@@ -88,7 +88,13 @@ export async function readConfig(storage: Storage): Promise<VaultConfig | null> 
 }
 
 /** Opens a vault: reads config and every index file. */
-export async function openVault(storage: Storage, options: { cold: Storage; keys?: VaultKeys | null; config?: VaultConfig }): Promise<Vault> {
+export async function openVault(storage: Storage, options: {
+  cold: Storage;
+  keys?: VaultKeys | null;
+  config?: VaultConfig;
+  /** Skip a damaged index file and report it here (check uses this) instead of failing. */
+  onIndexDamage?: (err: VaultDamageError) => void;
+}): Promise<Vault> {
   const config = options.config ?? (await readConfig(storage));
   if (!config) {
     throw new EfsbakError(`Cannot open vault "${storage.location}": no vault there`, { exitCode: 1, hint: 'create one with "efsbak vault init", or check the path' });
@@ -166,11 +172,11 @@ export async function openVault(storage: Storage, options: { cold: Storage; keys
     },
   };
 
-  await loadIndexes(vault);
+  await loadIndexes(vault, options.onIndexDamage);
   return vault;
 }
 
-async function loadIndexes(vault: Vault): Promise<void> {
+async function loadIndexes(vault: Vault, onDamage?: (err: VaultDamageError) => void): Promise<void> {
   const files: { id: string; doc: IndexFile }[] = [];
   const keys: string[] = [];
   for await (const o of vault.storage.list("index/")) keys.push(o.key);
@@ -184,7 +190,14 @@ async function loadIndexes(vault: Vault): Promise<void> {
         if (err instanceof NotFoundError) continue; // removed by a concurrent prune
         throw err;
       }
-      const doc = decodeIndexFile(key, decodeObject(vault.keys, key, data));
+      let doc: IndexFile;
+      try {
+        doc = decodeIndexFile(key, decodeObject(vault.keys, key, data));
+      } catch (err) {
+        if (!(err instanceof VaultDamageError) || !onDamage) throw err;
+        onDamage(err);
+        continue;
+      }
       files.push({ id: key.slice("index/".length), doc });
     }
   }
