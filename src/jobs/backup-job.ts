@@ -15,7 +15,7 @@ import { leasePrefix } from "../vault/layout.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
 import { createJob, type JobRecord } from "./job.ts";
-import { acquireLease } from "./lock.ts";
+import { acquireLease, type Lease } from "./lock.ts";
 
 /** The resource to back up. */
 export interface BackupSource {
@@ -51,33 +51,24 @@ export interface BackupJobOptions {
 /** Runs one backup job and returns its final record. Throws LockedError when blocked. */
 export async function runBackupJob(vault: Vault, source: BackupSource, options: BackupJobOptions): Promise<JobRecord> {
   const jobFields = { type: "backup" as const, vault: options.vaultName, plan: options.plan, rule: options.rule, resource: source.id, scheduledFor: options.scheduledFor };
-  let lease;
-  try {
-    lease = await acquireLease(vault.storage, leasePrefix(source.id), {
-      purpose: `a backup of "${source.id}"`,
-      what: `a backup of "${source.id}"`,
-      exclusive: true,
-      settleMs: options.settleMs,
-    });
-  } catch (err) {
+  // The resource's lease (one backup per resource) and a shared claim on the vault (prune,
+  // exclusive, waits while backups run), taken together: each claim settles for a moment.
+  const purpose = `a backup of "${source.id}"`;
+  const claims = await Promise.allSettled([
+    acquireLease(vault.storage, leasePrefix(source.id), { purpose, what: purpose, exclusive: true, settleMs: options.settleMs }),
+    acquireLease(vault.storage, "locks/", { purpose, what: purpose, exclusive: false, settleMs: options.settleMs }),
+  ]);
+  const refused = claims.find((c): c is PromiseRejectedResult => c.status === "rejected");
+  if (refused) {
+    for (const c of claims) if (c.status === "fulfilled") await c.value.release().catch(() => {});
+    const err = refused.reason;
     if (err instanceof LockedError && options.recordBlocked) {
       const job = await createJob(vault, { ...jobFields, state: "FAILED" }, { now: options.now() });
       await job.update({ ended_at: options.now().toISOString(), error: err.message });
     }
     throw err;
   }
-  let shared;
-  try {
-    // A shared claim on the vault: prune (exclusive) waits while backups run.
-    shared = await acquireLease(vault.storage, "locks/", { purpose: `a backup of "${source.id}"`, what: `a backup of "${source.id}"`, exclusive: false, settleMs: options.settleMs });
-  } catch (err) {
-    await lease.release().catch(() => {});
-    if (err instanceof LockedError && options.recordBlocked) {
-      const job = await createJob(vault, { ...jobFields, state: "FAILED" }, { now: options.now() });
-      await job.update({ ended_at: options.now().toISOString(), error: err.message });
-    }
-    throw err;
-  }
+  const [lease, shared] = claims.map((c) => (c as PromiseFulfilledResult<Lease>).value);
   try {
     const job = await createJob(vault, jobFields, { now: options.now() });
     const started = options.now();
