@@ -10,7 +10,7 @@
  *   recycle{ buffer }  (a pack buffer main has saved, for reuse: fresh pages are slow to touch)
  */
 import { createBlobHasher, type BlobHasher } from "../chunk/hash.ts";
-import { BLOB_DATA, PackWriter } from "../vault/pack.ts";
+import { BLOB_DATA, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
 import type { VaultKeys } from "../vault/crypto.ts";
 
 declare var self: Worker;
@@ -69,7 +69,7 @@ self.onmessage = async (event: MessageEvent) => {
             emitPack();
             writer.add(BLOB_DATA, id, raw);
           }
-          if (writer.size >= packBytes - 64 * 1024) emitPack();
+          if (writer.size >= PACK_TARGET_BYTES) emitPack();
         }
         self.postMessage({ t: "stored", slot: m.slot });
         break;

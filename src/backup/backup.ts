@@ -30,7 +30,7 @@ import { decodeTree, encodeTree } from "../tree/tree.ts";
 import { compileExcludes } from "../tree/exclude.ts";
 import { Pipeline } from "./pipeline.ts";
 import { adoptPacks } from "./adopt.ts";
-import { readFile } from "./file-reader.ts";
+import { readFile, type FileRead } from "./file-reader.ts";
 import { VERSION } from "../version.ts";
 
 /** Progress counters, updated as the backup goes. */
@@ -156,7 +156,7 @@ class Walker {
   readonly #hasher: BlobHasher;
   readonly #options: BackupOptions;
   readonly #excluded: (rel: string, isDir: boolean) => boolean;
-  readonly #links = new Map<string, Promise<{ content: string[]; inconsistent: boolean } | null>>();
+  readonly #links = new Map<string, Promise<FileRead | null>>();
   readonly #treePacker: PackWriter;
   #lastProgress = 0;
 
@@ -282,7 +282,9 @@ class Walker {
     return { node: read.then((r) => {
       if (!r) return null;
       if (r.inconsistent) this.inconsistent.push(rel);
-      const node = { ...base, ...links, content: r.content, ...(r.inconsistent ? { inconsistent: true as const } : {}) };
+      // The content belongs to the stat taken before the kept read (the file may have changed
+      // since the walker's lstat): record that stat, and the length actually read.
+      const node = { ...base, ...baseFromStat(name, r.stat), size: r.size, ctime: r.stat.ctimeNs.toString(), ...links, content: r.content, ...(r.inconsistent ? { inconsistent: true as const } : {}) };
       return node;
     }) };
   }

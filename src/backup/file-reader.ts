@@ -14,8 +14,11 @@ const MAX_ATTEMPTS = 3;
 /** Outcome of reading a file. */
 export interface FileRead {
   content: string[];
+  /** Bytes actually read (the sum of the chunks' lengths). */
   size: number;
   inconsistent: boolean;
+  /** The stat the content belongs to (the one taken before the read that was kept). */
+  stat: BigIntStats;
 }
 
 /** Collects chunk ids of one read of a file, in order. */
@@ -57,10 +60,11 @@ export async function readFile(p: Pipeline, tables: ChunkerTables, path: string,
     }
     let sink: FileSink;
     let after: BigIntStats;
+    let got = 0;
     try {
       const size = Number(expected.size);
       sink = new FileSink();
-      await readInto(p, tables, fd, size, sink, signal);
+      got = await readInto(p, tables, fd, size, sink, signal);
       after = fstatSync(fd, { bigint: true });
     } finally {
       closeSync(fd);
@@ -68,8 +72,8 @@ export async function readFile(p: Pipeline, tables: ChunkerTables, path: string,
     const stable = after.size === expected.size && after.mtimeNs === expected.mtimeNs && after.ctimeNs === expected.ctimeNs;
     if (stable || attempt >= MAX_ATTEMPTS) {
       sink.seal();
-      const size = Number(expected.size);
-      const done = sink.done.then(() => ({ content: sink.ids, size, inconsistent: !stable }));
+      const stat = expected;
+      const done = sink.done.then(() => ({ content: sink.ids, size: got, inconsistent: !stable, stat }));
       return { done };
     }
     sink.seal(); // its chunks are stored or deduped; the ids are simply not used
@@ -77,7 +81,7 @@ export async function readFile(p: Pipeline, tables: ChunkerTables, path: string,
   }
 }
 
-async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: number, sink: FileSink, signal?: AbortSignal): Promise<void> {
+async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: number, sink: FileSink, signal?: AbortSignal): Promise<number> {
   const shared = p.shared;
   const maxSize = tables.maxSize;
   let slot = await p.slot();
@@ -104,7 +108,7 @@ async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: nu
       start += len;
     }
     carry = end - start;
-    if (eof) return;
+    if (eof) return pos;
     p.dispatch();
     if (signal?.aborted) {
       sink.seal();

@@ -18,7 +18,9 @@ export const checkCommand = command({
   exitStatus: ["0  no problems found", "1  damage found (each problem names the object and the recovery points it affects)", "2  usage error"],
   async run({ ctx, args }) {
     const target = ctx.vaultTarget(args.vault as string | undefined);
-    const vault = await ctx.openVault(target);
+    // A damaged index file must not stop check from running: check reads the index files
+    // itself and reports each damaged one.
+    const vault = await ctx.openVault(target, { onIndexDamage: () => {} });
     const readData = parseShare(args["read-data"] as string | undefined);
     const job = await createJob(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now() });
     await job.update({ started_at: ctx.now().toISOString() });

@@ -7,7 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { createConsola } from "consola/basic";
 import type { ConsolaInstance } from "consola";
-import { EfsbakError, UsageError } from "../errors.ts";
+import { EfsbakError, UsageError, type VaultDamageError } from "../errors.ts";
 import { loadPlans, type Plans, type VaultSpec } from "../plan/plans.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -52,7 +52,7 @@ export interface Context {
   /** Resolves --vault (a name from the plans, or a URL/path). */
   vaultTarget(ref: string | undefined): VaultTarget;
   /** Opens a vault; with create, initializes a missing one. */
-  openVault(target: VaultTarget, options?: { create?: boolean }): Promise<Vault>;
+  openVault(target: VaultTarget, options?: { create?: boolean; onIndexDamage?: (err: VaultDamageError) => void }): Promise<Vault>;
   /** Storage of a target, without opening the vault. */
   storageOf(target: VaultTarget): { storage: Storage; cold: Storage };
   /** Seconds a lease claim waits before it is sure (longer on object stores). */
@@ -153,7 +153,7 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
         config = await initVault(storage, { cold, now: ctx.now() });
         log.info(`Created vault "${target.name}" at ${storage.location}`);
       }
-      return openVault(storage, { cold, config });
+      return openVault(storage, { cold, config, onIndexDamage: options.onIndexDamage });
     },
     settleMs(target) {
       return target.url.startsWith("s3://") ? 1500 : 50;
