@@ -89,7 +89,12 @@ export async function acquireLease(storage: Storage, folder: string, options: Le
   async function blocker(): Promise<Seen | null> {
     const live = await liveLeases(storage, folder, { clock, ttlMs, host, isAlive });
     const mine = live.find((l) => l.key === key);
-    if (!mine) return null; // not visible yet: treat as no conflict; the second look decides
+    if (!mine) {
+      throw new LockedError(
+        `Cannot start ${options.what ?? options.purpose}: its claim "${key}" vanished from "${storage.location}" right after it was written`,
+        "another host may have taken it for stale (are the clocks far apart?); try again",
+      );
+    }
     for (const l of live) {
       if (l.key === key) break;
       if (options.exclusive || l.info.exclusive) return l;
