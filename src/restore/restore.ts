@@ -1,0 +1,209 @@
+/**
+ * Restore: put a recovery point back as files, into a fresh directory, salvaging whatever
+ * cannot go back to its place into lost+found instead of giving up on the whole tree.
+ *
+ *   includes = parseIncludes(options.include); refuse ones that match nothing   (nothing made yet)
+ *   mkdir -p target; mkdir target/efsbak-restore_<now>          (exclusive: never over anything)
+ *   walkDir(rp.tree, restoreDir):                                (walk.ts, depth first)
+ *     tree = loadBlob(subtree)         damaged      -> fragment "directory listing lost"
+ *                                      (listings of the next 8 subdirectories load ahead)
+ *     for entry in tree:
+ *       unsafe or duplicate name                     -> lost+found/<seq>-<sanitized name>
+ *       not included                                 -> skip
+ *       dir      -> mkdir; walkDir(child); when all below are done: owner, mode, mtime
+ *       symlink  -> symlink(target as data, never followed); owner, mtime (no follow)
+ *       file     inconsistent                        -> written into lost+found
+ *                later hard-link member              -> link(first) once the first is whole
+ *                else open O_EXCL|O_NOFOLLOW; chunks loaded (bounded, in flight across
+ *                     files) and written positionally (write-file.ts); zero chunks = holes
+ *                damaged or sizes disagree           -> renamed into lost+found, ranges noted
+ *                owner, mode, mtime (ns) through the descriptor
+ *   lost+found/MANIFEST.json = { rp, fragments }        (only when there are fragments)
+ *   on a failure of the whole (target unwritable, vault unreachable, aborted):
+ *     wait for tasks in flight; rename to efsbak-failed-restore_<now>; throw saying where it is
+ *
+ * Invariants: nothing is written outside the restore directory, whatever the vault says
+ * (walk.ts); per-blob damage never fails the restore; memory holds one directory listing per
+ * level plus the files in flight.
+ */
+import { mkdirSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { EfsbakError } from "../errors.ts";
+import { StorageError } from "../storage/storage.ts";
+import type { Node } from "../tree/node.ts";
+import { decodeTree } from "../tree/tree.ts";
+import { fromHex } from "../vault/id.ts";
+import type { RecoveryPoint } from "../vault/recovery-point.ts";
+import type { Vault } from "../vault/vault.ts";
+import { parseIncludes, unmatchedIncludes } from "./include.ts";
+import { type Fragment, createLostFound } from "./lost-found.ts";
+import { RestoreWalker } from "./walk.ts";
+import { type ContentWriter, createContentWriter } from "./write-file.ts";
+
+export type { Fragment } from "./lost-found.ts";
+
+/** Running totals, reported at most every 100 ms. With includes, totalBytes grows as files are found. */
+export interface RestoreProgress {
+  files: number;
+  bytes: number;
+  totalBytes: number;
+  currentPath: string;
+}
+
+/** Options of a restore. */
+export interface RestoreOptions {
+  /** Names the restore directory (no clock is read). */
+  now: Date;
+  /** Paths relative to the RP root: files or subtrees to restore (with their parent directories). */
+  include?: string[];
+  /** Restore uid/gid (needs root). */
+  chown?: boolean;
+  onProgress?: (p: RestoreProgress) => void;
+  onWarning?: (message: string) => void;
+  signal?: AbortSignal;
+  /** Blob loads in flight at once (default 16). */
+  concurrency?: number;
+}
+
+/** What a restore did. Counts are of entries restored in their proper place. */
+export interface RestoreResult {
+  restoreDir: string;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** Bytes of file content restored (logical, holes included). */
+  bytes: number;
+  fragments: Fragment[];
+  warnings: string[];
+  /** True when anything went to lost+found. */
+  partial: boolean;
+}
+
+const DEFAULT_CONCURRENCY = 16;
+
+/** Name of the restore directory for a time: "efsbak-restore_2026-11-24T21-06-22-108Z" (or "efsbak-failed-restore_…"). */
+export function restoreDirName(now: Date, failed = false): string {
+  return `${failed ? "efsbak-failed-restore" : "efsbak-restore"}_${now.toISOString().replace(/[:.]/g, "-")}`;
+}
+
+/** Restores a recovery point into a new directory under `target`. */
+export async function restore(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions): Promise<RestoreResult> {
+  let walker: RestoreWalker | null = null;
+  const writer = createContentWriter(vault, {
+    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+    signal: options.signal,
+    onBytes: (n) => walker?.addBytes(n),
+  });
+  const includes = parseIncludes(options.include ?? []);
+  const unmatched = [...includes.invalid];
+  if (includes.root) {
+    try {
+      unmatched.push(...(await unmatchedIncludes(includes.root, rp.tree, (tree) => loadListing(vault, writer, tree))));
+    } catch (err) {
+      throw new EfsbakError(`Cannot restore recovery point "${rp.id}": ${describe(err)}`, { exitCode: 1, hint: "check that the vault is reachable, then try again", cause: err });
+    }
+  }
+  if (unmatched.length > 0) {
+    throw new EfsbakError(`Cannot restore ${unmatched.map((p) => `"${p}"`).join(", ")}: no such path in recovery point "${rp.id}"`, {
+      exitCode: 1,
+      hint: `give paths relative to the recovery point's root; list them with "efsbak ls ${rp.id}"`,
+    });
+  }
+
+  const restoreDir = join(target, restoreDirName(options.now));
+  try {
+    mkdirSync(target, { recursive: true });
+    mkdirSync(restoreDir, { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") {
+      throw new EfsbakError(`Cannot restore into "${restoreDir}": it already exists`, { exitCode: 1, hint: "restore never writes over existing files; run the restore again", cause: err });
+    }
+    throw new EfsbakError(`Cannot restore into "${target}": ${code ?? (err as Error).message}; nothing was written`, { exitCode: 1, hint: "choose a --target directory you can write to", cause: err });
+  }
+
+  const warnings: string[] = [];
+  const lf = createLostFound(restoreDir);
+  walker = new RestoreWalker(vault, restoreDir, lf, writer, {
+    chown: options.chown ?? false,
+    signal: options.signal,
+    maxOpenFiles: Math.max(8, (options.concurrency ?? DEFAULT_CONCURRENCY) * 4),
+    totalBytes: includes.root ? null : rp.size_bytes,
+    warn(message) {
+      warnings.push(message);
+      options.onWarning?.(message);
+    },
+    report(p) {
+      options.onProgress?.({ ...p });
+    },
+  });
+
+  try {
+    const root = await walker.walkDir(rp.tree, restoreDir, "", includes.root, false);
+    await root.done;
+    walker.check();
+    lf.writeManifest(rp.id);
+  } catch (err) {
+    await walker.settle();
+    throw fail(rp, target, restoreDir, lf, options, err);
+  }
+  walker.report(true);
+  return {
+    restoreDir,
+    files: walker.counts.files,
+    dirs: walker.counts.dirs,
+    symlinks: walker.counts.symlinks,
+    bytes: walker.progress.bytes,
+    fragments: lf.fragments,
+    warnings,
+    partial: lf.fragments.length > 0,
+  };
+}
+
+/** A directory's entries, or null when its tree is damaged (fatal errors are thrown). */
+async function loadListing(vault: Vault, writer: ContentWriter, tree: string): Promise<Node[] | null> {
+  const id = fromHex(tree, 32);
+  if (!id) return null;
+  try {
+    return decodeTree(`tree ${tree}`, await vault.loadBlob(id));
+  } catch (err) {
+    if (await writer.isDamage(err, id)) return null;
+    throw err;
+  }
+}
+
+/** Renames a failed restore and builds the error that says what happened and what to do. */
+function fail(rp: RecoveryPoint, target: string, restoreDir: string, lf: ReturnType<typeof createLostFound>, options: RestoreOptions, err: unknown): EfsbakError {
+  try {
+    lf.writeManifest(rp.id);
+  } catch {
+    // best effort: the directory is kept either way
+  }
+  let kept = restoreDir;
+  const failedDir = join(target, restoreDirName(options.now, true));
+  try {
+    renameSync(restoreDir, failedDir);
+    kept = failedDir;
+  } catch {
+    // keep the original name; the message says where it is
+  }
+  const aborted = options.signal?.aborted === true;
+  const what = aborted ? "interrupted" : describe(err);
+  const next = aborted
+    ? 'run "efsbak restore" again to restore it completely'
+    : err instanceof StorageError
+      ? 'check that the vault is reachable, then run "efsbak restore" again'
+      : 'check free space and permissions of the target, then run "efsbak restore" again';
+  return new EfsbakError(`Cannot restore recovery point "${rp.id}": ${what}; the partial restore was kept at "${kept}"`, {
+    exitCode: 1,
+    hint: `${next}; remove "${kept}" once you no longer need it`,
+    cause: err,
+  });
+}
+
+function describe(err: unknown): string {
+  if (err instanceof EfsbakError || err instanceof StorageError) return err.message;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code) return `${e.code}${e.path ? ` on "${e.path}"` : ""}${e.syscall ? ` (${e.syscall})` : ""}`;
+  return e?.message ?? String(err);
+}
