@@ -1,0 +1,171 @@
+/**
+ * Plans: what to back up, where and when, read from every `*.toml` under a plans directory.
+ *
+ *   loadPlans(dir)
+ *     list *.toml recursively (hidden entries skipped), sorted  → one display name per file
+ *     parseToml each file        → syntax problems, or data + positions
+ *     validatePlans(all files)   → Plans + every other problem (per file, then across files)
+ *     any problem                → PlanError with all of them, sorted by file, line, col
+ *
+ * Invariants of a returned Plans: names are unique (vaults, resource ids, plans, rules within
+ * a plan, restore tests), every vault and resource a rule, selection or restore test names
+ * exists, and every rule has a vault.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { PlanError, type PlanProblem } from "../errors.ts";
+import { parseToml, type ParsedFile } from "./parse.ts";
+import type { Schedule } from "./schedule.ts";
+import { validatePlans } from "./validate.ts";
+
+/** A vault as declared in `[vaults.NAME]`. */
+export interface VaultSpec {
+  name: string;
+  url: string;
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  coldStorageClass?: string;
+  coldPath?: string;
+  encryption?: "aes-256-gcm" | null;
+  allowShortCold: boolean;
+  lock?: { minRetentionMs?: number; maxRetentionMs?: number };
+  file: string;
+  line: number;
+}
+
+/** A resource from `[[resources]]`; path is absolute. */
+export interface ResourceSpec {
+  id: string;
+  path: string;
+  tags: Record<string, string>;
+  exclude: string[];
+  file: string;
+  line: number;
+}
+
+/** A rule from `[[plan.rules]]`, defaults applied and vault resolved. */
+export interface RuleSpec {
+  name: string;
+  schedule: Schedule;
+  scheduleText: string;
+  timezone: string;
+  startWindowMs: number;
+  completionWindowMs: number;
+  vault: string;
+  recoveryPointTags: Record<string, string>;
+  coldAfterMs?: number;
+  deleteAfterMs?: number;
+}
+
+/** A selection from `[[plan.selections]]`: resource ids, or all resources carrying every tag. */
+export interface SelectionSpec {
+  name: string;
+  resources: string[];
+  tags: Record<string, string>;
+}
+
+/** A plan: the `[plan]` table of one file. */
+export interface PlanSpec {
+  name: string;
+  file: string;
+  rules: RuleSpec[];
+  selections: SelectionSpec[];
+}
+
+/** A restore test from `[[restore_tests]]`. */
+export interface RestoreTestSpec {
+  name: string;
+  schedule: Schedule;
+  scheduleText: string;
+  timezone: string;
+  startWindowMs: number;
+  resources: string[];
+  tags: Record<string, string>;
+  algorithm: "latest" | "random";
+  vault?: string;
+  file: string;
+}
+
+/** Everything the plans directory declares. */
+export interface Plans {
+  dir: string;
+  vaults: Map<string, VaultSpec>;
+  resources: Map<string, ResourceSpec>;
+  plans: PlanSpec[];
+  restoreTests: RestoreTestSpec[];
+}
+
+/** Options of loadPlans. */
+export interface LoadPlansOptions {
+  /** Relative resource paths are resolved against this directory. */
+  baseDir: string;
+  /** Report resource paths that do not exist (default true). */
+  checkPaths?: boolean;
+}
+
+/** Reads and validates every plan file under dir; throws PlanError listing every problem. */
+export function loadPlans(dir: string, options: LoadPlansOptions): Plans {
+  const names = listPlanFiles(dir);
+  const problems: PlanProblem[] = [];
+  const parsed: ParsedFile[] = [];
+  for (const rel of names) {
+    const file = join(dir, rel);
+    const result = parseToml(file, readFileSync(file, "utf8"));
+    if ("problem" in result) problems.push(result.problem);
+    else parsed.push(result.parsed);
+  }
+  const checkPaths = options.checkPaths ?? true;
+  const validated = validatePlans(dir, parsed, {
+    baseDir: options.baseDir,
+    pathExists: checkPaths ? existsSync : undefined,
+    incomplete: problems.length > 0,
+  });
+  problems.push(...validated.problems);
+  if (problems.length > 0) throw new PlanError(sortProblems(problems));
+  return validated.plans;
+}
+
+function listPlanFiles(dir: string): string[] {
+  const problem = (message: string) => new PlanError([{ file: dir, line: 1, col: 1, message }]);
+  if (!existsSync(dir)) throw problem(`Cannot read plans directory "${dir}": it does not exist`);
+  if (!statSync(dir).isDirectory()) throw problem(`Cannot read plans directory "${dir}": it is not a directory`);
+  const names = (readdirSync(dir, { recursive: true, encoding: "utf8" }) as string[])
+    .filter((rel) => rel.endsWith(".toml") && !rel.split(/[\\/]/).some((part) => part.startsWith(".")))
+    .filter((rel) => statSync(join(dir, rel)).isFile())
+    .sort();
+  if (names.length === 0) throw problem(`Cannot load plans from "${dir}": it holds no *.toml files`);
+  return names;
+}
+
+/** Sorts problems by file, line, then column. */
+export function sortProblems(problems: PlanProblem[]): PlanProblem[] {
+  return [...problems].sort((a, b) =>
+    a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.col - b.col,
+  );
+}
+
+/** Resources picked by ids or tags (all tags must match), each once, ordered by id. */
+export function resourcesMatching(plans: Plans, selections: { resources: string[]; tags: Record<string, string> }[]): ResourceSpec[] {
+  const picked = new Map<string, ResourceSpec>();
+  for (const s of selections) {
+    for (const id of s.resources) {
+      const r = plans.resources.get(id);
+      if (r) picked.set(id, r);
+    }
+    const tags = Object.entries(s.tags);
+    if (tags.length === 0) continue;
+    for (const r of plans.resources.values()) {
+      if (tags.every(([k, v]) => r.tags[k] === v)) picked.set(r.id, r);
+    }
+  }
+  return [...picked.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** The union of a plan's selections, each resource once, ordered by id. */
+export function selectedResources(plans: Plans, plan: PlanSpec): ResourceSpec[] {
+  return resourcesMatching(plans, plan.selections);
+}

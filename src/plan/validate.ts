@@ -1,0 +1,349 @@
+/**
+ * Validation of parsed plan files: collects EVERY problem, never stops at the first.
+ *
+ *   per file, in name order: vaults, resources, [plan] with rules and selections, restore tests
+ *     → typed specs with defaults, plus problems of types, keys, durations, schedules, windows
+ *   across files: duplicate names (pointing at the later one, naming the first), references
+ *     to vaults and resources, rule vault defaults, lifecycle against the vault's rules
+ *
+ * Pure: the caller passes pathExists (or nothing, to skip path checks).
+ */
+import { isAbsolute, resolve } from "node:path";
+import type { PlanProblem } from "../errors.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
+import { createReader, isTable, type KeyPath, type ParsedFile, type Reader } from "./parse.ts";
+import type { PlanSpec, Plans, ResourceSpec, RestoreTestSpec, RuleSpec, SelectionSpec, VaultSpec } from "./plans.ts";
+import { isValidTimeZone, minIntervalMs, parseSchedule, type Schedule } from "./schedule.ts";
+
+/** Defaults as AWS Backup has them. */
+export const DEFAULT_SCHEDULE = "cron(0 5 ? * * *)";
+export const DEFAULT_START_WINDOW = "8h";
+export const DEFAULT_COMPLETION_WINDOW = "7d";
+
+const HOUR = 3_600_000;
+const COLD_MINIMUM = 90 * 24 * HOUR;
+
+const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests"];
+const VAULT_KEYS = [
+  "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
+  "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock",
+];
+const LOCK_KEYS = ["min_retention", "max_retention"];
+const RESOURCE_KEYS = ["id", "path", "tags", "exclude"];
+const PLAN_KEYS = ["name", "rules", "selections"];
+const RULE_KEYS = [
+  "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle",
+];
+const LIFECYCLE_KEYS = ["cold_after", "delete_after"];
+const SELECTION_KEYS = ["name", "resources", "tags"];
+const RESTORE_TEST_KEYS = ["name", "schedule", "timezone", "start_window", "window", "resources", "tags", "algorithm", "vault"];
+
+/** Options of validatePlans. */
+export interface ValidateOptions {
+  baseDir: string;
+  /** When given, resource paths are checked with it. */
+  pathExists?: (path: string) => boolean;
+  /** Some files did not parse: skip reference checks, which would only report knock-on errors. */
+  incomplete?: boolean;
+}
+
+interface Where {
+  r: Reader;
+  path: KeyPath;
+}
+
+/** What a rule table says, valid or not, so references are checked even in a broken rule. */
+interface RuleRead {
+  name: string;
+  spec?: RuleSpec;
+  vault?: string;
+  coldAfterMs?: number;
+  deleteAfterMs?: number;
+}
+
+interface PendingRule extends RuleRead {
+  where: Where;
+  plan: string;
+}
+
+interface PendingRefs {
+  where: Where;
+  what: string;
+  ids: string[];
+}
+
+/** Validates parsed plan files together; returns the plans and every problem found. */
+export function validatePlans(dir: string, files: ParsedFile[], options: ValidateOptions): { plans: Plans; problems: PlanProblem[] } {
+  const problems: PlanProblem[] = [];
+  const plans: Plans = { dir, vaults: new Map(), resources: new Map(), plans: [], restoreTests: [] };
+  const firsts = new Map<string, Where>();
+  const rules: PendingRule[] = [];
+  const refs: PendingRefs[] = [];
+  const testVaults: { where: Where; vault: string }[] = [];
+
+  /** Records a name; on a repeat, reports it at the later place. False for a duplicate. */
+  function unique(kind: string, name: string, where: Where, scope = ""): boolean {
+    const key = `${kind}\0${scope}\0${name}`;
+    const first = firsts.get(key);
+    if (!first) return firsts.set(key, where), true;
+    const at = first.r.at(first.path);
+    where.r.report(where.path, `Duplicate ${kind} "${name}": first defined at ${first.r.file}:${at.line}`);
+    return false;
+  }
+
+  /** unique() for a name read from a key; a missing or mistyped name is reported elsewhere. */
+  function named(r: Reader, path: KeyPath, kind: string, scope = ""): boolean {
+    const name = r.get(path);
+    return typeof name !== "string" || name === "" || unique(kind, name, { r, path }, scope);
+  }
+
+  for (const file of files) {
+    const r = createReader(file, problems);
+    r.table([], "the top level", TOP_KEYS);
+    const vaults = r.get(["vaults"]);
+    if (vaults !== undefined && !isTable(vaults)) r.report(["vaults"], 'Invalid "vaults": expected tables such as [vaults.main]', "value");
+    for (const name of isTable(vaults) ? Object.keys(vaults) : []) {
+      const vault = readVault(r, name);
+      const fresh = unique("vault", name, { r, path: ["vaults", name] });
+      if (vault && fresh) plans.vaults.set(name, vault);
+    }
+    for (const { path } of r.tables(["resources"], "[[resources]]", RESOURCE_KEYS)) {
+      const fresh = named(r, [...path, "id"], "resource");
+      const resource = readResource(r, path, options);
+      if (resource && fresh) plans.resources.set(resource.id, resource);
+    }
+    const planTable = r.table(["plan"], "[plan]", PLAN_KEYS);
+    if (planTable) {
+      const fresh = named(r, ["plan", "name"], "plan");
+      const plan = readPlan(r, planTable);
+      if (plan && fresh) plans.plans.push(plan);
+    }
+    for (const { path, table } of r.tables(["restore_tests"], "[[restore_tests]]", RESTORE_TEST_KEYS)) {
+      const fresh = named(r, [...path, "name"], "restore test");
+      const test = readRestoreTest(r, path, table);
+      if (test && fresh) plans.restoreTests.push(test);
+    }
+  }
+  if (!options.incomplete) checkReferences();
+  return { plans, problems };
+
+  function readPlan(r: Reader, table: Record<string, unknown>): PlanSpec | undefined {
+    const name = required(r, ["plan"], "[plan]", "name");
+    const ruleTables = r.tables(["plan", "rules"], "[[plan.rules]]", RULE_KEYS);
+    const selectionTables = r.tables(["plan", "selections"], "[[plan.selections]]", SELECTION_KEYS);
+    const plan: PlanSpec = { name: name ?? "", file: r.file, rules: [], selections: [] };
+    if (ruleTables.length === 0 && !("rules" in table)) {
+      r.report(["plan"], `Plan "${plan.name}" has no rules: add a [[plan.rules]] table`);
+    } else if (selectionTables.length === 0 && !("selections" in table)) {
+      r.report(["plan"], `Plan "${plan.name}" has no selections: add a [[plan.selections]] table naming resources or tags`);
+    }
+    for (const { path } of ruleTables) {
+      const read = readRule(r, path);
+      rules.push({ ...read, where: { r, path }, plan: plan.name });
+      const fresh = named(r, [...path, "name"], "rule", plan.name);
+      if (read.spec && fresh) plan.rules.push(read.spec);
+    }
+    selectionTables.forEach(({ path }, index) => {
+      const selection = readSelection(r, path, `selection-${index + 1}`);
+      if (unique("selection", selection.name, { r, path: [...path, "name"] }, plan.name)) plan.selections.push(selection);
+    });
+    return name === undefined ? undefined : plan;
+  }
+
+  function readSelection(r: Reader, path: KeyPath, defaultName: string): SelectionSpec {
+    const name = r.string([...path, "name"]) ?? defaultName;
+    const resources = r.strings([...path, "resources"]) ?? [];
+    const tags = r.stringMap([...path, "tags"]) ?? {};
+    if (r.get([...path, "resources"]) === undefined && r.get([...path, "tags"]) === undefined) {
+      r.report(path, `Selection "${name}" selects nothing: set "resources", "tags" or both`);
+    }
+    refs.push({ where: { r, path: [...path, "resources"] }, what: `selection "${name}"`, ids: resources });
+    return { name, resources, tags };
+  }
+
+  function readRestoreTest(r: Reader, path: KeyPath, table: Record<string, unknown>): RestoreTestSpec | undefined {
+    const name = required(r, path, "[[restore_tests]]", "name");
+    const timing = readTiming(r, path, "window" in table && !("start_window" in table) ? "window" : "start_window");
+    if ("window" in table && "start_window" in table) r.report([...path, "window"], 'Conflicting keys: "window" is another name for "start_window", set only one');
+    const resources = r.strings([...path, "resources"]) ?? [];
+    const tags = r.stringMap([...path, "tags"]) ?? {};
+    if (!("resources" in table) && !("tags" in table)) r.report(path, `Restore test "${name ?? ""}" selects nothing: set "resources", "tags" or both`);
+    refs.push({ where: { r, path: [...path, "resources"] }, what: `restore test "${name ?? ""}"`, ids: resources });
+    const algorithm = r.string([...path, "algorithm"]) ?? "latest";
+    if (algorithm !== "latest" && algorithm !== "random") {
+      r.report([...path, "algorithm"], `Invalid "algorithm" value "${algorithm}": expected "latest" or "random"`, "value");
+    }
+    const vault = r.string([...path, "vault"]);
+    if (vault !== undefined) testVaults.push({ where: { r, path: [...path, "vault"] }, vault });
+    if (name === undefined || !timing) return undefined;
+    const test: RestoreTestSpec = { name, ...timing, resources, tags, algorithm: algorithm === "random" ? "random" : "latest", file: r.file };
+    if (vault !== undefined) test.vault = vault;
+    return test;
+  }
+
+  function checkReferences() {
+    const vaultNames = [...plans.vaults.keys()];
+    const known = vaultNames.length === 0
+      ? "no vault is defined: add a [vaults.NAME] table"
+      : `defined vaults are ${vaultNames.map((v) => `"${v}"`).join(", ")}`;
+    for (const rule of rules) {
+      const { where } = rule;
+      if (rule.vault === undefined && vaultNames.length !== 1) {
+        where.r.report(where.path, `Missing "vault" in rule "${rule.name}" of plan "${rule.plan}": ${known}`);
+        continue;
+      }
+      const name = rule.vault ?? vaultNames[0];
+      if (rule.spec) rule.spec.vault = name;
+      const vault = plans.vaults.get(name);
+      if (!vault) where.r.report([...where.path, "vault"], `Unknown vault "${name}": ${known}`, "value");
+      else checkLifecycle(where, rule, vault);
+    }
+    for (const { where, vault } of testVaults) {
+      if (!plans.vaults.has(vault)) where.r.report(where.path, `Unknown vault "${vault}": ${known}`, "value");
+    }
+    for (const { where, what, ids } of refs) {
+      ids.forEach((id, index) => {
+        if (!plans.resources.has(id)) where.r.report([...where.path, index], `Unknown resource "${id}" in ${what}`, "value");
+      });
+    }
+  }
+}
+
+function checkLifecycle(where: Where, rule: RuleRead, vault: VaultSpec) {
+  const { coldAfterMs: cold, deleteAfterMs: del } = rule;
+  const at: KeyPath = [...where.path, "lifecycle", "delete_after"];
+  if (cold !== undefined && del !== undefined) {
+    if (del <= cold) {
+      where.r.report(at, `Invalid lifecycle: delete_after ${formatDuration(del)} must be later than cold_after ${formatDuration(cold)}`, "value");
+    } else if (del < cold + COLD_MINIMUM && !vault.allowShortCold) {
+      where.r.report(
+        at,
+        `Invalid lifecycle: delete_after ${formatDuration(del)} must be at least cold_after + 90d (${formatDuration(cold + COLD_MINIMUM)}); ` +
+          `set allow_short_cold = true on vault "${vault.name}" to allow it for testing`,
+        "value",
+      );
+    }
+  }
+  const lock = vault.lock;
+  if (del !== undefined && lock?.minRetentionMs !== undefined && del < lock.minRetentionMs) {
+    where.r.report(at, `Invalid lifecycle: delete_after ${formatDuration(del)} is shorter than the min_retention ${formatDuration(lock.minRetentionMs)} of vault "${vault.name}"`, "value");
+  }
+  if (del !== undefined && lock?.maxRetentionMs !== undefined && del > lock.maxRetentionMs) {
+    where.r.report(at, `Invalid lifecycle: delete_after ${formatDuration(del)} is longer than the max_retention ${formatDuration(lock.maxRetentionMs)} of vault "${vault.name}"`, "value");
+  }
+}
+
+function required(r: Reader, path: KeyPath, context: string, key: string): string | undefined {
+  if (r.get([...path, key]) === undefined) {
+    r.report(path, `Missing required key "${key}" in ${context}`);
+    return undefined;
+  }
+  const value = r.string([...path, key]);
+  if (value === "") r.report([...path, key], `Invalid "${key}": must not be empty`, "value");
+  return value || undefined;
+}
+
+function duration(r: Reader, path: KeyPath): number | undefined {
+  const text = r.string(path);
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === null) {
+    r.report(path, `Invalid duration "${text}" for "${path[path.length - 1]}": use forms like 90m, 8h, 30d, 1y or 1d12h`, "value");
+    return undefined;
+  }
+  return ms;
+}
+
+function readVault(r: Reader, name: string): VaultSpec | undefined {
+  const path = ["vaults", name];
+  const context = `[vaults.${name}]`;
+  if (!r.table(path, context, VAULT_KEYS)) return undefined;
+  const url = required(r, path, context, "url");
+  const vault: VaultSpec = { name, url: url ?? "", allowShortCold: r.boolean([...path, "allow_short_cold"]) ?? false, file: r.file, line: r.at(path).line };
+  const strings = [
+    ["endpoint", "endpoint"], ["region", "region"], ["access_key_id", "accessKeyId"], ["secret_access_key", "secretAccessKey"],
+    ["session_token", "sessionToken"], ["cold_storage_class", "coldStorageClass"], ["cold_path", "coldPath"],
+  ] as const;
+  for (const [key, field] of strings) {
+    const value = r.string([...path, key]);
+    if (value !== undefined) vault[field] = value;
+  }
+  const forcePathStyle = r.boolean([...path, "force_path_style"]);
+  if (forcePathStyle !== undefined) vault.forcePathStyle = forcePathStyle;
+  const encryption = r.string([...path, "encryption"]);
+  if (encryption === "aes-256-gcm") vault.encryption = encryption;
+  else if (encryption !== undefined) r.report([...path, "encryption"], `Invalid "encryption" value "${encryption}": expected "aes-256-gcm"`, "value");
+  if (r.table([...path, "lock"], `[vaults.${name}.lock]`, LOCK_KEYS)) {
+    const minRetentionMs = duration(r, [...path, "lock", "min_retention"]);
+    const maxRetentionMs = duration(r, [...path, "lock", "max_retention"]);
+    vault.lock = {};
+    if (minRetentionMs !== undefined) vault.lock.minRetentionMs = minRetentionMs;
+    if (maxRetentionMs !== undefined) vault.lock.maxRetentionMs = maxRetentionMs;
+    if (minRetentionMs !== undefined && maxRetentionMs !== undefined && minRetentionMs > maxRetentionMs) {
+      r.report([...path, "lock", "min_retention"], `Invalid vault lock: min_retention ${formatDuration(minRetentionMs)} is longer than max_retention ${formatDuration(maxRetentionMs)}`, "value");
+    }
+  }
+  return url === undefined ? undefined : vault;
+}
+
+function readResource(r: Reader, path: KeyPath, options: ValidateOptions): ResourceSpec | undefined {
+  const id = required(r, path, "[[resources]]", "id");
+  const given = required(r, path, "[[resources]]", "path");
+  const tags = r.stringMap([...path, "tags"]) ?? {};
+  const exclude = r.strings([...path, "exclude"]) ?? [];
+  if (given === undefined || id === undefined) return undefined;
+  const absolute = isAbsolute(given) ? given : resolve(options.baseDir, given);
+  if (options.pathExists && !options.pathExists(absolute)) {
+    const shown = absolute === given ? "" : ` (resolved to "${absolute}")`;
+    r.report([...path, "path"], `Resource path "${given}" does not exist${shown}`, "value");
+  }
+  return { id, path: absolute, tags, exclude, file: r.file, line: r.at(path).line };
+}
+
+function readRule(r: Reader, path: KeyPath): RuleRead {
+  const name = required(r, path, "[[plan.rules]]", "name");
+  const timing = readTiming(r, path, "start_window");
+  const completionWindowMs = duration(r, [...path, "completion_window"]) ?? parseDuration(DEFAULT_COMPLETION_WINDOW)!;
+  if (completionWindowMs <= 0) r.report([...path, "completion_window"], 'Invalid "completion_window": must be longer than 0', "value");
+  const vault = r.string([...path, "vault"]);
+  const recoveryPointTags = r.stringMap([...path, "recovery_point_tags"]) ?? {};
+  const lifecycle = [...path, "lifecycle"];
+  r.table(lifecycle, "lifecycle", LIFECYCLE_KEYS);
+  const coldAfterMs = duration(r, [...lifecycle, "cold_after"]);
+  const deleteAfterMs = duration(r, [...lifecycle, "delete_after"]);
+  const read: RuleRead = { name: name ?? "", vault, coldAfterMs, deleteAfterMs };
+  if (name === undefined || !timing) return read;
+  read.spec = { name, ...timing, completionWindowMs, vault: vault ?? "", recoveryPointTags };
+  if (coldAfterMs !== undefined) read.spec.coldAfterMs = coldAfterMs;
+  if (deleteAfterMs !== undefined) read.spec.deleteAfterMs = deleteAfterMs;
+  return read;
+}
+
+interface Timing {
+  schedule: Schedule;
+  scheduleText: string;
+  timezone: string;
+  startWindowMs: number;
+}
+
+/** schedule, timezone and start window, shared by rules and restore tests. */
+function readTiming(r: Reader, path: KeyPath, windowKey: string): Timing | undefined {
+  const scheduleText = r.string([...path, "schedule"]) ?? DEFAULT_SCHEDULE;
+  const timezone = r.string([...path, "timezone"]) ?? "UTC";
+  const startWindowMs = duration(r, [...path, windowKey]) ?? parseDuration(DEFAULT_START_WINDOW)!;
+  if (startWindowMs < HOUR) {
+    r.report([...path, windowKey], `Invalid "${windowKey}": ${formatDuration(startWindowMs)} is under the minimum of 1h`, "value");
+  }
+  const zoneOk = isValidTimeZone(timezone);
+  if (!zoneOk) r.report([...path, "timezone"], `Unknown time zone "${timezone}": use an IANA name such as "UTC" or "Europe/Berlin"`, "value");
+  const parsed = parseSchedule(scheduleText);
+  if ("error" in parsed) {
+    r.report([...path, "schedule"], `Invalid schedule "${scheduleText}": ${parsed.error}`, "value");
+    return undefined;
+  }
+  const every = minIntervalMs(parsed.schedule, zoneOk ? timezone : "UTC");
+  if (every < HOUR) {
+    r.report([...path, "schedule"], `Invalid schedule "${scheduleText}": it fires every ${formatDuration(every)}, more often than hourly`, "value");
+  }
+  return zoneOk ? { schedule: parsed.schedule, scheduleText, timezone, startWindowMs } : undefined;
+}

@@ -1,0 +1,121 @@
+import { describe, expect, test } from "bun:test";
+import type { PlanProblem } from "../../src/errors.ts";
+import { closest, createReader, parseToml, type KeyPath, type ParsedFile } from "../../src/plan/parse.ts";
+
+function parse(text: string): ParsedFile {
+  const result = parseToml("plans/x.toml", text);
+  if ("problem" in result) throw new Error(result.problem.message);
+  return result.parsed;
+}
+
+const DOC = [
+  /* 1 */ "# comment with = and [brackets]",
+  /* 2 */ "title = \"a # not a comment\"",
+  /* 3 */ "[vaults.main]",
+  /* 4 */ "url = './v'",
+  /* 5 */ "[vaults.\"s3 offsite\".lock]",
+  /* 6 */ "  min_retention   = \"7d\"",
+  /* 7 */ "[[resources]]",
+  /* 8 */ "id = \"a\"",
+  /* 9 */ "[[resources]]",
+  /* 10 */ "id = \"b\"",
+  /* 11 */ "tags = { env = \"prod\", nested = { deep = 1 } }",
+  /* 12 */ "exclude = [",
+  /* 13 */ "  \"x\", # first",
+  /* 14 */ "  \"y\",",
+  /* 15 */ "]",
+  /* 16 */ "[plan]",
+  /* 17 */ "name = \"\"\"multi",
+  /* 18 */ "line = not a key\"\"\"",
+  /* 19 */ "[[plan.rules]]",
+  /* 20 */ "name = \"r0\"",
+  /* 21 */ "lifecycle.cold_after = \"30d\"",
+  /* 22 */ "[[plan.rules]]",
+  /* 23 */ "name = \"r1\"",
+  /* 24 */ "[[plan.rules.steps]]",
+  /* 25 */ "'literal key' = 2",
+  /* 26 */ "list = [{ a = 1 }, { b = 2 }]",
+  /* 27 */ "when = 1979-05-27 07:32:00Z",
+  /* 28 */ "after = true",
+].join("\n");
+
+describe("positions", () => {
+  const parsed = parse(DOC);
+  const cases: [string, KeyPath, "key" | "value", number, number][] = [
+    ["top-level key", ["title"], "key", 2, 1],
+    ["top-level value (with a # inside the string)", ["title"], "value", 2, 9],
+    ["table from a header", ["vaults", "main"], "key", 3, 9],
+    ["key in a table", ["vaults", "main", "url"], "key", 4, 1],
+    ["literal string value", ["vaults", "main", "url"], "value", 4, 7],
+    ["quoted header segment", ["vaults", "s3 offsite"], "key", 5, 9],
+    ["indented key, padded equals", ["vaults", "s3 offsite", "lock", "min_retention"], "key", 6, 3],
+    ["its value", ["vaults", "s3 offsite", "lock", "min_retention"], "value", 6, 21],
+    ["first array table", ["resources", 0], "key", 7, 3],
+    ["second array table", ["resources", 1], "key", 9, 3],
+    ["key in the second array table", ["resources", 1, "id"], "key", 10, 1],
+    ["inline table key", ["resources", 1, "tags", "env"], "key", 11, 10],
+    ["inline table value", ["resources", 1, "tags", "env"], "value", 11, 16],
+    ["nested inline table", ["resources", 1, "tags", "nested", "deep"], "value", 11, 42],
+    ["array element on its own line", ["resources", 1, "exclude", 1], "value", 14, 3],
+    ["key after a multi-line string", ["plan", "rules", 0, "name"], "key", 20, 1],
+    ["not a key inside a multi-line string", ["plan", "line"], "key", 16, 2],
+    ["dotted key, first part", ["plan", "rules", 0, "lifecycle"], "key", 21, 1],
+    ["dotted key, second part", ["plan", "rules", 0, "lifecycle", "cold_after"], "key", 21, 11],
+    ["second rule", ["plan", "rules", 1, "name"], "value", 23, 8],
+    ["array table nested in an array table", ["plan", "rules", 1, "steps", 0], "key", 24, 14],
+    ["literal quoted key", ["plan", "rules", 1, "steps", 0, "literal key"], "key", 25, 1],
+    ["inline table inside an array", ["plan", "rules", 1, "steps", 0, "list", 1, "b"], "value", 26, 26],
+    ["key after a datetime with a space", ["plan", "rules", 1, "steps", 0, "after"], "key", 28, 1],
+    ["missing key falls back to its table", ["plan", "rules", 1, "nope"], "key", 22, 8],
+    ["missing everything falls back to 1:1", ["nothing"], "key", 1, 1],
+  ];
+  for (const [name, path, part, line, col] of cases) {
+    test(name, () => expect(parsed.at(path, part)).toEqual({ line, col }));
+  }
+
+  test("the data is what @iarna/toml read", () => {
+    expect(parsed.data.title).toBe("a # not a comment");
+    expect((parsed.data.plan as { name: string }).name).toBe("multi\nline = not a key");
+  });
+});
+
+describe("syntax errors", () => {
+  const cases: [string, string, number, number, string][] = [
+    ["missing value", "a = 1\nb = \n", 2, 5, "Cannot parse TOML: Unexpected character, expecting string, number, datetime, boolean, inline array or inline table"],
+    ["unterminated string", 'a = "x', 1, 7, "Cannot parse TOML: Unterminated string"],
+    ["redefined key", "a = 1\na = 2\n", 2, 6, "Cannot parse TOML: Can't redefine existing key"],
+  ];
+  for (const [name, text, line, col, message] of cases) {
+    test(name, () => {
+      expect(parseToml("p.toml", text)).toEqual({ problem: { file: "p.toml", line, col, message } });
+    });
+  }
+});
+
+describe("reader", () => {
+  const text = ["[t]", "s = 1", "b = \"no\"", "list = [\"a\", 2]", "map = { k = \"v\", n = 3 }", "shedule = \"x\"", "zzz = 1"].join("\n");
+  test("type mistakes and unknown keys become positioned problems", () => {
+    const problems: PlanProblem[] = [];
+    const r = createReader(parse(text.replace('["a", 2]', '["a", "b"]')), problems);
+    r.table(["t"], "[t]", ["s", "b", "list", "map", "schedule"]);
+    expect(r.string(["t", "s"])).toBeUndefined();
+    expect(r.boolean(["t", "b"])).toBeUndefined();
+    expect(r.strings(["t", "list"])).toEqual(["a", "b"]);
+    expect(r.stringMap(["t", "map"])).toEqual({ k: "v" });
+    expect(r.string(["t", "absent"])).toBeUndefined();
+    expect(problems.map((p) => `${p.line}:${p.col}: ${p.message}`)).toEqual([
+      '6:1: Unknown key "shedule" in [t]: did you mean "schedule"?',
+      '7:1: Unknown key "zzz" in [t]: expected one of s, b, list, map, schedule',
+      '2:5: Invalid "s": expected a string, got integer',
+      '3:5: Invalid "b": expected true or false, got string',
+      '5:22: Invalid "n": expected a string, got integer',
+    ]);
+  });
+
+  test("closest suggests only within edit distance 2", () => {
+    expect(closest("shedule", ["schedule", "name"])).toBe("schedule");
+    expect(closest("timzone", ["timezone"])).toBe("timezone");
+    expect(closest("vaultss", ["vault", "vaults"])).toBe("vaults");
+    expect(closest("completely", ["schedule"])).toBeUndefined();
+  });
+});
