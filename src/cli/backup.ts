@@ -3,7 +3,7 @@ import { existsSync, realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { runBackupJob, type BackupSource } from "../jobs/backup-job.ts";
-import { parseDuration } from "../plan/duration.ts";
+import { formatDuration, parseDuration } from "../plan/duration.ts";
 import { selectedResources } from "../plan/plans.ts";
 import { parseTags } from "./args.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
@@ -35,6 +35,13 @@ export const backupCommand = command({
     const deleteAfterMs = durationArg(args["delete-after"] as string | undefined, "--delete-after");
     if (coldAfterMs !== undefined && deleteAfterMs !== undefined && deleteAfterMs < coldAfterMs + NINETY_DAYS && !target.spec?.allowShortCold) {
       throw new UsageError("Cannot use this lifecycle: --delete-after must be at least --cold-after + 90d (cold storage keeps data 90 days)", "lengthen --delete-after, or set allow_short_cold = true on a local vault for testing");
+    }
+    const lock = target.spec?.lock;
+    if (lock?.minRetentionMs !== undefined && deleteAfterMs !== undefined && deleteAfterMs < lock.minRetentionMs) {
+      throw new UsageError(`Cannot back up with --delete-after ${args["delete-after"]}: vault "${target.name}" is locked with min_retention ${formatDuration(lock.minRetentionMs)}`, "choose a longer --delete-after");
+    }
+    if (lock?.maxRetentionMs !== undefined && deleteAfterMs !== undefined && deleteAfterMs > lock.maxRetentionMs) {
+      throw new UsageError(`Cannot back up with --delete-after ${args["delete-after"]}: vault "${target.name}" is locked with max_retention ${formatDuration(lock.maxRetentionMs)}`, "choose a shorter --delete-after");
     }
     const vault = await ctx.openVault(target, { create: true });
     const progress = backupProgress(ctx);

@@ -4,6 +4,7 @@ import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
 import { jobsCommand } from "./jobs.ts";
 import { diffCommand, lsCommand } from "./ls.ts";
+import { pruneCommand } from "./prune.ts";
 import { recoveryPointsCommand } from "./recovery-points.ts";
 import { restoreCommand } from "./restore.ts";
 import { runCommandDef } from "./run.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
   diff: diffCommand,
   jobs: jobsCommand,
   check: checkCommand,
+  prune: pruneCommand,
 };
 
 /** Commands with subcommands (`efsbak vault init`). */

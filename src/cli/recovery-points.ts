@@ -1,10 +1,11 @@
 /** `efsbak recovery-points`: the recovery points of a vault, oldest first. */
-import { listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
+import { listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
+import { planLifecycle } from "../prune/policy.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatTime, table } from "./output.ts";
 
 /** A recovery point in the --json shape of DESIGN.md. */
-export function rpJson(rp: RecoveryPoint): Record<string, unknown> {
+export function rpJson(rp: RecoveryPoint, state: { tier?: "warm" | "cold"; status?: string } = {}): Record<string, unknown> {
   return {
     id: rp.id,
     resource: rp.resource,
@@ -13,8 +14,8 @@ export function rpJson(rp: RecoveryPoint): Record<string, unknown> {
     rule: rp.rule,
     created_at: rp.created_at,
     completed_at: rp.completed_at,
-    status: rp.status,
-    tier: "warm",
+    status: state.status ?? rp.status,
+    tier: state.tier ?? "warm",
     cold_at: rp.cold_at,
     delete_at: rp.delete_at,
     size_bytes: rp.size_bytes,
@@ -36,10 +37,14 @@ export const recoveryPointsCommand = command({
   },
   exitStatus: COMMON_EXIT,
   async run({ ctx, args }) {
-    const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
+    const target = ctx.vaultTarget(args.vault as string | undefined);
+    const vault = await ctx.openVault(target);
     const rps = (await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }))
       .filter((r) => !args.resource || r.resource === args.resource);
-    const docs = rps.map(rpJson);
+    const marks = await listLifecycleMarks(vault);
+    // Past retention but kept by the vault lock: shown EXPIRED, as AWS Backup does.
+    const expired = new Set(planLifecycle(rps, { now: ctx.now(), lock: target.spec?.lock, cold: new Set(marks.keys()) }).filter((d) => d.action === "expired").map((d) => d.rp));
+    const docs = rps.map((r) => rpJson(r, { tier: marks.has(r.id) ? "cold" : "warm", status: expired.has(r.id) ? "EXPIRED" : undefined }));
     const rows = docs.map((r) => [
       String(r.id), String(r.resource), formatTime(r.created_at as string), String(r.status), String(r.tier),
       formatTime(r.cold_at as string | null), formatTime(r.delete_at as string | null), formatCount(r.files as number), formatBytes(r.size_bytes as number),

@@ -15,14 +15,14 @@ import { decideDue, type Decision } from "../jobs/due.ts";
 import { createJob, listJobs, type JobRecord } from "../jobs/job.ts";
 import type { Plans } from "../plan/plans.ts";
 import { applyLifecycle } from "../prune/lifecycle.ts";
-import { planLifecycle, type LifecycleDecision } from "../prune/policy.ts";
-import { listRecoveryPoints } from "../vault/recovery-point.ts";
+import type { LifecycleDecision } from "../prune/policy.ts";
 import { openVault, readConfig, type Vault } from "../vault/vault.ts";
 import { command } from "./command.ts";
 import type { Context } from "./context.ts";
 import { jobJson } from "./jobs.ts";
 import { formatTime } from "./output.ts";
 import { backupProgress } from "./progress.ts";
+import { describeLifecycle, gcMinAge } from "./prune.ts";
 
 /** The run command. */
 export const runCommandDef = command({
@@ -116,14 +116,17 @@ export const runCommandDef = command({
       }
     }
 
-    const lifecycle: Record<string, { decisions: LifecycleDecision[]; deleted: string[] }> = {};
+    const lifecycle: Record<string, { decisions: LifecycleDecision[]; deleted: string[]; moved_cold: string[] }> = {};
+    const lifecycleLines: string[] = [];
     for (const [name, vault] of vaults) {
       if (!vault) continue;
       const spec = plans.vaults.get(name);
       try {
-        const r = await applyLifecycle(vault, { vaultName: name, now: () => ctx.now(), lock: spec?.lock, settleMs: ctx.settleMs(ctx.vaultTarget(name)) });
-        lifecycle[name] = { decisions: r.decisions, deleted: r.deleted };
-        if (r.deleted.length) ctx.log.info(`${name}: lifecycle deleted ${r.deleted.length} recovery points`);
+        // Reopen: the backups above added index files this vault object has not read.
+        const fresh = await ctx.openVault(ctx.vaultTarget(name));
+        const r = await applyLifecycle(fresh, { vaultName: name, now: () => ctx.now(), lock: spec?.lock, minPackAgeMs: gcMinAge(ctx), settleMs: ctx.settleMs(ctx.vaultTarget(name)), signal: ctx.io.signal });
+        lifecycle[name] = { decisions: r.decisions, deleted: r.deleted, moved_cold: r.movedCold };
+        lifecycleLines.push(...describeLifecycle(name, r, false));
       } catch (err) {
         if (err instanceof LockedError) {
           ctx.log.warn(`${name}: lifecycle skipped this time: ${err.message}`);
@@ -137,7 +140,7 @@ export const runCommandDef = command({
     const partial = done.some((j) => j.state === "PARTIAL" || j.state === "EXPIRED");
     const exitCode = failed ? 1 : blocked ? 4 : partial ? 3 : 0;
     const lines = done.map((j) => `${j.state.padEnd(9)} ${j.plan}/${j.rule} ${j.resource}  scheduled ${formatTime(j.scheduled_for)}${j.recovery_point ? `  -> ${j.recovery_point}` : ""}${j.error ? `  (${j.error})` : ""}`);
-    for (const [name, l] of Object.entries(lifecycle)) if (l.deleted.length) lines.push(`DELETED   ${l.deleted.length} recovery points in ${name} (lifecycle)`);
+    lines.push(...lifecycleLines);
     return {
       exitCode,
       json: { jobs: done.map(jobJson), decisions: decisions.map(decisionJson), lifecycle },
@@ -152,12 +155,15 @@ function decisionJson(d: Decision): Record<string, unknown> {
 
 async function dryRunOutcome(ctx: Context, plans: Plans, vaults: Map<string, Vault | null>, decisions: Decision[]) {
   const lifecycle: Record<string, LifecycleDecision[]> = {};
-  for (const [name, vault] of vaults) {
-    if (!vault) continue;
-    lifecycle[name] = planLifecycle(await listRecoveryPoints(vault), { now: ctx.now(), lock: plans.vaults.get(name)?.lock });
-  }
   const lines = decisions.map((d) => `${d.action.toUpperCase().padEnd(6)} ${d.plan}/${d.rule} ${d.resource} -> ${d.vault}: ${d.reason}`);
-  for (const [name, ds] of Object.entries(lifecycle)) for (const d of ds) lines.push(`${d.action.toUpperCase().padEnd(6)} recovery point ${d.rp} (${d.resource}) in ${name}: ${d.reason}`);
-  for (const [name, v] of vaults) if (!v) lines.push(`CREATE vault ${name}: it does not exist yet`);
+  for (const [name, vault] of vaults) {
+    if (!vault) {
+      lines.push(`CREATE vault ${name}: it does not exist yet`);
+      continue;
+    }
+    const r = await applyLifecycle(vault, { vaultName: name, now: () => ctx.now(), lock: plans.vaults.get(name)?.lock, dryRun: true, minPackAgeMs: gcMinAge(ctx) });
+    lifecycle[name] = r.decisions;
+    lines.push(...describeLifecycle(name, r, true));
+  }
   return { exitCode: 0, json: { dry_run: true, decisions: decisions.map(decisionJson), lifecycle }, text: lines.length ? lines.join("\n") : "Nothing due" };
 }

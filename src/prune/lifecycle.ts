@@ -1,56 +1,121 @@
 /**
- * Applying lifecycle decisions to a vault: deleting recovery points whose time has come.
- * Runs under the vault's exclusive lock (locks/), so it never races another prune, and
- * records a prune job. Deleting a recovery point removes only its rps/ object: the data it
- * alone used becomes garbage for the collector (TODO(#6): cold tier moves and garbage
- * collection).
+ * Lifecycle and garbage collection of a vault, as `run` (every time) and `prune` do them.
+ *
+ *   rps + marks -> planLifecycle (pure) -> delete | cold | expired, with reasons
+ *   references of what stays (trees only; cold-only data marked) -> planGc (pure)
+ *   --dry-run: return both plans, change nothing
+ *   else, under the vault's exclusive lock, recorded as a prune job:
+ *     mark cold recovery points (lifecycle/<id>), delete recovery points (rps/<id>),
+ *     then executeGc: repack, new index, delete what no one uses
+ *
+ * Deciding reads metadata only (index, trees, recovery points), never data; repacking reads
+ * only the warm packs it must.
  */
 import { createJob, type JobRecord } from "../jobs/job.ts";
 import { acquireLease } from "../jobs/lock.ts";
-import { objectKey } from "../vault/layout.ts";
-import { listRecoveryPoints } from "../vault/recovery-point.ts";
+import { idOfKey, objectKey } from "../vault/layout.ts";
+import { listLifecycleMarks, listRecoveryPoints, markCold } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
+import { executeGc, planGc, type GcPlan, type GcResult } from "./gc.ts";
 import { type LifecycleDecision, type VaultLock, planLifecycle } from "./policy.ts";
+import { collectReferences } from "./references.ts";
+
+/** Indexed packs younger than this (by storage time, real clock) are never deleted or repacked. */
+export const GC_MIN_PACK_AGE_MS = 60 * 60 * 1000;
 
 /** Options of a lifecycle pass. */
 export interface LifecycleOptions {
   vaultName: string;
+  /** The plan clock (lifecycle dates). */
   now: () => Date;
+  /** The real clock (pack ages); never the simulated one. */
+  realNow?: () => number;
   lock?: VaultLock;
   dryRun?: boolean;
+  /** Collect garbage even when no recovery point changed (prune does; run only after changes). */
+  alwaysGc?: boolean;
+  minPackAgeMs?: number;
   settleMs?: number;
+  signal?: AbortSignal;
 }
 
 /** What a lifecycle pass decided and did. */
 export interface LifecycleResult {
   decisions: LifecycleDecision[];
   deleted: string[];
+  movedCold: string[];
+  gc: GcPlan | null;
+  gcDone: GcResult | null;
   job: JobRecord | null;
 }
 
-/** Plans lifecycle for the vault and, unless dry-run, deletes what is due. */
+/** Plans lifecycle and GC for the vault and, unless dry-run, carries them out. */
 export async function applyLifecycle(vault: Vault, options: LifecycleOptions): Promise<LifecycleResult> {
   const rps = await listRecoveryPoints(vault);
-  const decisions = planLifecycle(rps, { now: options.now(), lock: options.lock });
-  const deletions = decisions.filter((d) => d.action === "delete");
-  if (options.dryRun || deletions.length === 0) return { decisions, deleted: [], job: null };
-  const lease = await acquireLease(vault.storage, "locks/", { purpose: "a prune", what: "lifecycle", exclusive: true, settleMs: options.settleMs });
+  const marks = await listLifecycleMarks(vault);
+  const cold = new Set([...marks.keys()]);
+  const decisions = planLifecycle(rps, { now: options.now(), lock: options.lock, cold });
+  const deleting = new Set(decisions.filter((d) => d.action === "delete").map((d) => d.rp));
+  const cooling = new Set(decisions.filter((d) => d.action === "cold").map((d) => d.rp));
+  const changes = deleting.size + cooling.size > 0;
+  if (!changes && !options.alwaysGc) return { decisions, deleted: [], movedCold: [], gc: null, gcDone: null, job: null };
+
+  const planFor = async () => {
+    const roots = rps.filter((r) => !deleting.has(r.id)).map((r) => ({ tree: r.tree, cold: cold.has(r.id) || cooling.has(r.id) }));
+    const refs = await collectReferences(vault, roots);
+    const ages = await packAges(vault, options.realNow ?? Date.now);
+    const gc = planGc(vault.index, refs, { packAgeMs: (id) => ages.get(id), minAgeMs: options.minPackAgeMs ?? GC_MIN_PACK_AGE_MS });
+    return { refs, gc };
+  };
+
+  if (options.dryRun) {
+    const { gc } = await planFor();
+    return { decisions, deleted: [], movedCold: [], gc, gcDone: null, job: null };
+  }
+
+  const lease = await acquireLease(vault.storage, "locks/", { purpose: "a prune", what: "prune", exclusive: true, settleMs: options.settleMs });
   try {
     const job = await createJob(vault, { type: "prune", vault: options.vaultName, state: "RUNNING" }, { now: options.now() });
     await job.update({ started_at: options.now().toISOString() });
     const deleted: string[] = [];
+    const movedCold: string[] = [];
     try {
-      for (const d of deletions) {
-        await vault.storage.remove(objectKey("rps", d.rp));
-        deleted.push(d.rp);
+      // Plan under the lock: what we read now is what we act on.
+      const { refs, gc } = await planFor();
+      for (const id of cooling) {
+        await markCold(vault, id, options.now());
+        movedCold.push(id);
       }
+      // Recovery points go before their data: a crash in between leaves garbage, never a
+      // recovery point that points at nothing.
+      for (const id of deleting) {
+        await vault.storage.remove(objectKey("rps", id));
+        await vault.storage.remove(objectKey("lifecycle", id));
+        deleted.push(id);
+      }
+      const gcDone = await executeGc(vault, gc, refs, { signal: options.signal });
+      await job.update({
+        state: "COMPLETED",
+        ended_at: options.now().toISOString(),
+        bytes_stored: gcDone.bytesWritten,
+        details: { deleted, moved_cold: movedCold, packs_written: gcDone.packsWritten, packs_deleted: gcDone.packsDeleted, bytes_reclaimed: gcDone.bytesDeleted - gcDone.bytesWritten, decisions },
+      });
+      return { decisions, deleted, movedCold, gc, gcDone, job: job.record };
     } catch (err) {
-      await job.update({ state: "FAILED", ended_at: options.now().toISOString(), error: (err as Error).message, details: { deleted } }).catch(() => {});
+      await job.update({ state: "FAILED", ended_at: options.now().toISOString(), error: (err as Error).message, details: { deleted, moved_cold: movedCold } }).catch(() => {});
       throw err;
     }
-    await job.update({ state: "COMPLETED", ended_at: options.now().toISOString(), details: { deleted, decisions } });
-    return { decisions, deleted, job: job.record };
   } finally {
     await lease.release().catch(() => {});
   }
+}
+
+/** Age in ms of every pack in both tiers, by storage time. */
+async function packAges(vault: Vault, realNow: () => number): Promise<Map<string, number>> {
+  const ages = new Map<string, number>();
+  const now = realNow();
+  for (const s of [vault.storage, vault.cold]) {
+    for await (const o of s.list("packs/")) ages.set(idOfKey(o.key), now - o.mtimeMs);
+  }
+  return ages;
 }

@@ -6,6 +6,7 @@
  *   packs/<id[0:2]>/<id>        pack files (data or tree blobs), warm tier
  *   index/<id>                  index files: blob -> pack, offset, length
  *   rps/<id>                    recovery points
+ *   lifecycle/<rp id>           lifecycle state of a recovery point (moved to the cold tier)
  *   jobs/<job id>/<seq>         job records; each state change is a new object
  *   locks/<id>                  vault locks (shared for backups, exclusive for prune)
  *   leases/<resource>/<id>      per-resource backup leases
@@ -14,7 +15,7 @@
  */
 
 /** Kinds of object the vault stores. */
-export type ObjectKind = "packs" | "index" | "rps" | "jobs" | "locks" | "leases" | "keys";
+export type ObjectKind = "packs" | "index" | "rps" | "lifecycle" | "jobs" | "locks" | "leases" | "keys";
 
 /** Key of the config object. */
 export const CONFIG_KEY = "config";
@@ -25,7 +26,7 @@ export function packKey(packId: string): string {
 }
 
 /** Key of an object of a flat kind (index, rps, locks, keys). */
-export function objectKey(kind: "index" | "rps" | "locks" | "keys", id: string): string {
+export function objectKey(kind: "index" | "rps" | "lifecycle" | "locks" | "keys", id: string): string {
   return `${kind}/${id}`;
 }
 

@@ -114,6 +114,23 @@ export class PackWriter {
     return true;
   }
 
+  /**
+   * Appends a blob exactly as another pack stored it (already compressed and sealed, sealed
+   * with its id as AAD, so it moves between packs unchanged); false when it would not fit.
+   */
+  addStored(e: Omit<PackEntry, "offset">, stored: Uint8Array): boolean {
+    const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + SEAL_OVERHEAD + TRAILER_BYTES;
+    if (this.#used + stored.length + headerAfter > this.#buf.length) {
+      if (this.#entries.length > 0) return false;
+      this.#grow(stored.length + headerAfter);
+    }
+    this.#buf.set(stored, this.#used);
+    this.#entries.push({ type: e.type, compressed: e.compressed, rawLength: e.rawLength, storedLength: stored.length, crc: e.crc, id: e.id.slice() });
+    this.#offsets.push(this.#used);
+    this.#used += stored.length;
+    return true;
+  }
+
   /** Writes the header and trailer; returns the pack bytes (a view of the buffer) and its entries. */
   finish(): { bytes: Uint8Array; entries: PackEntry[] } {
     const header = new Uint8Array(8 + this.#entries.length * ENTRY_BYTES);

@@ -79,3 +79,31 @@ export function findRecoveryPoint(rps: RecoveryPoint[], ref: string, resource?: 
   if (hits.length === 0) throw new EfsbakError(`Cannot find recovery point "${ref}" in the vault`, { exitCode: 1, hint: 'list them with "efsbak recovery-points"' });
   throw new EfsbakError(`Recovery point "${ref}" is ambiguous: ${hits.length} ids start with it`, { exitCode: 2, hint: "give more characters of the id" });
 }
+
+/** Lifecycle state recorded beside an immutable recovery point (lifecycle/<rp id>). */
+export interface LifecycleMark {
+  rp: string;
+  tier: "cold";
+  moved_at: string;
+}
+
+/** Records that a recovery point moved to the cold tier. */
+export async function markCold(vault: Pick<Vault, "saveJson">, rpId: string, at: Date): Promise<void> {
+  const mark: LifecycleMark = { rp: rpId, tier: "cold", moved_at: at.toISOString() };
+  await vault.saveJson(objectKey("lifecycle", rpId), mark);
+}
+
+/** Every lifecycle mark, by recovery point id. */
+export async function listLifecycleMarks(vault: Pick<Vault, "storage" | "loadJson">): Promise<Map<string, LifecycleMark>> {
+  const out = new Map<string, LifecycleMark>();
+  for await (const o of vault.storage.list("lifecycle/")) {
+    try {
+      const m = await vault.loadJson<LifecycleMark>(o.key);
+      out.set(m.rp, m);
+    } catch (err) {
+      if (err instanceof NotFoundError) continue;
+      throw err;
+    }
+  }
+  return out;
+}

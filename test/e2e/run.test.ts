@@ -177,7 +177,6 @@ describe("plan validation through the binary", () => {
       'resources = ["r2"]',
       "",
     ].join("\n"));
-    writeFileSync(join(dir, "b.toml"), "[vaults.x\nurl = 1\n");
     const r = await run(["validate", "broken"]);
     expect(r.code).toBe(2);
     const lines = r.stdout.trim().split("\n").filter((l) => /^broken\/|\.toml:/.test(l));
@@ -189,8 +188,14 @@ describe("plan validation through the binary", () => {
     expect(text).toMatch(/a\.toml:15:\d+: .*"nope"/);
     expect(text).toMatch(/a\.toml:16:\d+: .*colour/);
     expect(text).toMatch(/a\.toml:20:\d+: .*"r2"/);
-    expect(text).toMatch(/b\.toml:1:\d+: /);
     expect(r.stderr).not.toContain("    at ");
+    // A TOML syntax error is reported with its position beside the other files' problems.
+    writeFileSync(join(dir, "b.toml"), "[vaults.x\nurl = 1\n");
+    const withSyntax = await run(["validate", "broken", "--json"]);
+    expect(withSyntax.code).toBe(2);
+    const problems = JSON.parse(withSyntax.stdout).problems as { file: string; line: number; message: string }[];
+    expect(problems.some((p) => p.file.endsWith("b.toml") && p.line === 1)).toBe(true);
+    expect(problems.some((p) => p.file.endsWith("a.toml") && p.line === 14)).toBe(true);
     const runIt = await run(["run", "broken"]);
     expect(runIt.code).toBe(2);
     expect(runIt.stderr).toMatch(/a\.toml:14:\d+: /);

@@ -1,0 +1,75 @@
+/** `efsbak prune`: apply lifecycle now and collect garbage. */
+import { UsageError } from "../errors.ts";
+import { parseDuration } from "../plan/duration.ts";
+import { applyLifecycle, type LifecycleResult } from "../prune/lifecycle.ts";
+import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
+import type { Context } from "./context.ts";
+import { jobJson } from "./jobs.ts";
+import { formatBytes, formatCount } from "./output.ts";
+
+/** EFSBAK_GC_MIN_AGE: the pack safety age (for tests and drills; default 1h). */
+export function gcMinAge(ctx: Context): number | undefined {
+  const text = ctx.io.env.EFSBAK_GC_MIN_AGE;
+  if (text === undefined || text === "") return undefined;
+  const ms = text === "0" ? 0 : parseDuration(text);
+  if (ms === null) throw new UsageError(`Cannot read EFSBAK_GC_MIN_AGE "${text}": expected a duration like 1h`);
+  return ms;
+}
+
+/** Text lines describing a lifecycle result. */
+export function describeLifecycle(name: string, r: LifecycleResult, dryRun: boolean): string[] {
+  const lines: string[] = [];
+  const verb = (done: string, would: string) => (dryRun ? would : done);
+  for (const d of r.decisions) {
+    const what = d.action === "delete" ? verb("deleted", "would delete") : d.action === "cold" ? verb("moved to cold", "would move to cold") : "kept (EXPIRED)";
+    lines.push(`${name}: recovery point ${d.rp} (${d.resource}) ${what}: ${d.reason}`);
+  }
+  if (r.gc) {
+    const g = r.gc;
+    lines.push(`${name}: ${verb("collected", "would collect")} garbage: ${formatCount(g.deletePacks.length)} packs to delete, ${formatCount(g.repackPacks.length)} to repack` +
+      `${g.toCold ? ` (${formatCount(g.toCold)} blobs to the cold tier)` : ""}, ${formatCount(g.keptPacks)} kept; ${formatCount(g.deadBlobs)} unused blobs, ${formatBytes(g.bytesReclaimed)} to reclaim`);
+    if (dryRun) for (const p of [...g.deletePacks, ...g.repackPacks]) lines.push(`  ${g.deletePacks.includes(p) ? "delete" : "repack"} ${p.tier} pack ${p.packId} (${formatBytes(p.size)}): ${p.reason}`);
+  }
+  if (r.gcDone) lines.push(`${name}: wrote ${r.gcDone.packsWritten} packs, deleted ${r.gcDone.packsDeleted}; reclaimed ${formatBytes(Math.max(0, r.gcDone.bytesDeleted - r.gcDone.bytesWritten))}`);
+  return lines;
+}
+
+/** The prune command. */
+export const pruneCommand = command({
+  name: "prune",
+  description: "apply lifecycle now (cold tier, expiry) and collect garbage; --dry-run prints the plan",
+  args: {
+    ...VAULT_ARG,
+    "dry-run": { type: "boolean", description: "print what would be deleted, moved and repacked; change nothing" },
+  },
+  exitStatus: [...COMMON_EXIT, "4  a backup or another prune holds the vault's lock"],
+  async run({ ctx, args }) {
+    const target = ctx.vaultTarget(args.vault as string | undefined);
+    const vault = await ctx.openVault(target);
+    const dryRun = !!args["dry-run"];
+    const r = await applyLifecycle(vault, {
+      vaultName: target.name,
+      now: () => ctx.now(),
+      lock: target.spec?.lock,
+      dryRun,
+      alwaysGc: true,
+      minPackAgeMs: gcMinAge(ctx),
+      settleMs: ctx.settleMs(target),
+      signal: ctx.io.signal,
+    });
+    const lines = describeLifecycle(target.name, r, dryRun);
+    return {
+      exitCode: 0,
+      json: {
+        dry_run: dryRun,
+        job: r.job ? jobJson(r.job) : null,
+        decisions: r.decisions,
+        deleted: r.deleted,
+        moved_cold: r.movedCold,
+        gc: r.gc,
+        gc_done: r.gcDone,
+      },
+      text: lines.length ? lines.join("\n") : "Nothing to do",
+    };
+  },
+});
