@@ -10,9 +10,10 @@
  * ABORTED (via ABORTING), and EXPIRED for a scheduled job whose start window passed.
  */
 import { hostname } from "node:os";
-import { NotFoundError, type Storage } from "../storage/storage.ts";
-import { VaultDamageError } from "../errors.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { VaultDamageError } from "../errors.ts";
 import { jobKey } from "../vault/layout.ts";
+import { loadJsonObjects } from "../vault/load-json.ts";
 import { timeOrderedId } from "../vault/id.ts";
 import type { Vault } from "../vault/vault.ts";
 import { VERSION } from "../version.ts";
@@ -130,20 +131,7 @@ export async function listJobs(vault: Pick<Vault, "storage" | "loadJson">, filte
   const latest = await latestJobKeys(vault.storage);
   const sinceHex = filter.since ? filter.since.getTime().toString(16).padStart(12, "0") : null;
   const keys = [...latest.values()].filter((k) => sinceHex === null || k.slice(5, 17) >= sinceHex);
-  const out: JobRecord[] = [];
-  const queue = keys.slice();
-  async function worker() {
-    for (let key = queue.pop(); key !== undefined; key = queue.pop()) {
-      try {
-        out.push(await vault.loadJson<JobRecord>(key));
-      } catch (err) {
-        if (err instanceof NotFoundError) continue;
-        if (err instanceof VaultDamageError && options.onDamage) options.onDamage(err);
-        else throw err;
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: 8 }, worker));
+  const out = await loadJsonObjects<JobRecord>(vault, keys, options);
   return out
     .filter((j) => (!filter.state || j.state === filter.state.toUpperCase()) && (!filter.type || j.type === filter.type) &&
       (!filter.resource || j.resource === filter.resource) && (!filter.since || j.created_at >= filter.since.toISOString()))

@@ -3,9 +3,9 @@
  * Lifecycle state that changes later (tier moves, deletion) is recorded by prune in new
  * objects, never by rewriting the recovery point.
  */
-import { EfsbakError, VaultDamageError } from "../errors.ts";
-import { NotFoundError } from "../storage/storage.ts";
+import { EfsbakError, type VaultDamageError } from "../errors.ts";
 import { objectKey } from "./layout.ts";
+import { loadJsonObjects } from "./load-json.ts";
 import type { Vault } from "./vault.ts";
 
 /** Statuses, as AWS Backup names them. */
@@ -48,20 +48,7 @@ export async function saveRecoveryPoint(vault: Vault, rp: RecoveryPoint): Promis
 export async function listRecoveryPoints(vault: Pick<Vault, "storage" | "loadJson">, options: { onDamage?: (err: VaultDamageError) => void } = {}): Promise<RecoveryPoint[]> {
   const keys: string[] = [];
   for await (const o of vault.storage.list("rps/")) keys.push(o.key);
-  const out: RecoveryPoint[] = [];
-  const queue = keys.slice();
-  async function worker() {
-    for (let key = queue.pop(); key !== undefined; key = queue.pop()) {
-      try {
-        out.push(await vault.loadJson<RecoveryPoint>(key));
-      } catch (err) {
-        if (err instanceof NotFoundError) continue;
-        if (err instanceof VaultDamageError && options.onDamage) options.onDamage(err);
-        else throw err;
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: 8 }, worker));
+  const out = await loadJsonObjects<RecoveryPoint>(vault, keys, options);
   return out.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
 }
 
@@ -95,15 +82,7 @@ export async function markCold(vault: Pick<Vault, "saveJson">, rpId: string, at:
 
 /** Every lifecycle mark, by recovery point id. */
 export async function listLifecycleMarks(vault: Pick<Vault, "storage" | "loadJson">): Promise<Map<string, LifecycleMark>> {
-  const out = new Map<string, LifecycleMark>();
-  for await (const o of vault.storage.list("lifecycle/")) {
-    try {
-      const m = await vault.loadJson<LifecycleMark>(o.key);
-      out.set(m.rp, m);
-    } catch (err) {
-      if (err instanceof NotFoundError) continue;
-      throw err;
-    }
-  }
-  return out;
+  const keys: string[] = [];
+  for await (const o of vault.storage.list("lifecycle/")) keys.push(o.key);
+  return new Map((await loadJsonObjects<LifecycleMark>(vault, keys)).map((m) => [m.rp, m]));
 }
