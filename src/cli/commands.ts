@@ -10,6 +10,7 @@ import { restoreCommand } from "./restore.ts";
 import { runCommandDef } from "./run.ts";
 import { validateCommand } from "./validate.ts";
 import { vaultInitCommand } from "./vault.ts";
+import { vaultKeyCommand } from "./vault-key.ts";
 
 /** Top-level commands. */
 export const COMMANDS: Record<string, EfsbakCommand> = {
@@ -27,5 +28,5 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
 
 /** Commands with subcommands (`efsbak vault init`). */
 export const GROUPS: Record<string, Record<string, EfsbakCommand>> = {
-  vault: { init: vaultInitCommand },
+  vault: { init: vaultInitCommand, key: vaultKeyCommand },
 };

@@ -12,7 +12,10 @@ import { loadPlans, type Plans, type VaultSpec } from "../plan/plans.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import { initVault, openVault, readConfig, type Vault } from "../vault/vault.ts";
+import type { VaultKeys } from "../vault/crypto.ts";
+import { initEncryptedVault } from "../vault/keys.ts";
 import type { GlobalFlags } from "./args.ts";
+import { newKeyKdf, readPassword, unlockWithPassword } from "./password.ts";
 
 /** A writable stream as the CLI needs it. */
 export interface Out {
@@ -72,7 +75,8 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     }
   }
   const started = performance.now();
-  const level = flags.quiet ? 1 : flags.verbose ? 4 : 3;
+  // Off a TTY (systemd, CI) only warnings and errors: quiet unless something is wrong.
+  const level = flags.quiet ? 0 : flags.verbose ? 4 : io.stderr.isTTY && !flags.json ? 3 : 1;
   const log = createConsola({
     level,
     formatOptions: { date: false, colors: !!io.stderr.isTTY },
@@ -80,6 +84,9 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     stderr: io.stderr as unknown as NodeJS.WriteStream,
   });
   const planCache = new Map<string, Plans | null>();
+  // Keys of vaults unlocked by this invocation (by location and vault id): one password prompt
+  // and one Argon2id run per vault, however often a command opens it.
+  const unlockedKeys = new Map<string, VaultKeys>();
 
   const ctx: Context = {
     io,
@@ -139,21 +146,40 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     async openVault(target, options = {}) {
       const { storage, cold } = ctx.storageOf(target);
       let config = await readConfig(storage);
+      let keys: VaultKeys | null = null;
       if (!config) {
         if (!options.create) {
           throw new EfsbakError(`Cannot open vault "${target.name}": there is no vault at "${storage.location}"`, { exitCode: 1, hint: 'create it with "efsbak vault init", or check the name or path' });
-        }
-        if (target.spec?.encryption) {
-          throw new EfsbakError(`Cannot create vault "${target.name}": encryption is not available in this version`, { exitCode: 1, hint: "remove encryption from the vault table for now" });
         }
         if (!target.url.startsWith("s3://")) {
           const abs = resolve(io.cwd, target.url);
           if (existsSync(abs) && !statSync(abs).isDirectory()) throw new EfsbakError(`Cannot create vault "${target.name}": "${abs}" is a file`, { exitCode: 1 });
         }
-        config = await initVault(storage, { cold, now: ctx.now() });
-        log.info(`Created vault "${target.name}" at ${storage.location}`);
+        if (target.spec?.encryption) {
+          const password = await readPassword(ctx, { action: `create encrypted vault "${target.name}"`, confirm: true });
+          const made = await initEncryptedVault(storage, password, { cold, now: ctx.now(), kdf: newKeyKdf(ctx) });
+          config = made.config;
+          keys = made.unlocked.keys;
+          unlockedKeys.set(`${storage.location}\n${config.id}`, keys);
+        } else {
+          config = await initVault(storage, { cold, now: ctx.now() });
+        }
+        log.info(`Created ${keys ? "encrypted " : ""}vault "${target.name}" at ${storage.location}`);
+      } else if (config.encryption) {
+        const cacheKey = `${storage.location}\n${config.id}`;
+        keys = unlockedKeys.get(cacheKey) ?? (await unlockWithPassword(ctx, { name: target.name, storage, config })).keys;
+        unlockedKeys.set(cacheKey, keys);
+      } else {
+        // A plaintext config where the plans promise encryption, or beside key files, may be a
+        // downgrade by someone who can write to the bucket: never write plaintext there.
+        if (target.spec?.encryption) {
+          throw new EfsbakError(`Cannot open vault "${target.name}": the plans say it is encrypted, but its config at "${storage.location}" says it is not`, { exitCode: 1, hint: "if it was created unencrypted on purpose, remove encryption from its table in the plans; otherwise its config may have been tampered with" });
+        }
+        for await (const _ of storage.list("keys/")) {
+          throw new EfsbakError(`Cannot open vault "${target.name}": its config says it is not encrypted, but it has key files`, { exitCode: 1, hint: "its config may have been tampered with; restore config from a copy of the vault" });
+        }
       }
-      return openVault(storage, { cold, config, onIndexDamage: options.onIndexDamage });
+      return openVault(storage, { cold, config, keys, onIndexDamage: options.onIndexDamage });
     },
     settleMs(target) {
       return target.url.startsWith("s3://") ? 1500 : 50;

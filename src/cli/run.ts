@@ -6,6 +6,7 @@
  *   decideDue(plans, now, jobs) -> start | expire | skip, each with a reason
  *   --dry-run: print the decisions (and lifecycle's), change nothing
  *   start: backup job (a held lease: recorded FAILED); expire: one EXPIRED job
+ *   restore tests the same way (decideRestoreTests): drill jobs, EXPIRED for missed ones (cli/drill.ts)
  *   lifecycle on every vault
  *   exit: 1 any failure, else 4 a lease blocked a job, else 3 any PARTIAL/EXPIRED, else 0
  */
@@ -19,15 +20,16 @@ import type { LifecycleDecision } from "../prune/policy.ts";
 import { openVault, readConfig, type Vault } from "../vault/vault.ts";
 import { command } from "./command.ts";
 import type { Context } from "./context.ts";
+import { describeRestoreTestDecision, planRestoreTests, restoreTestDecisionJson, runRestoreTests, type PlannedDrill } from "./drill.ts";
 import { jobJson } from "./jobs.ts";
 import { formatTime } from "./output.ts";
-import { backupProgress } from "./progress.ts";
+import { backupEstimate, backupProgress } from "./progress.ts";
 import { describeLifecycle, gcMinAge } from "./prune.ts";
 
 /** The run command. */
 export const runCommandDef = command({
   name: "run",
-  description: "start the backups that are due, record missed ones as EXPIRED, apply lifecycle",
+  description: "start the backups and restore tests that are due, record missed ones as EXPIRED, apply lifecycle",
   args: {
     dir: { type: "positional", description: "plans directory (default: --plans or \"plans\")", required: false },
     "dry-run": { type: "boolean", description: "print each decision and why; change nothing" },
@@ -36,10 +38,10 @@ export const runCommandDef = command({
   },
   exitStatus: [
     "0  every due job completed (or nothing was due)",
-    "1  a job failed",
+    "1  a job failed (a backup, or a drill that did not verify)",
     "2  the plans are invalid (nothing ran)",
-    "3  a job ended PARTIAL or EXPIRED",
-    "4  a lease blocked a job (another backup of the resource was running)",
+    "3  a job (backup or drill) ended PARTIAL or EXPIRED",
+    "4  a lease blocked a job (another backup of the resource, or a prune, was running)",
   ],
   async run({ ctx, args }) {
     const dir = (args.dir as string | undefined) ?? ctx.flags.plans ?? "plans";
@@ -53,7 +55,7 @@ export const runCommandDef = command({
       if (dryRun) {
         const { storage, cold } = ctx.storageOf(target);
         const config = await readConfig(storage);
-        vaults.set(name, config ? await openVault(storage, { cold, config }) : null);
+        vaults.set(name, config ? await ctx.openVault(target) : null);
       } else {
         vaults.set(name, await ctx.openVault(target, { create: true }));
       }
@@ -61,7 +63,8 @@ export const runCommandDef = command({
       if (v) jobs.push(...(await listJobs(v, { type: "backup" })));
     }
     const decisions = decideDue(plans, { now: ctx.now(), jobs, plan: args.plan as string | undefined, rule: args.rule as string | undefined });
-    if (dryRun) return dryRunOutcome(ctx, plans, vaults, decisions);
+    const drillDecisions = await planRestoreTests(ctx, plans, vaults, { plan: args.plan as string | undefined, rule: args.rule as string | undefined });
+    if (dryRun) return dryRunOutcome(ctx, plans, vaults, decisions, drillDecisions);
 
     const done: JobRecord[] = [];
     let failed = false;
@@ -82,7 +85,7 @@ export const runCommandDef = command({
       const rule = plans.plans.find((p) => p.name === d.plan)!.rules.find((r) => r.name === d.rule)!;
       const res = plans.resources.get(d.resource)!;
       ctx.log.info(`${d.plan}/${d.rule}: backing up ${d.resource} (${d.reason})`);
-      const progress = backupProgress(ctx);
+      const progress = backupProgress(ctx, await backupEstimate(ctx, vault, res.id));
       try {
         const job = await runBackupJob(vault, { id: res.id, path: res.path, exclude: res.exclude }, {
           vaultName: d.vault,
@@ -116,6 +119,12 @@ export const runCommandDef = command({
       }
     }
 
+    // Restore tests after the backups, so a drill may test the recovery point just made.
+    const drills = await runRestoreTests(ctx, plans, drillDecisions, vaults);
+    done.push(...drills.jobs);
+    failed ||= drills.failed;
+    blocked ||= drills.blocked;
+
     const lifecycle: Record<string, { decisions: LifecycleDecision[]; deleted: string[]; moved_cold: string[] }> = {};
     const lifecycleLines: string[] = [];
     for (const [name, vault] of vaults) {
@@ -139,11 +148,11 @@ export const runCommandDef = command({
 
     const partial = done.some((j) => j.state === "PARTIAL" || j.state === "EXPIRED");
     const exitCode = failed ? 1 : blocked ? 4 : partial ? 3 : 0;
-    const lines = done.map((j) => `${j.state.padEnd(9)} ${j.plan}/${j.rule} ${j.resource}  scheduled ${formatTime(j.scheduled_for)}${j.recovery_point ? `  -> ${j.recovery_point}` : ""}${j.error ? `  (${j.error})` : ""}`);
-    lines.push(...lifecycleLines);
+    const lines = done.filter((j) => j.type !== "drill").map((j) => `${j.state.padEnd(9)} ${j.plan}/${j.rule} ${j.resource}  scheduled ${formatTime(j.scheduled_for)}${j.recovery_point ? `  -> ${j.recovery_point}` : ""}${j.error ? `  (${j.error})` : ""}`);
+    lines.push(...drills.lines, ...lifecycleLines);
     return {
       exitCode,
-      json: { jobs: done.map(jobJson), decisions: decisions.map(decisionJson), lifecycle },
+      json: { jobs: done.map(jobJson), decisions: decisions.map(decisionJson), restore_tests: drillDecisions.map(restoreTestDecisionJson), lifecycle },
       text: lines.length ? lines.join("\n") : "Nothing due",
     };
   },
@@ -153,9 +162,10 @@ function decisionJson(d: Decision): Record<string, unknown> {
   return { action: d.action, plan: d.plan, rule: d.rule, resource: d.resource, vault: d.vault, scheduled_for: d.scheduledFor?.toISOString() ?? null, reason: d.reason };
 }
 
-async function dryRunOutcome(ctx: Context, plans: Plans, vaults: Map<string, Vault | null>, decisions: Decision[]) {
+async function dryRunOutcome(ctx: Context, plans: Plans, vaults: Map<string, Vault | null>, decisions: Decision[], drillDecisions: PlannedDrill[] = []) {
   const lifecycle: Record<string, LifecycleDecision[]> = {};
   const lines = decisions.map((d) => `${d.action.toUpperCase().padEnd(6)} ${d.plan}/${d.rule} ${d.resource} -> ${d.vault}: ${d.reason}`);
+  lines.push(...drillDecisions.map(describeRestoreTestDecision));
   for (const [name, vault] of vaults) {
     if (!vault) {
       lines.push(`CREATE vault ${name}: it does not exist yet`);
@@ -165,5 +175,5 @@ async function dryRunOutcome(ctx: Context, plans: Plans, vaults: Map<string, Vau
     lifecycle[name] = r.decisions;
     lines.push(...describeLifecycle(name, r, true));
   }
-  return { exitCode: 0, json: { dry_run: true, decisions: decisions.map(decisionJson), lifecycle }, text: lines.length ? lines.join("\n") : "Nothing due" };
+  return { exitCode: 0, json: { dry_run: true, decisions: decisions.map(decisionJson), restore_tests: drillDecisions.map(restoreTestDecisionJson), lifecycle }, text: lines.length ? lines.join("\n") : "Nothing due" };
 }

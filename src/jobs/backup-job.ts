@@ -55,8 +55,8 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
   // exclusive, waits while backups run), taken together: each claim settles for a moment.
   const purpose = `a backup of "${source.id}"`;
   const claims = await Promise.allSettled([
-    acquireLease(vault.storage, leasePrefix(source.id), { purpose, what: purpose, exclusive: true, settleMs: options.settleMs }),
-    acquireLease(vault.storage, "locks/", { purpose, what: purpose, exclusive: false, settleMs: options.settleMs }),
+    acquireLease(vault.storage, leasePrefix(source.id, vault.keys?.idKey), { purpose, what: purpose, exclusive: true, settleMs: options.settleMs, keys: vault.keys }),
+    acquireLease(vault.storage, "locks/", { purpose, what: purpose, exclusive: false, settleMs: options.settleMs, keys: vault.keys }),
   ]);
   const refused = claims.find((c): c is PromiseRejectedResult => c.status === "rejected");
   if (refused) {

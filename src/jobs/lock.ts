@@ -17,9 +17,11 @@
  * ever. Leases always use the real clock, never the simulated plan clock (--now).
  */
 import { hostname } from "node:os";
-import { LockedError } from "../errors.ts";
+import { LockedError, VaultDamageError } from "../errors.ts";
 import { NotFoundError, type Storage } from "../storage/storage.ts";
+import type { VaultKeys } from "../vault/crypto.ts";
 import { randomId } from "../vault/id.ts";
+import { decodeJson, encodeJson } from "../vault/object.ts";
 
 /** What a lease object says. */
 export interface LeaseInfo {
@@ -59,6 +61,8 @@ export interface LeaseOptions {
   isAlive?: (pid: number) => boolean;
   /** Describes the folder in messages, e.g. 'a backup of "fs-home"'. */
   what?: string;
+  /** The vault's keys: claims are sealed like every other object of an encrypted vault. */
+  keys?: VaultKeys | null;
 }
 
 /** A lease not refreshed for this long is stale. */
@@ -83,11 +87,11 @@ export async function acquireLease(storage: Storage, folder: string, options: Le
   const key = `${folder}${id}`;
   const started = new Date(clock()).toISOString();
   const info: LeaseInfo = { id, purpose: options.purpose, exclusive: options.exclusive, host, pid, job_id: options.jobId ?? null, started_at: started, refreshed_at: started };
-  const encode = () => new TextEncoder().encode(JSON.stringify(info));
+  const encode = () => encodeLease(options.keys ?? null, key, info);
   await storage.save(key, encode());
 
   async function blocker(): Promise<Seen | null> {
-    const live = await liveLeases(storage, folder, { clock, ttlMs, host, isAlive });
+    const live = await liveLeases(storage, folder, { clock, ttlMs, host, isAlive, keys: options.keys });
     const mine = live.find((l) => l.key === key);
     if (!mine) {
       throw new LockedError(
@@ -147,7 +151,7 @@ export async function acquireLease(storage: Storage, folder: string, options: Le
 }
 
 /** The live (not stale) leases of a folder, oldest claim first. Stale ones of dead local processes are removed. */
-export async function liveLeases(storage: Storage, folder: string, options: { clock?: () => number; ttlMs?: number; host?: string; isAlive?: (pid: number) => boolean } = {}): Promise<Seen[]> {
+export async function liveLeases(storage: Storage, folder: string, options: { clock?: () => number; ttlMs?: number; host?: string; isAlive?: (pid: number) => boolean; keys?: VaultKeys | null } = {}): Promise<Seen[]> {
   const clock = options.clock ?? Date.now;
   const ttlMs = options.ttlMs ?? LEASE_TTL_MS;
   const host = options.host ?? hostname();
@@ -162,10 +166,10 @@ export async function liveLeases(storage: Storage, folder: string, options: { cl
   for (const o of claims) {
     let info: LeaseInfo;
     try {
-      info = JSON.parse(new TextDecoder().decode(await storage.load(o.key)));
+      info = decodeLease(options.keys ?? null, o.key, await storage.load(o.key));
     } catch (err) {
       if (err instanceof NotFoundError) continue;
-      if (err instanceof SyntaxError) continue; // not a lease we can read: ignore, it will expire
+      if (err instanceof SyntaxError || err instanceof VaultDamageError) continue; // not a lease we can read: ignore, it will expire
       throw err;
     }
     const age = clock() - Math.max(o.mtimeMs, alive.get(o.key) ?? 0);
@@ -181,6 +185,15 @@ export async function liveLeases(storage: Storage, folder: string, options: { cl
   }
   // Claim objects are never rewritten, so their storage time is their place in line.
   return seen.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.info.id < b.info.id ? -1 : 1));
+}
+
+/** Plaintext JSON, or an EFSO object sealed with the vault's keys. */
+function encodeLease(keys: VaultKeys | null, key: string, info: LeaseInfo): Uint8Array {
+  return keys ? encodeJson(keys, key, info) : new TextEncoder().encode(JSON.stringify(info));
+}
+
+function decodeLease(keys: VaultKeys | null, key: string, data: Uint8Array): LeaseInfo {
+  return keys ? decodeJson<LeaseInfo>(keys, key, data) : JSON.parse(new TextDecoder().decode(data));
 }
 
 function processAlive(pid: number): boolean {

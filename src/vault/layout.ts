@@ -9,10 +9,11 @@
  *   lifecycle/<rp id>           lifecycle state of a recovery point (moved to the cold tier)
  *   jobs/<job id>/<seq>         job records; each state change is a new object
  *   locks/<id>                  vault locks (shared for backups, exclusive for prune)
- *   leases/<resource>/<id>      per-resource backup leases
+ *   leases/<resource>/<id>      per-resource backup leases (<resource> a keyed hash when encrypted)
  * The cold tier is a second storage (VAULT/cold, cold_path, or the same bucket under
  * PREFIX/cold with a cold storage class) holding packs/ with the same key scheme.
  */
+import { createHmac } from "node:crypto";
 
 /** Kinds of object the vault stores. */
 export type ObjectKind = "packs" | "index" | "rps" | "lifecycle" | "jobs" | "locks" | "leases" | "keys";
@@ -35,17 +36,21 @@ export function jobKey(jobId: string, seq: number): string {
   return `jobs/${jobId}/${seq.toString().padStart(4, "0")}`;
 }
 
-/** Key of a lease on a resource (resource name encoded to a safe key segment). */
-export function leaseKey(resource: string, id: string): string {
-  return `leases/${leasePrefixSegment(resource)}/${id}`;
+/**
+ * Key of a lease on a resource. The resource name is encoded to a safe key segment; with the
+ * vault's id key (encrypted vaults) it is a keyed hash instead, so the name stays secret.
+ */
+export function leaseKey(resource: string, id: string, options: { key?: Uint8Array | null } = {}): string {
+  return `${leasePrefix(resource, options.key)}${id}`;
 }
 
-/** The folder holding all leases of a resource. */
-export function leasePrefix(resource: string): string {
-  return `leases/${leasePrefixSegment(resource)}/`;
+/** The folder holding all leases of a resource (see leaseKey for `key`). */
+export function leasePrefix(resource: string, key?: Uint8Array | null): string {
+  return `leases/${leasePrefixSegment(resource, key)}/`;
 }
 
-function leasePrefixSegment(resource: string): string {
+function leasePrefixSegment(resource: string, key?: Uint8Array | null): string {
+  if (key) return createHmac("sha256", key).update(`efsbak lease/${resource}`).digest("hex").slice(0, 32);
   return Buffer.from(resource, "utf8").toString("base64url") || "_";
 }
 

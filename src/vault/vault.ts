@@ -50,6 +50,8 @@ export interface InitOptions {
   chunker?: VaultConfig["chunker"];
   keys?: VaultKeys | null;
   encryption?: VaultConfig["encryption"];
+  /** The vault id (random when not given); an encrypted vault's key file names it first. */
+  id?: string;
 }
 
 /** Default chunker parameters of new vaults (FastCDC, ~1 MiB average). */
@@ -63,7 +65,7 @@ export async function initVault(storage: Storage, options: InitOptions): Promise
   const config: VaultConfig = {
     format: "efsbak-vault",
     version: FORMAT_VERSION,
-    id: randomId(),
+    id: options.id ?? randomId(),
     created_at: options.now.toISOString(),
     chunker: options.chunker ?? DEFAULT_CHUNKER_CONFIG,
     hash: options.keys ? "blake3-keyed" : "blake3",
