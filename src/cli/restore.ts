@@ -25,7 +25,12 @@ export const restoreCommand = command({
   async run({ ctx, args, repeated }) {
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const vault = await ctx.openVault(target);
-    const rp = findRecoveryPoint(await listRecoveryPoints(vault), String(args.rp), args.resource as string | undefined);
+    const rps = await listRecoveryPoints(vault);
+    const rp = findRecoveryPoint(rps, String(args.rp), args.resource as string | undefined);
+    // Where a directory listing is lost, its version in the nearest other recovery point of
+    // the resource can be salvaged: nearest in time first.
+    const at = Date.parse(rp.created_at);
+    const others = rps.filter((r) => r.resource === rp.resource && r.id !== rp.id).sort((a, b) => Math.abs(Date.parse(a.created_at) - at) - Math.abs(Date.parse(b.created_at) - at));
     const into = resolve(ctx.io.cwd, (args.target as string | undefined) ?? rp.source_path);
     const job = await createJob(vault, { type: "restore", vault: target.name, resource: rp.resource, plan: rp.plan, rule: rp.rule, state: "PENDING" }, { now: ctx.now() });
     await job.update({ state: "RUNNING", started_at: ctx.now().toISOString(), recovery_point: rp.id });
@@ -33,7 +38,7 @@ export const restoreCommand = command({
     const t0 = performance.now();
     let result;
     try {
-      result = await restore(vault, rp, into, { now: ctx.now(), include: repeated.include, chown: process.getuid?.() === 0, onProgress: progress.update, onWarning: (m) => ctx.log.warn(m), signal: ctx.io.signal });
+      result = await restore(vault, rp, into, { now: ctx.now(), include: repeated.include, chown: process.getuid?.() === 0, onProgress: progress.update, onWarning: (m) => ctx.log.warn(m), signal: ctx.io.signal, others });
     } catch (err) {
       progress.done();
       const message = err instanceof EfsbakError ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;

@@ -33,6 +33,7 @@ import { StorageError } from "../storage/storage.ts";
 import type { Node } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
+import { findPath } from "../tree/list.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
 import { parseIncludes, unmatchedIncludes } from "./include.ts";
@@ -61,6 +62,11 @@ export interface RestoreOptions {
   onProgress?: (p: RestoreProgress) => void;
   onWarning?: (message: string) => void;
   signal?: AbortSignal;
+  /**
+   * Other recovery points of the resource, best candidates first: where a directory's listing
+   * is lost, its version in one of these is salvaged into lost+found.
+   */
+  others?: RecoveryPoint[];
   /** Blob loads in flight at once (default 16). */
   concurrency?: number;
 }
@@ -136,6 +142,7 @@ export async function restore(vault: Vault, rp: RecoveryPoint, target: string, o
     report(p) {
       options.onProgress?.({ ...p });
     },
+    olderListing: (rel) => findInOthers(vault, options.others ?? [], rel),
   });
 
   try {
@@ -206,4 +213,25 @@ function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code) return `${e.code}${e.path ? ` on "${e.path}"` : ""}${e.syscall ? ` (${e.syscall})` : ""}`;
   return e?.message ?? String(err);
+}
+
+/** The same directory in another recovery point, when its listing can be read there. */
+async function findInOthers(vault: Vault, others: RecoveryPoint[], rel: string): Promise<{ tree: string; rp: string } | null> {
+  const load = async (hex: string) => {
+    const id = fromHex(hex, 32);
+    if (!id) throw new Error("bad id");
+    return decodeTree(`tree ${hex}`, await vault.loadBlob(id));
+  };
+  for (const other of others) {
+    try {
+      const at = await findPath(load, other.tree, rel);
+      if (at.treeId && (!rel || at.node?.type === "dir")) {
+        await load(at.treeId); // readable there?
+        return { tree: at.treeId, rp: other.id };
+      }
+    } catch {
+      // damaged there too: try the next one
+    }
+  }
+  return null;
 }

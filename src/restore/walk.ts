@@ -44,6 +44,11 @@ export interface WalkOptions {
   totalBytes: number | null;
   warn(message: string): void;
   report(progress: WalkProgress): void;
+  /**
+   * For a directory whose listing is lost: the same directory in another recovery point of
+   * the resource (its tree id and that recovery point's id), or null.
+   */
+  olderListing?: (rel: string) => Promise<{ tree: string; rp: string } | null>;
 }
 
 interface Done {
@@ -147,6 +152,14 @@ export class RestoreWalker {
     }
     const entries = await this.#listing(tree);
     if (entries === null) {
+      // What can still be found: the same directory in another recovery point goes to
+      // lost+found, whole, for the user to compare (it may be older or newer than this one).
+      const other = lost ? null : await this.#options.olderListing?.(rel).catch(() => null);
+      if (other && !this.#ancestors.has(other.tree)) {
+        const name = rel.split("/").pop() || "root";
+        const dir: DirNode = { type: "dir", name, subtree: other.tree, mode: 0o700, uid: 0, gid: 0, mtime: "0" };
+        return this.#salvage(dir, where, `${REASON.listingLost}; recovered from recovery point ${other.rp}, which may differ`, filter);
+      }
       this.#fragment({ name: where, original_path: where, inode: null, size: 0, reason: REASON.listingLost, missing_ranges: [] });
       return { done: DONE };
     }

@@ -155,3 +155,21 @@ test("a damaged hard-link group: every member is salvaged, with the same hole", 
   expectTree(r.restoreDir, { ok: "fine", d: {} }, { ignore: ["efsbak-lost+found"] });
   expect(existsSync(join(r.restoreDir, "h1"))).toBe(false);
 });
+
+test("a lost directory listing is salvaged from another recovery point of the resource into lost+found", async () => {
+  const { vault, rp: first, src } = await setup(memoryStorage());
+  makeTree(join(src, "sub"), { d: "added later" });
+  const v2 = await reopenVault(vault);
+  const { rp: second } = await backup(v2, src, { resource: "r", now: T1, jobId: "j2", parent: first });
+  const sub = await nodeAt(v2, second.tree, "sub");
+  if (sub.type !== "dir") throw new Error("sub is not a dir");
+  await flipBlobByte(v2, sub.subtree, 3);
+  const r = await restore(await reopenVault(v2), second, join(tmp, "out"), { now: T1, others: [first] });
+  const f = r.fragments.find((x) => x.original_path === "sub");
+  expect(f?.reason).toBe(`directory listing lost; recovered from recovery point ${first.id}, which may differ`);
+  expect(readdirSync(join(r.restoreDir, "sub"))).toEqual([]);
+  const salvaged = join(r.restoreDir, "efsbak-lost+found", f!.name);
+  expect(readdirSync(salvaged).sort()).toEqual(["b", "c"]);
+  expect(new Uint8Array(readFileSync(join(salvaged, "b")))).toEqual(B);
+  expect(r.partial).toBe(true);
+});
