@@ -15,15 +15,25 @@ export interface GlobalFlags {
   now: string | null;
   help: boolean;
   version: boolean;
+  /** --metrics-file PATH: write a Prometheus textfile of the vaults the command used. */
+  metricsFile: string | null;
 }
 
-const GLOBAL_VALUE = new Set(["plans", "now"]);
+const GLOBAL_VALUE = new Set(["plans", "now", "metrics-file"]);
 const GLOBAL_BOOL = new Set(["json", "quiet", "verbose", "help", "version"]);
 const SHORT: Record<string, string> = { "-h": "help", "-q": "quiet", "-v": "verbose" };
+/** Option name -> GlobalFlags field, where they differ. */
+const FIELD: Record<string, string> = { "metrics-file": "metricsFile" };
+
+/** Global options as the command line spells them (for shell completion). */
+export const GLOBAL_OPTIONS: readonly { name: string; short?: string; value: boolean }[] = [
+  ...[...GLOBAL_VALUE].map((name) => ({ name, value: true })),
+  ...[...GLOBAL_BOOL].map((name) => ({ name, short: Object.keys(SHORT).find((k) => SHORT[k] === name), value: false })),
+];
 
 /** Removes global flags from argv, wherever they are. */
 export function extractGlobals(argv: string[]): { globals: GlobalFlags; rest: string[] } {
-  const globals: GlobalFlags = { plans: null, json: false, quiet: false, verbose: false, now: null, help: false, version: false };
+  const globals: GlobalFlags = { plans: null, json: false, quiet: false, verbose: false, now: null, help: false, version: false, metricsFile: null };
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -46,7 +56,7 @@ export function extractGlobals(argv: string[]): { globals: GlobalFlags; rest: st
     } else if (GLOBAL_VALUE.has(name)) {
       const value = eq >= 0 ? a.slice(eq + 1) : argv[++i];
       if (value === undefined || (eq < 0 && value.startsWith("--"))) throw new UsageError(`Option "--${name}" needs a value`);
-      (globals as unknown as Record<string, string>)[name] = value;
+      (globals as unknown as Record<string, string>)[FIELD[name] ?? name] = value;
     } else {
       rest.push(a);
     }

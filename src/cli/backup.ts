@@ -9,7 +9,7 @@ import { parseTags } from "./args.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import type { Context, VaultTarget } from "./context.ts";
 import { formatBytes, formatCount, formatSeconds } from "./output.ts";
-import { backupProgress } from "./progress.ts";
+import { backupEstimate, backupProgress } from "./progress.ts";
 import { jobJson } from "./jobs.ts";
 
 const NINETY_DAYS = 90 * 86_400_000;
@@ -44,7 +44,7 @@ export const backupCommand = command({
       throw new UsageError(`Cannot back up with --delete-after ${args["delete-after"]}: vault "${target.name}" is locked with max_retention ${formatDuration(lock.maxRetentionMs)}`, "choose a shorter --delete-after");
     }
     const vault = await ctx.openVault(target, { create: true });
-    const progress = backupProgress(ctx);
+    const progress = backupProgress(ctx, await backupEstimate(ctx, { vault, resource: source.id }));
     const t0 = performance.now();
     const job = await runBackupJob(vault, source, {
       vaultName: target.name,

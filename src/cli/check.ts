@@ -5,6 +5,9 @@ import { createJob } from "../jobs/job.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount } from "./output.ts";
 import { jobJson } from "./jobs.ts";
+import { phaseProgress } from "./progress.ts";
+
+const CHECK_UNITS: Record<string, string> = { index: " index files", packs: " packs", "read-data": " packs", "recovery-points": " recovery points", trees: " trees" };
 
 /** The check command. */
 export const checkCommand = command({
@@ -25,8 +28,9 @@ export const checkCommand = command({
     const job = await createJob(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now() });
     await job.update({ started_at: ctx.now().toISOString() });
     let report;
+    const progress = phaseProgress(ctx, { verb: "checking", units: CHECK_UNITS });
     try {
-      report = await check(vault, { readData: readData === null ? false : { share: readData } });
+      report = await check(vault, { readData: readData === null ? false : { share: readData }, onProgress: progress.update }).finally(progress.done);
     } catch (err) {
       await job.update({ state: "FAILED", ended_at: ctx.now().toISOString(), error: (err as Error).message }).catch(() => {});
       throw err;

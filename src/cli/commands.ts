@@ -2,10 +2,13 @@
 import type { EfsbakCommand } from "./command.ts";
 import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
+import { completionCommand } from "./completion.ts";
+import { drillCommand } from "./drill.ts";
 import { jobsCommand } from "./jobs.ts";
 import { diffCommand, lsCommand } from "./ls.ts";
 import { pruneCommand } from "./prune.ts";
 import { recoveryPointsCommand } from "./recovery-points.ts";
+import { reportCommand } from "./report.ts";
 import { restoreCommand } from "./restore.ts";
 import { runCommandDef } from "./run.ts";
 import { validateCommand } from "./validate.ts";
@@ -24,6 +27,9 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
   jobs: jobsCommand,
   check: checkCommand,
   prune: pruneCommand,
+  drill: drillCommand,
+  report: reportCommand,
+  completion: completionCommand(() => ({ commands: COMMANDS, groups: GROUPS })),
 };
 
 /** Commands with subcommands (`efsbak vault init`). */

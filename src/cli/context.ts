@@ -109,7 +109,8 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
         planCache.set(abs, null);
         return null;
       }
-      const plans = loadPlans(dir, { baseDir: io.cwd });
+      // Relative names read better in problems; an in-process caller with another cwd gets absolute ones.
+      const plans = loadPlans(resolve(io.cwd) === process.cwd() ? dir : abs, { baseDir: io.cwd });
       planCache.set(abs, plans);
       return plans;
     },

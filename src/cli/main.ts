@@ -14,7 +14,8 @@ import { EfsbakError, PlanError, UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { checkKnownOptions, extractGlobals, extractRepeated, impliedValue } from "./args.ts";
 import type { EfsbakCommand, Outcome } from "./command.ts";
-import { createContext, type CliIo } from "./context.ts";
+import { createContext, type CliIo, type Context } from "./context.ts";
+import { trackVaults, writeMetricsAfter, type VaultTracker } from "./metrics.ts";
 import { COMMANDS, GROUPS } from "./commands.ts";
 
 const GLOBAL_HELP = `GLOBAL OPTIONS
@@ -23,10 +24,21 @@ const GLOBAL_HELP = `GLOBAL OPTIONS
   --json           one JSON document on stdout; logs stay on stderr
   --quiet, -q      only errors
   --verbose, -v    more detail (and stacks of internal errors)
-  --now ISO-8601   plan clock for schedules, windows and lifecycle (also EFSBAK_NOW)`;
+  --now ISO-8601   plan clock for schedules, windows and lifecycle (also EFSBAK_NOW)
+  --metrics-file PATH
+                   afterwards, write a Prometheus textfile (node_exporter's textfile
+                   collector format) about the vaults the command used, atomically`;
 
 /** Runs the CLI in process and returns the exit code (never exits). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const after: { metrics?: { ctx: Context; tracker: VaultTracker } } = {};
+  const code = await runOnce(argv, io, (ctx) => {
+    if (ctx.flags.metricsFile) after.metrics = { ctx, tracker: trackVaults(ctx) };
+  });
+  return after.metrics ? writeMetricsAfter(after.metrics.ctx, { tracker: after.metrics.tracker, exitCode: code }) : code;
+}
+
+async function runOnce(argv: string[], io: CliIo, onContext: (ctx: Context) => void): Promise<number> {
   let json = argv.includes("--json");
   let verbose = argv.includes("--verbose") || argv.includes("-v");
   try {
@@ -53,6 +65,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     const ctx = createContext(io, globals);
+    onContext(ctx);
     let raw = args;
     for (const [name, value] of Object.entries(cmd.implied)) raw = impliedValue(raw, name, value);
     const { values: repeated, rest: plain } = extractRepeated(raw, cmd.repeatable);

@@ -6,6 +6,9 @@ import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import type { Context } from "./context.ts";
 import { jobJson } from "./jobs.ts";
 import { formatBytes, formatCount } from "./output.ts";
+import { phaseProgress } from "./progress.ts";
+
+const PRUNE_UNITS: Record<string, string> = { marking: " trees", repacking: " packs", deleting: " packs" };
 
 /** EFSBAK_GC_MIN_AGE: the pack safety age (for tests and drills; default 1h). */
 export function gcMinAge(ctx: Context): number | undefined {
@@ -47,6 +50,7 @@ export const pruneCommand = command({
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const vault = await ctx.openVault(target);
     const dryRun = !!args["dry-run"];
+    const progress = phaseProgress(ctx, { verb: "pruning", units: PRUNE_UNITS });
     const r = await applyLifecycle(vault, {
       vaultName: target.name,
       now: () => ctx.now(),
@@ -56,7 +60,8 @@ export const pruneCommand = command({
       minPackAgeMs: gcMinAge(ctx),
       settleMs: ctx.settleMs(target),
       signal: ctx.io.signal,
-    });
+      onProgress: progress.update,
+    }).finally(progress.done);
     const lines = describeLifecycle(target.name, r, dryRun);
     return {
       exitCode: 0,

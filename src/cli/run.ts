@@ -63,7 +63,7 @@ export const runCommandDef = command({
       if (v) jobs.push(...(await listJobs(v, { type: "backup" })));
     }
     const decisions = decideDue(plans, { now: ctx.now(), jobs, plan: args.plan as string | undefined, rule: args.rule as string | undefined });
-    const drillDecisions = await planRestoreTests(ctx, plans, vaults, { plan: args.plan as string | undefined, rule: args.rule as string | undefined });
+    const drillDecisions = await planRestoreTests(ctx, { plans, vaults, plan: args.plan as string | undefined, rule: args.rule as string | undefined });
     if (dryRun) return dryRunOutcome(ctx, plans, vaults, decisions, drillDecisions);
 
     const done: JobRecord[] = [];
@@ -85,7 +85,7 @@ export const runCommandDef = command({
       const rule = plans.plans.find((p) => p.name === d.plan)!.rules.find((r) => r.name === d.rule)!;
       const res = plans.resources.get(d.resource)!;
       ctx.log.info(`${d.plan}/${d.rule}: backing up ${d.resource} (${d.reason})`);
-      const progress = backupProgress(ctx, await backupEstimate(ctx, vault, res.id));
+      const progress = backupProgress(ctx, await backupEstimate(ctx, { vault, resource: res.id }));
       try {
         const job = await runBackupJob(vault, { id: res.id, path: res.path, exclude: res.exclude }, {
           vaultName: d.vault,
@@ -120,7 +120,7 @@ export const runCommandDef = command({
     }
 
     // Restore tests after the backups, so a drill may test the recovery point just made.
-    const drills = await runRestoreTests(ctx, plans, drillDecisions, vaults);
+    const drills = await runRestoreTests(ctx, { plans, decisions: drillDecisions, vaults });
     done.push(...drills.jobs);
     failed ||= drills.failed;
     blocked ||= drills.blocked;

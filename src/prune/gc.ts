@@ -118,8 +118,16 @@ export interface GcResult {
   bytesDeleted: number;
 }
 
+/** Progress of executing a plan: packs repacked, then packs deleted. */
+export interface GcProgress {
+  phase: "repacking" | "deleting";
+  done: number;
+  total: number;
+  bytes: number;
+}
+
 /** Carries out a plan. The caller holds the vault's exclusive lock. */
-export async function executeGc(vault: Vault, plan: GcPlan, refs: References, options: { signal?: AbortSignal } = {}): Promise<GcResult> {
+export async function executeGc(vault: Vault, plan: GcPlan, refs: References, options: { signal?: AbortSignal; onProgress?: (p: GcProgress) => void } = {}): Promise<GcResult> {
   const result: GcResult = { packsWritten: 0, packsDeleted: 0, indexFilesReplaced: 0, bytesWritten: 0, bytesDeleted: 0 };
   const dropped = new Set([...plan.deletePacks, ...plan.repackPacks].map((p) => p.packId));
   if (dropped.size === 0) return result;
@@ -152,9 +160,13 @@ export async function executeGc(vault: Vault, plan: GcPlan, refs: References, op
     result.bytesWritten += bytes.length;
   };
 
+  let repacked = 0;
+  let bytesRead = 0;
   for (const p of plan.repackPacks) {
     if (options.signal?.aborted) throw new Error("prune stopped");
+    options.onProgress?.({ phase: "repacking", done: repacked++, total: plan.repackPacks.length, bytes: bytesRead });
     const data = await vault.tierStorage(p.tier).load(packKey(p.packId));
+    bytesRead += data.length;
     for (const e of byPack.get(p.packId) ?? []) {
       const target = targetTier(e.type, toHex(e.id), refs);
       if (target === null) continue;
@@ -183,7 +195,9 @@ export async function executeGc(vault: Vault, plan: GcPlan, refs: References, op
     await vault.storage.remove(`index/${id}`);
     result.indexFilesReplaced++;
   }
-  for (const p of [...plan.deletePacks, ...plan.repackPacks]) {
+  const doomed = [...plan.deletePacks, ...plan.repackPacks];
+  for (const p of doomed) {
+    options.onProgress?.({ phase: "deleting", done: result.packsDeleted, total: doomed.length, bytes: result.bytesDeleted });
     await vault.tierStorage(p.tier).remove(packKey(p.packId));
     result.packsDeleted++;
     result.bytesDeleted += p.size;

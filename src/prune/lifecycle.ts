@@ -15,8 +15,8 @@ import { createJob, type JobRecord } from "../jobs/job.ts";
 import { acquireLease } from "../jobs/lock.ts";
 import { idOfKey, objectKey } from "../vault/layout.ts";
 import { listLifecycleMarks, listRecoveryPoints, markCold } from "../vault/recovery-point.ts";
-import type { Vault } from "../vault/vault.ts";
-import { executeGc, planGc, type GcPlan, type GcResult } from "./gc.ts";
+import { type Vault, openVault } from "../vault/vault.ts";
+import { executeGc, planGc, type GcPlan, type GcProgress, type GcResult } from "./gc.ts";
 import { type LifecycleDecision, type VaultLock, planLifecycle } from "./policy.ts";
 import { collectReferences } from "./references.ts";
 
@@ -37,7 +37,12 @@ export interface LifecycleOptions {
   minPackAgeMs?: number;
   settleMs?: number;
   signal?: AbortSignal;
+  /** Progress: trees marked (total unknown), then packs repacked and deleted. */
+  onProgress?: (p: LifecycleProgress) => void;
 }
+
+/** Progress of a lifecycle pass. */
+export type LifecycleProgress = GcProgress | { phase: "marking"; done: number; total: number; bytes?: undefined };
 
 /** What a lifecycle pass decided and did. */
 export interface LifecycleResult {
@@ -51,20 +56,25 @@ export interface LifecycleResult {
 
 /** Plans lifecycle and GC for the vault and, unless dry-run, carries them out. */
 export async function applyLifecycle(vault: Vault, options: LifecycleOptions): Promise<LifecycleResult> {
-  const rps = await listRecoveryPoints(vault);
-  const marks = await listLifecycleMarks(vault);
-  const cold = new Set([...marks.keys()]);
-  const decisions = planLifecycle(rps, { now: options.now(), lock: options.lock, cold });
-  const deleting = new Set(decisions.filter((d) => d.action === "delete").map((d) => d.rp));
-  const cooling = new Set(decisions.filter((d) => d.action === "cold").map((d) => d.rp));
+  // What to do, from a picture of the vault: read again under the lock before acting.
+  const decide = async (v: Vault) => {
+    const rps = await listRecoveryPoints(v);
+    const marks = await listLifecycleMarks(v);
+    const cold = new Set([...marks.keys()]);
+    const decisions = planLifecycle(rps, { now: options.now(), lock: options.lock, cold });
+    const deleting = new Set(decisions.filter((d) => d.action === "delete").map((d) => d.rp));
+    const cooling = new Set(decisions.filter((d) => d.action === "cold").map((d) => d.rp));
+    return { v, rps, cold, decisions, deleting, cooling };
+  };
+  let { v, rps, cold, decisions, deleting, cooling } = await decide(vault);
   const changes = deleting.size + cooling.size > 0;
   if (!changes && !options.alwaysGc) return { decisions, deleted: [], movedCold: [], gc: null, gcDone: null, job: null };
 
   const planFor = async () => {
     const roots = rps.filter((r) => !deleting.has(r.id)).map((r) => ({ tree: r.tree, cold: cold.has(r.id) || cooling.has(r.id) }));
-    const refs = await collectReferences(vault, roots);
-    const ages = await packAges(vault, options.realNow ?? Date.now);
-    const gc = planGc(vault.index, refs, { packAgeMs: (id) => ages.get(id), minAgeMs: options.minPackAgeMs ?? GC_MIN_PACK_AGE_MS });
+    const refs = await collectReferences(v, roots, { onTree: (n) => options.onProgress?.({ phase: "marking", done: n, total: 0 }) });
+    const ages = await packAges(v, options.realNow ?? Date.now);
+    const gc = planGc(v.index, refs, { packAgeMs: (id) => ages.get(id), minAgeMs: options.minPackAgeMs ?? GC_MIN_PACK_AGE_MS });
     return { refs, gc };
   };
 
@@ -73,14 +83,17 @@ export async function applyLifecycle(vault: Vault, options: LifecycleOptions): P
     return { decisions, deleted: [], movedCold: [], gc, gcDone: null, job: null };
   }
 
-  const lease = await acquireLease(vault.storage, "locks/", { purpose: "a prune", what: "prune", exclusive: true, settleMs: options.settleMs });
+  const lease = await acquireLease(vault.storage, "locks/", { purpose: "a prune", what: "prune", exclusive: true, settleMs: options.settleMs, keys: vault.keys });
   try {
     const job = await createJob(vault, { type: "prune", vault: options.vaultName, state: "RUNNING" }, { now: options.now() });
     await job.update({ started_at: options.now().toISOString() });
     const deleted: string[] = [];
     const movedCold: string[] = [];
     try {
-      // Plan under the lock: what we read now is what we act on.
+      // Plan under the lock, from the vault as it is now: a backup that ended before the lock
+      // was taken may have written recovery points and index files after `vault` was opened,
+      // using data that the older picture would take for garbage.
+      ({ v, rps, cold, decisions, deleting, cooling } = await decide(await openVault(vault.storage, { cold: vault.cold, config: vault.config, keys: vault.keys })));
       const { refs, gc } = await planFor();
       for (const id of cooling) {
         await markCold(vault, id, options.now());
@@ -93,7 +106,7 @@ export async function applyLifecycle(vault: Vault, options: LifecycleOptions): P
         await vault.storage.remove(objectKey("lifecycle", id));
         deleted.push(id);
       }
-      const gcDone = await executeGc(vault, gc, refs, { signal: options.signal });
+      const gcDone = await executeGc(v, gc, refs, { signal: options.signal, onProgress: options.onProgress });
       await job.update({
         state: "COMPLETED",
         ended_at: options.now().toISOString(),

@@ -19,7 +19,7 @@ export interface References {
 }
 
 /** Marks every blob reachable from the given roots. A tree that cannot be read throws: GC must not guess. */
-export async function collectReferences(vault: Pick<Vault, "loadBlob">, roots: { tree: string; cold: boolean }[]): Promise<References> {
+export async function collectReferences(vault: Pick<Vault, "loadBlob">, roots: { tree: string; cold: boolean }[], options: { onTree?: (treesVisited: number) => void } = {}): Promise<References> {
   const refs: References = { warm: new Set(), cold: new Set(), trees: new Set() };
   const coldOnly = new Set<string>();
   // Warm roots first, so a blob seen by a warm recovery point is never taken for cold-only.
@@ -34,6 +34,7 @@ export async function collectReferences(vault: Pick<Vault, "loadBlob">, roots: {
       if (seen.has(hex) || (root.cold && seenWarm.has(hex))) continue;
       seen.add(hex);
       refs.trees.add(hex);
+      options.onTree?.(refs.trees.size);
       const id = fromHex(hex, 32);
       if (!id) throw new VaultDamageError(`tree ${hex}`, "not a valid tree id");
       for (const node of decodeTree(`tree ${hex}`, await vault.loadBlob(id))) {
