@@ -126,7 +126,7 @@ export async function check(vault: Vault, options: CheckOptions = {}): Promise<C
   let read = { packsRead: 0, bytesRead: 0 };
   if (options.readData) {
     const chosen = selectShare(present, options.readData.share, options.random ?? Math.random);
-    read = await readData(vault, chosen, { log, hasher, signal, onProgress: (d, t) => progress("read-data", d, t) });
+    read = await readData(vault, chosen, { log, hasher, signal, onProgress: (d, t) => progress("read-data", d, t), indexedIn: (id) => index.get(id)?.packId });
   }
 
   const rps = await loadRecoveryPoints(vault, log, { signal, progress });

@@ -57,7 +57,14 @@ export function selectShare<T>(items: readonly T[], share: number, random: () =>
 export async function readData(
   vault: Vault,
   packs: PackToRead[],
-  ctx: { log: ProblemLog; hasher: BlobHasher; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  ctx: {
+    log: ProblemLog;
+    hasher: BlobHasher;
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+    /** The pack the index maps a blob to (to tell a dead duplicate from a lost index entry). */
+    indexedIn?: (id: Uint8Array) => string | undefined;
+  },
 ): Promise<ReadDataStats> {
   const stats: ReadDataStats = { packsRead: 0, bytesRead: 0 };
   const sorted = packs.slice().sort((a, b) => (a.indexKey < b.indexKey ? -1 : a.indexKey > b.indexKey ? 1 : 0));
@@ -105,7 +112,7 @@ async function verifyPack(
   vault: Vault,
   p: PackToRead,
   indexEntries: PackEntry[] | null,
-  ctx: { log: ProblemLog; hasher: BlobHasher },
+  ctx: { log: ProblemLog; hasher: BlobHasher; indexedIn?: (id: Uint8Array) => string | undefined },
   stats: ReadDataStats,
 ): Promise<void> {
   const { log, hasher } = ctx;
@@ -134,7 +141,7 @@ async function verifyPack(
     log.add(key, detailOf(err));
   }
 
-  if (indexEntries && header) compareWithHeader(log, key, indexEntries, header);
+  if (indexEntries && header) compareWithHeader(log, key, indexEntries, header, (id) => ctx.indexedIn?.(id) !== undefined && ctx.indexedIn(id) !== p.packId);
   for (const e of indexEntries ?? header ?? []) {
     const hex = toHex(e.id);
     if (e.offset + e.storedLength > data.length) {
@@ -153,7 +160,7 @@ async function verifyPack(
   }
 }
 
-function compareWithHeader(log: ProblemLog, key: string, indexEntries: PackEntry[], header: PackEntry[]): void {
+function compareWithHeader(log: ProblemLog, key: string, indexEntries: PackEntry[], header: PackEntry[], indexedElsewhere: (id: Uint8Array) => boolean): void {
   const byOffset = new Map(header.map((h) => [h.offset, h]));
   for (const e of indexEntries) {
     const h = byOffset.get(e.offset);
@@ -162,7 +169,12 @@ function compareWithHeader(log: ProblemLog, key: string, indexEntries: PackEntry
     }
     byOffset.delete(e.offset);
   }
-  for (const h of byOffset.values()) log.add(key, `blob ${toHex(h.id)}: in the pack header at offset ${h.offset} but not in the index`);
+  for (const h of byOffset.values()) {
+    // A copy of a blob the index maps to another pack (two backups stored it at once, and
+    // prune's new index keeps one location) is dead bytes, not damage.
+    if (indexedElsewhere(h.id)) continue;
+    log.add(key, `blob ${toHex(h.id)}: in the pack header at offset ${h.offset} but not in the index`);
+  }
 }
 
 function sameEntry(a: PackEntry, b: PackEntry): boolean {

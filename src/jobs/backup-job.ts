@@ -11,9 +11,9 @@
  */
 import { EfsbakError, LockedError } from "../errors.ts";
 import { backup, type BackupProgress } from "../backup/backup.ts";
-import { leasePrefix } from "../vault/layout.ts";
+import { idOfKey, leasePrefix } from "../vault/layout.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
-import type { Vault } from "../vault/vault.ts";
+import { type Vault, openVault } from "../vault/vault.ts";
 import { createJob, type JobRecord } from "./job.ts";
 import { acquireLease, type Lease } from "./lock.ts";
 
@@ -86,9 +86,17 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
       stop.abort();
     }, Math.max(0, options.deadline.getTime() - options.now().getTime())) : null;
     try {
-      const rps = await listRecoveryPoints(vault);
+      // A damaged recovery point (check names it) must not stop every later backup: it is
+      // passed over as a parent, and the job says so.
+      const ignored: string[] = [];
+      const rps = await listRecoveryPoints(vault, {
+        onDamage: (err) => {
+          ignored.push(`Ignored a damaged recovery point: ${err.message}`);
+          options.onWarning?.(ignored.at(-1)!);
+        },
+      });
       const parent = rps.filter((r) => r.resource === source.id && (r.status === "AVAILABLE" || r.status === "PARTIAL")).at(-1) ?? null;
-      const result = await backup(vault, source.path, {
+      const result = await backup(await withCurrentIndex(vault), source.path, {
         resource: source.id,
         now: started,
         jobId: job.record.id,
@@ -112,7 +120,7 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         bytes_read: result.bytesRead,
         bytes_new: rp.bytes_new,
         bytes_stored: rp.bytes_stored,
-        warnings: result.warnings,
+        warnings: [...ignored, ...result.warnings],
         inconsistent: rp.inconsistent,
         recovery_point: rp.id,
         error: rp.status === "PARTIAL" ? `${stopReason || "stopped"}: recovery point ${rp.id} is PARTIAL; the next backup resumes from it` : null,
@@ -130,4 +138,17 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
     await shared.release().catch(() => {});
     await lease.release().catch(() => {});
   }
+}
+
+/**
+ * The vault was opened, and its index read, before the claims were taken: a prune that ended
+ * in between may have deleted packs that index names, and deduplicating against them would
+ * make a recovery point that points at nothing. A prune removes every index file it read, so
+ * when one of ours is gone the index is read again.
+ */
+async function withCurrentIndex(vault: Vault): Promise<Vault> {
+  const present = new Set<string>();
+  for await (const o of vault.storage.list("index/")) present.add(idOfKey(o.key));
+  if (vault.indexFiles.every((id) => present.has(id))) return vault;
+  return openVault(vault.storage, { cold: vault.cold, config: vault.config, keys: vault.keys });
 }

@@ -312,6 +312,7 @@ export class RestoreWalker {
           missing = r.missing;
           if (r.damaged) why.push(REASON.damaged);
           if (r.sizeMismatch) why.push(REASON.sizeMismatch);
+          if (r.tooLarge) why.push(`${REASON.cannotCreate} (EFBIG)`);
           if (placed && why.length > 0) {
             // Nothing in its proper place may pretend to be whole.
             path = this.#lf.place(node.name).path;

@@ -7,13 +7,14 @@
  *     load blob           -> all zero: leave a hole; else positional writeSync at its offset
  *     damage              -> leave a hole, record [offset, end) as missing
  *   ftruncate(size)       holes at the end stay holes (sparse files restored sparse)
+ *   EFBIG                 (a size the file system cannot hold) the file only: what fits is written
  *
  * Loads of many chunks (of one file or of several) are in flight at once, which is what keeps
  * an S3 vault busy; writes are positional, so they land in place in whatever order loads end.
  * Damage (a missing or corrupt blob) is per chunk and never fatal; anything else (the vault
  * is unreachable, the disk is full) is thrown and ends the restore.
  */
-import { ftruncateSync, writeSync } from "node:fs";
+import { fstatSync, ftruncateSync, writeSync } from "node:fs";
 import { VaultDamageError } from "../errors.ts";
 import { NotFoundError, StorageError } from "../storage/storage.ts";
 import type { FileNode } from "../tree/node.ts";
@@ -29,6 +30,8 @@ export interface ContentResult {
   damaged: boolean;
   /** The chunk lengths do not add up to the recorded size. */
   sizeMismatch: boolean;
+  /** The target file system cannot hold a file this large (EFBIG): what fits was written. */
+  tooLarge: boolean;
 }
 
 /** Writes file content; one per restore, shared by all files so loads are bounded overall. */
@@ -187,6 +190,7 @@ export function createContentWriter(vault: Vault, options: ContentWriterOptions)
     async write(fd, node) {
       const { placed, missing, sizeMismatch } = layout(node);
       let damaged = missing.length > 0 && !sizeMismatch;
+      let tooLarge = false;
       let fatal: unknown = null;
       const tasks: Promise<void>[] = [];
       for (const p of placed) {
@@ -226,7 +230,16 @@ export function createContentWriter(vault: Vault, options: ContentWriterOptions)
               throw err;
             }
             if (isZero(data)) zeroChunks.add(p.hex);
-            else writeAll(fd, data, end - p.offset, p.offset);
+            else {
+              try {
+                writeAll(fd, data, end - p.offset, p.offset);
+              } catch (err) {
+                // Past what the file system allows in one file: a problem of this file only.
+                if ((err as NodeJS.ErrnoException).code !== "EFBIG") throw err;
+                tooLarge = true;
+                missing.push([p.offset, end]);
+              }
+            }
             options.onBytes?.(end - p.offset);
           } catch (err) {
             if (!fatal) fatal = err;
@@ -237,8 +250,16 @@ export function createContentWriter(vault: Vault, options: ContentWriterOptions)
       }
       await Promise.all(tasks);
       if (fatal) throw fatal;
-      ftruncateSync(fd, node.size);
-      return { missing: mergeRanges(missing), damaged, sizeMismatch };
+      try {
+        ftruncateSync(fd, node.size);
+      } catch (err) {
+        // A declared size no file here can have (a hostile vault, or a small target file system).
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "EFBIG" && code !== "EINVAL" && code !== "ERR_OUT_OF_RANGE") throw err;
+        tooLarge = true;
+        missing.push([fstatSync(fd).size, node.size]);
+      }
+      return { missing: mergeRanges(missing), damaged, sizeMismatch, tooLarge };
     },
   };
 }

@@ -12,6 +12,7 @@
  * - Keys are relative, '/'-separated, without leading '/', '.' or '..' segments.
  * - Messages never contain credentials.
  */
+import { EfsbakError } from "../errors.ts";
 
 /** What stat and list report of an object. */
 export interface ObjectInfo {
@@ -38,12 +39,16 @@ export interface Storage {
   remove(key: string): Promise<void>;
 }
 
-/** A storage operation failed. `permanent` tells retry wrappers not to try again. */
-export class StorageError extends Error {
+/**
+ * A storage operation failed. `permanent` tells retry wrappers not to try again. An
+ * EfsbakError (exit 1, with a next step), so the CLI reports an unreachable vault as what it
+ * is, never as an internal error.
+ */
+export class StorageError extends EfsbakError {
   readonly permanent: boolean;
   readonly key?: string;
-  constructor(message: string, options: { permanent: boolean; key?: string; cause?: unknown }) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(message: string, options: { permanent: boolean; key?: string; cause?: unknown; hint?: string }) {
+    super(message, { exitCode: 1, hint: options.hint ?? "check that the vault is reachable and that its credentials allow this, then try again", cause: options.cause });
     this.name = "StorageError";
     this.permanent = options.permanent;
     this.key = options.key;
@@ -53,7 +58,7 @@ export class StorageError extends Error {
 /** The object does not exist (always permanent). */
 export class NotFoundError extends StorageError {
   constructor(key: string, location: string) {
-    super(`Cannot find "${key}" in "${location}"`, { permanent: true, key });
+    super(`Cannot find "${key}" in "${location}"`, { permanent: true, key, hint: 'run "efsbak check" to see what is affected' });
     this.name = "NotFoundError";
   }
 }
