@@ -49,7 +49,7 @@ export const drillCommand = command({
     const vault = await ctx.openVault(target);
     let resources = [...new Set(repeated.resource)];
     if (resources.length === 0) {
-      resources = [...new Set((await listRecoveryPoints(vault)).filter((r) => r.status === "AVAILABLE").map((r) => r.resource))].sort();
+      resources = [...new Set((await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) })).filter((r) => r.status === "AVAILABLE").map((r) => r.resource))].sort();
       if (resources.length === 0) {
         throw new EfsbakError(`Cannot drill vault "${target.name}": it holds no AVAILABLE recovery point`, { exitCode: 1, hint: 'back up first ("efsbak backup RESOURCE" or "efsbak run"), then drill' });
       }

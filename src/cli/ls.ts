@@ -59,7 +59,7 @@ export const lsCommand = command({
   exitStatus: COMMON_EXIT,
   async run({ ctx, args }) {
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
-    const rp = findRecoveryPoint(await listRecoveryPoints(vault), String(args.rp), args.resource as string | undefined);
+    const rp = findRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), args.resource as string | undefined);
     const load = vaultTreeLoader(vault);
     const path = (args.path as string | undefined) ?? "";
     const at = await findPath(load, rp.tree, path);
@@ -89,7 +89,7 @@ export const diffCommand = command({
   exitStatus: COMMON_EXIT,
   async run({ ctx, args }) {
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
-    const rps = await listRecoveryPoints(vault);
+    const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
     const a = findRecoveryPoint(rps, String(args.a));
     const b = findRecoveryPoint(rps, String(args.b));
     const d = await diffTrees(vaultTreeLoader(vault), a.tree, b.tree);

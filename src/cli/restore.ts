@@ -25,7 +25,7 @@ export const restoreCommand = command({
   async run({ ctx, args, repeated }) {
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const vault = await ctx.openVault(target);
-    const rps = await listRecoveryPoints(vault);
+    const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
     const rp = findRecoveryPoint(rps, String(args.rp), args.resource as string | undefined);
     // Where a directory listing is lost, its version in the nearest other recovery point of
     // the resource can be salvaged: nearest in time first.

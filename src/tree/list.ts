@@ -30,13 +30,19 @@ export async function findPath(load: TreeLoader, rootId: string, path: string): 
   return { node, treeId: node === null ? rootId : node.type === "dir" ? node.subtree : null };
 }
 
-/** Yields every entry under a tree, depth first, directories before their contents. */
-export async function* walkTree(load: TreeLoader, treeId: string, prefix = ""): AsyncGenerator<TreeEntry> {
+/**
+ * Yields every entry under a tree, depth first, directories before their contents. A tree
+ * that contains itself (only a hostile or damaged vault has one) is not entered again.
+ */
+export async function* walkTree(load: TreeLoader, treeId: string, prefix = "", ancestors: Set<string> = new Set()): AsyncGenerator<TreeEntry> {
+  if (ancestors.has(treeId)) return;
+  ancestors.add(treeId);
   for (const node of await load(treeId)) {
     const path = prefix ? `${prefix}/${node.name}` : node.name;
     yield { path, node };
-    if (node.type === "dir") yield* walkTree(load, node.subtree, path);
+    if (node.type === "dir") yield* walkTree(load, node.subtree, path, ancestors);
   }
+  ancestors.delete(treeId);
 }
 
 /** What differs between two trees. */
@@ -53,8 +59,11 @@ export async function diffTrees(load: TreeLoader, a: string, b: string): Promise
   return out;
 }
 
-async function diffInto(load: TreeLoader, a: string | null, b: string | null, prefix: string, out: TreeDiff): Promise<void> {
+async function diffInto(load: TreeLoader, a: string | null, b: string | null, prefix: string, out: TreeDiff, ancestors: Set<string> = new Set()): Promise<void> {
   if (a === b) return;
+  const pair = `${a}:${b}`;
+  if (ancestors.has(pair)) return; // a cycle (hostile or damaged vault): compared once
+  ancestors.add(pair);
   const left = new Map((a ? await load(a) : []).map((n) => [n.name, n]));
   const right = new Map((b ? await load(b) : []).map((n) => [n.name, n]));
   const names = [...new Set([...left.keys(), ...right.keys()])].sort();
@@ -71,7 +80,7 @@ async function diffInto(load: TreeLoader, a: string | null, b: string | null, pr
     } else if (l && r) {
       if (l.type === "dir" && r.type === "dir") {
         if (l.mode !== r.mode || l.uid !== r.uid || l.gid !== r.gid) out.changed.push(path);
-        await diffInto(load, l.subtree, r.subtree, path, out);
+        await diffInto(load, l.subtree, r.subtree, path, out, ancestors);
       } else if (l.type !== r.type) {
         out.removed.push(path);
         if (l.type === "dir") await collect(load, l.subtree, path, out.removed);
@@ -82,6 +91,7 @@ async function diffInto(load: TreeLoader, a: string | null, b: string | null, pr
       }
     }
   }
+  ancestors.delete(pair);
 }
 
 async function collect(load: TreeLoader, treeId: string, prefix: string, into: string[]): Promise<void> {
