@@ -165,7 +165,18 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
         } else {
           config = await initVault(storage, { cold, now: ctx.now() });
         }
-        log.info(`Created ${keys ? "encrypted " : ""}vault "${target.name}" at ${storage.location}`);
+        // Two first runs may create the vault at the same moment: the config written last wins.
+        // Wait a moment, read it back, and if another process's config won, use that vault
+        // (nothing has been written under ours yet).
+        await new Promise((r) => setTimeout(r, ctx.settleMs(target)));
+        const winner = await readConfig(storage);
+        if (winner && winner.id !== config.id) {
+          log.warn(`Vault "${target.name}" was created by another process at the same time: using that one`);
+          config = winner;
+          keys = config.encryption ? (await unlockWithPassword(ctx, { name: target.name, storage, config })).keys : null;
+        } else {
+          log.info(`Created ${keys ? "encrypted " : ""}vault "${target.name}" at ${storage.location}`);
+        }
       } else if (config.encryption) {
         const cacheKey = `${storage.location}\n${config.id}`;
         keys = unlockedKeys.get(cacheKey) ?? (await unlockWithPassword(ctx, { name: target.name, storage, config })).keys;
