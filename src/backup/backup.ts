@@ -30,8 +30,16 @@ import { decodeTree, encodeTree } from "../tree/tree.ts";
 import { compileExcludes } from "../tree/exclude.ts";
 import { Pipeline } from "./pipeline.ts";
 import { adoptPacks } from "./adopt.ts";
-import { readFile, type FileRead } from "./file-reader.ts";
+import { readFile, type ReadOutcome, type StartedRead } from "./file-reader.ts";
 import { VERSION } from "../version.ts";
+
+/**
+ * Files read into the current slot before it goes to the workers even if not full. A
+ * directory's tree waits for the ids of all its files, and with only small files a slot may
+ * not fill for a long time: without this, every directory of a tree of mostly tiny or empty
+ * files stays pending (its nodes in memory) until the end of the walk.
+ */
+const DISPATCH_EVERY_FILES = 1000;
 
 /** Progress counters, updated as the backup goes. */
 export interface BackupProgress {
@@ -96,8 +104,10 @@ export async function backup(vault: Vault, source: string, options: BackupOption
   try {
     const prevRoot = options.parent ? await walker.loadTree(options.parent.tree) : null;
     const root = await walker.walkDir(source, "", prevRoot);
-    pipeline.dispatch(); // the last slot holds chunks the pending trees wait for
-    const rootTree = await root.done;
+    // The last slot holds chunks the pending trees wait for (after any read still under way).
+    await pipeline.exclusive(async () => pipeline.dispatch());
+    // A worker that fails leaves chunks unresolved: stop waiting for them then.
+    const rootTree = await pipeline.until(root.done);
     walker.flushTrees();
     await pipeline.flush();
     const finished = new Date(options.now.getTime());
@@ -156,9 +166,10 @@ class Walker {
   readonly #hasher: BlobHasher;
   readonly #options: BackupOptions;
   readonly #excluded: (rel: string, isDir: boolean) => boolean;
-  readonly #links = new Map<string, Promise<FileRead | null>>();
+  readonly #links = new Map<string, Promise<ReadOutcome>>();
   readonly #treePacker: PackWriter;
   #lastProgress = 0;
+  #undispatched = 0;
 
   constructor(vault: Vault, pipeline: Pipeline, tables: ChunkerTables, hasher: BlobHasher, options: BackupOptions) {
     this.#vault = vault;
@@ -260,9 +271,10 @@ class Walker {
     const linkKey = Number(st.nlink) > 1 ? `${st.dev}:${st.ino}` : "";
     let read = linkKey ? this.#links.get(linkKey) : undefined;
     if (!read) {
-      let started;
+      let started: StartedRead;
       try {
-        started = await readFile(this.#pipeline, this.#tables, abs, st, this.#options.signal);
+        const s = readFile(this.#pipeline, this.#tables, abs, st, this.#options.signal);
+        started = s instanceof Promise ? await s : s;
       } catch (err) {
         if (this.#options.signal?.aborted) {
           this.stopped = true; // stopped mid-file: the file is left out; its stored chunks dedupe next time
@@ -271,16 +283,24 @@ class Walker {
         this.#warn(`Cannot read "${rel}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; skipped`);
         return { node: Promise.resolve(null) };
       }
-      if (!started) {
-        this.#warn(`Skipped "${rel}": it vanished during the backup`);
-        return { node: Promise.resolve(null) };
-      }
       this.progress.bytesRead += size;
       read = started.done;
+      if (size > 0 && ++this.#undispatched >= DISPATCH_EVERY_FILES) {
+        this.#pipeline.dispatch();
+        this.#undispatched = 0;
+      }
       if (linkKey) this.#links.set(linkKey, read);
     }
-    return { node: read.then((r) => {
-      if (!r) return null;
+    return { node: read.then((outcome) => {
+      if (outcome.kind === "vanished") {
+        this.#warn(`Skipped "${rel}": it vanished during the backup`);
+        return null;
+      }
+      if (outcome.kind === "error") {
+        this.#warn(`Cannot read "${rel}": ${outcome.code}; skipped`);
+        return null;
+      }
+      const r = outcome.read;
       if (r.inconsistent) this.inconsistent.push(rel);
       // The content belongs to the stat taken before the kept read (the file may have changed
       // since the walker's lstat): record that stat, and the length actually read.

@@ -1,13 +1,18 @@
 /**
  * Reads one file into pipeline slots and cuts it into chunks, without waiting for hashes.
- * Small files share a slot (one open/read/fstat/close each); large files stream through
- * slots, the unfinished tail of one slot carried into the next so that chunk boundaries do
- * not depend on slot size. A file whose size, mtime or ctime differ before and after the
- * read is read again, up to MAX_ATTEMPTS times, then kept as read and marked inconsistent.
+ *
+ *   small file (size <= minSize: one chunk): its bytes are reserved in a slot and a worker
+ *     reads them (pipeline.ts); if it changed since the walker's lstat, it comes back here
+ *   other files: read on the main thread (one open/read/fstat/close each), streaming through
+ *     slots, the unfinished tail of one slot carried into the next so that chunk boundaries do
+ *     not depend on slot size
+ *
+ * A file whose size, mtime or ctime differ before and after the read is read again, up to
+ * MAX_ATTEMPTS times in all, then kept as read and marked inconsistent.
  */
-import { closeSync, fstatSync, openSync, readSync, type BigIntStats, constants } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readSync, type BigIntStats, constants } from "node:fs";
 import { cutPoint, type ChunkerTables } from "../chunk/fastcdc.ts";
-import type { ChunkSink, Pipeline } from "./pipeline.ts";
+import type { ChunkSink, Pipeline, Slot, SmallFileSink, SmallRead } from "./pipeline.ts";
 
 const MAX_ATTEMPTS = 3;
 
@@ -19,6 +24,14 @@ export interface FileRead {
   inconsistent: boolean;
   /** The stat the content belongs to (the one taken before the read that was kept). */
   stat: BigIntStats;
+}
+
+/** What became of a file: read, gone before it could be opened, or unreadable (an errno code). */
+export type ReadOutcome = { kind: "read"; read: FileRead } | { kind: "vanished" } | { kind: "error"; code: string };
+
+/** A read under way: `done` settles once every chunk is hashed and stored or deduped. */
+export interface StartedRead {
+  done: Promise<ReadOutcome>;
 }
 
 /** Collects chunk ids of one read of a file, in order. */
@@ -42,11 +55,61 @@ class FileSink implements ChunkSink {
   }
 }
 
+/** The sink of a small file a worker reads: its one chunk, then how the read went. */
+class SmallSink implements SmallFileSink {
+  id = "";
+  #resolve!: (r: SmallRead & { id: string }) => void;
+  readonly done = new Promise<SmallRead & { id: string }>((r) => (this.#resolve = r));
+
+  resolve(_index: number, id: string): void {
+    this.id = id;
+  }
+  settled(read: SmallRead): void {
+    this.#resolve({ ...read, id: this.id });
+  }
+}
+
 /**
- * Reads a file whose lstat is `before`. Returns once its bytes are in slots, with a promise of
- * the chunk ids; null when the file vanished. Other errors (EACCES…) are thrown.
+ * Starts reading a file whose lstat is `before`: returns once its bytes are in slots (or
+ * reserved for a worker), with a promise of the outcome. Throws only when the backup stops.
  */
-export async function readFile(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats, signal?: AbortSignal): Promise<{ done: Promise<FileRead> } | null> {
+export function readFile(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats, signal?: AbortSignal): StartedRead | Promise<StartedRead> {
+  if (Number(before.size) > tables.minSize) return p.exclusive(() => readOnMain(p, tables, path, before, MAX_ATTEMPTS, signal));
+  const sink = new SmallSink();
+  const done = sink.done.then((r): ReadOutcome | Promise<ReadOutcome> => {
+    switch (r.status) {
+      case "ok":
+        return { kind: "read", read: { content: r.size > 0 ? [r.id] : [], size: r.size, inconsistent: false, stat: before } };
+      case "vanished":
+        return { kind: "vanished" };
+      case "error":
+        return { kind: "error", code: r.code };
+      case "changed":
+        return rereadOnMain(p, tables, path, signal);
+    }
+  });
+  const waiting = p.reserveFile(path, before, sink);
+  return waiting ? waiting.then(() => ({ done })) : { done };
+}
+
+/** A small file that changed under the worker's read: main reads it, with the attempts left. */
+async function rereadOnMain(p: Pipeline, tables: ChunkerTables, path: string, signal?: AbortSignal): Promise<ReadOutcome> {
+  let before: BigIntStats;
+  try {
+    before = lstatSync(path, { bigint: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? { kind: "vanished" } : { kind: "error", code: code ?? (err as Error).message };
+  }
+  const started = await p.exclusive(async () => {
+    const s = await readOnMain(p, tables, path, before, MAX_ATTEMPTS - 1, signal);
+    p.dispatch(); // nothing else may come to fill this slot: its chunks must reach a worker
+    return s;
+  });
+  return started.done;
+}
+
+async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats, attempts: number, signal?: AbortSignal): Promise<StartedRead> {
   let expected = before;
   for (let attempt = 1; ; attempt++) {
     let fd: number;
@@ -54,9 +117,13 @@ export async function readFile(p: Pipeline, tables: ChunkerTables, path: string,
       fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | (constants.O_NOATIME ?? 0));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return null;
-      if (code === "EPERM" && constants.O_NOATIME) fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      else throw err;
+      if (code === "ENOENT") return { done: Promise.resolve({ kind: "vanished" }) };
+      try {
+        if (code === "EPERM" && constants.O_NOATIME) fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+        else throw err;
+      } catch (err2) {
+        return { done: Promise.resolve({ kind: "error", code: (err2 as NodeJS.ErrnoException).code ?? (err2 as Error).message }) };
+      }
     }
     let sink: FileSink;
     let after: BigIntStats;
@@ -66,14 +133,17 @@ export async function readFile(p: Pipeline, tables: ChunkerTables, path: string,
       sink = new FileSink();
       got = await readInto(p, tables, fd, size, sink, signal);
       after = fstatSync(fd, { bigint: true });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      return { done: Promise.resolve({ kind: "error", code: (err as NodeJS.ErrnoException).code ?? (err as Error).message }) };
     } finally {
       closeSync(fd);
     }
     const stable = after.size === expected.size && after.mtimeNs === expected.mtimeNs && after.ctimeNs === expected.ctimeNs;
-    if (stable || attempt >= MAX_ATTEMPTS) {
+    if (stable || attempt >= attempts) {
       sink.seal();
       const stat = expected;
-      const done = sink.done.then(() => ({ content: sink.ids, size: got, inconsistent: !stable, stat }));
+      const done = sink.done.then((): ReadOutcome => ({ kind: "read", read: { content: sink.ids, size: got, inconsistent: !stable, stat } }));
       return { done };
     }
     sink.seal(); // its chunks are stored or deduped; the ids are simply not used
@@ -81,10 +151,22 @@ export async function readFile(p: Pipeline, tables: ChunkerTables, path: string,
   }
 }
 
+/** Reads size bytes of fd into slots, cutting chunks as it goes; returns the bytes read. */
 async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: number, sink: FileSink, signal?: AbortSignal): Promise<number> {
+  const held: { slot: Slot | null } = { slot: await p.take() };
+  try {
+    return await fill(p, tables, fd, size, sink, held, signal);
+  } finally {
+    // Whatever the slot holds is whole (this file's chunks so far, earlier files'): keep it.
+    if (held.slot) p.give(held.slot);
+  }
+}
+
+/** The loop of readInto; held.slot is the slot it owns (null between sending one and taking the next). */
+async function fill(p: Pipeline, tables: ChunkerTables, fd: number, size: number, sink: FileSink, held: { slot: Slot | null }, signal?: AbortSignal): Promise<number> {
   const shared = p.shared;
   const maxSize = tables.maxSize;
-  let slot = await p.slot();
+  let slot = held.slot!;
   let pos = 0;
   let carry = 0;
   let index = 0;
@@ -109,13 +191,21 @@ async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: nu
     }
     carry = end - start;
     if (eof) return pos;
-    p.dispatch();
+    // The carry stays where it is until copied: nothing writes to a sent slot, and one that
+    // came back free in the meantime is only taken here (memmove semantics cover that case).
+    p.send(slot);
+    held.slot = null;
     if (signal?.aborted) {
       sink.seal();
       throw new Error("backup stopped");
     }
-    const next = await p.slot();
-    if (carry > 0) shared.copyWithin(next.base, start, start + carry);
+    let next = await p.take();
+    while (next.used > 0 && next.used + carry + maxSize > p.slotBytes) {
+      p.send(next);
+      next = await p.take();
+    }
+    held.slot = next;
+    if (carry > 0) shared.copyWithin(next.base + next.used, start, start + carry);
     slot = next;
   }
 }

@@ -1,19 +1,27 @@
 /**
- * The backup data pipeline: main thread reads and chunks, workers hash and pack, main saves.
+ * The backup data pipeline: main thread walks, reads large files and chunks them; workers read
+ * small files, hash, compress and pack; main saves.
  *
- *   reader (main) --fills--> slot (SharedArrayBuffer region) --hash--> worker
- *   worker --ids--> main: dedup against index + in-flight set --store new--> worker
- *   worker --pack bytes (transferred)--> main: save to storage, add to index, recycle buffer
+ *   large file: reader (main) --fills--> slot (SharedArrayBuffer region), chunked in place
+ *   small file (<= minSize, one chunk): main reserves its bytes in a slot; the worker reads it
+ *     (open, read, fstat, close) when the slot is dispatched, so small-file I/O runs on two
+ *     threads and off the walker's path; a file that changed under the read goes back to main
+ *   slot --hash--> worker --ids, read outcomes--> main: dedup against index + in-flight set
+ *     --store new--> worker --pack bytes (transferred)--> main: save, index, recycle buffer
  *
  * Memory is bounded: SLOTS × SLOT_BYTES of shared memory, a few pack buffers per worker, and
  * at most MAX_PENDING_SAVES packs waiting for storage (slot hand-out waits on both).
  * Everything the pipeline stores is indexed once flush() returns; index files are written
  * every INDEX_EVERY packs and at flush, so a crash loses at most the packs in flight.
+ * Slots are written by one party at a time: a writer take()s a slot and owns it until it
+ * give()s it back as the current slot or send()s it; main-thread reads run under exclusive(),
+ * and a small-file reservation takes the fast path only when no exclusive task is pending.
  */
 import { EfsbakError } from "../errors.ts";
 import type { Vault } from "../vault/vault.ts";
 import { packKey } from "../vault/layout.ts";
-import { randomId, toHex } from "../vault/id.ts";
+import type { BigIntStats } from "node:fs";
+import { randomId } from "../vault/id.ts";
 import { PACK_TARGET_BYTES, type PackEntry } from "../vault/pack.ts";
 import type { IndexedPack } from "../vault/index-file.ts";
 
@@ -22,14 +30,38 @@ export interface ChunkSink {
   resolve(index: number, id: string, isNew: boolean, length: number): void;
 }
 
-interface Slot {
+/** How a worker's read of a small file went. */
+export type SmallRead =
+  | { status: "ok"; size: number }
+  | { status: "changed" }
+  | { status: "vanished" }
+  | { status: "error"; code: string };
+
+/** A small file's sink: its one chunk (when not empty) resolves first, then settled(). */
+export interface SmallFileSink extends ChunkSink {
+  settled(read: SmallRead): void;
+}
+
+interface SlotFile {
+  path: string;
+  /** Index of its chunk in the slot's ranges, or -1 for an empty file. */
+  range: number;
+  expected: BigIntStats;
+  sink: SmallFileSink;
+}
+
+/** A region of the shared memory, filled by one writer at a time, then hashed by a worker. */
+export interface Slot {
   no: number;
   base: number;
   used: number;
   ranges: number[];
   sinks: ChunkSink[];
   sinkIndex: number[];
+  files: SlotFile[];
 }
+
+const READ_STATUS = ["ok", "changed", "vanished", "error"] as const;
 
 /** Totals a pipeline reports. */
 export interface PipelineStats {
@@ -42,6 +74,8 @@ export interface PipelineStats {
 
 const INDEX_EVERY = 32;
 const MAX_PENDING_SAVES = 4;
+/** Small files per slot at most: a slot goes to a worker sooner, and messages stay small. */
+const MAX_FILES_PER_SLOT = 512;
 
 /** Where the worker lives: next to this file in source, under backup/ in the compiled binary. */
 function workerUrl(): string {
@@ -64,14 +98,16 @@ export class Pipeline {
   #flushWaits = new Map<number, () => void>();
   #failure: Error | null = null;
   #rr = 0;
-  current: Slot | null = null;
+  #holders = 0;
+  #tail: Promise<unknown> = Promise.resolve();
+  #current: Slot | null = null;
 
   private constructor(vault: Vault, workers: Worker[], sab: SharedArrayBuffer, slots: number, slotBytes: number) {
     this.#vault = vault;
     this.#workers = workers;
     this.shared = new Uint8Array(sab);
     this.slotBytes = slotBytes;
-    for (let i = 0; i < slots; i++) this.#free.push({ no: i, base: i * slotBytes, used: 0, ranges: [], sinks: [], sinkIndex: [] });
+    for (let i = 0; i < slots; i++) this.#free.push({ no: i, base: i * slotBytes, used: 0, ranges: [], sinks: [], sinkIndex: [], files: [] });
     workers.forEach((w, i) => {
       w.onmessage = (e) => this.#onMessage(i, e.data);
       w.onerror = (e) => this.#fail(new Error(`backup worker failed: ${e.message}`));
@@ -96,16 +132,29 @@ export class Pipeline {
     return new Pipeline(vault, workers, sab, slots, slotBytes);
   }
 
-  /** The slot being filled, waiting for a free one if needed. */
-  async slot(): Promise<Slot> {
-    if (this.current) return this.current;
+  /**
+   * Takes a slot to fill: the current one (with what is in it already) or a free one, waiting
+   * for one if needed. The caller owns it until it gives it back or sends it: a slot being
+   * filled is never current, so dispatch() at any moment cannot send it half-written.
+   */
+  async take(): Promise<Slot> {
+    const cur = this.#current;
+    if (cur) {
+      this.#current = null;
+      return cur;
+    }
     this.#check();
     while (this.#free.length === 0 || this.#saves.size >= MAX_PENDING_SAVES) {
       await new Promise<void>((r) => this.#waiters.push(r));
       this.#check();
     }
-    this.current = this.#free.pop()!;
-    return this.current;
+    return this.#free.pop()!;
+  }
+
+  /** Makes an owned slot the current one, so that later writers use its room first. */
+  give(slot: Slot): void {
+    if (this.#current) this.send(this.#current);
+    this.#current = slot;
   }
 
   /** Records a chunk of the current slot at [slot.base + slot.used, +length). */
@@ -116,17 +165,77 @@ export class Pipeline {
     slot.used += length;
   }
 
-  /** Sends the current slot to a worker for hashing (no-op when nothing is in it). */
+  /**
+   * Runs f with the slots to itself (main-thread reads); tasks run one after another. While
+   * any is pending, small-file reservations queue behind it instead of taking the fast path.
+   */
+  exclusive<T>(f: () => Promise<T>): Promise<T> {
+    this.#holders++;
+    const run = this.#tail.then(f);
+    this.#tail = run.then(noop, noop);
+    return run.finally(() => this.#holders--);
+  }
+
+  /**
+   * Reserves room for a small file (at most one chunk: size <= the chunker's minSize) that the
+   * worker will read when the slot is dispatched. Returns a promise only when it has to wait.
+   */
+  reserveFile(path: string, expected: BigIntStats, sink: SmallFileSink): Promise<void> | undefined {
+    const size = Number(expected.size);
+    const s = this.#current;
+    if (this.#holders === 0 && s && s.used + size <= this.slotBytes && s.files.length < MAX_FILES_PER_SLOT) {
+      this.#reserve(s, path, size, expected, sink);
+      return undefined;
+    }
+    return this.exclusive(async () => {
+      let slot = await this.take();
+      if (slot.used + size > this.slotBytes || slot.files.length >= MAX_FILES_PER_SLOT) {
+        this.send(slot);
+        slot = await this.take();
+      }
+      this.#reserve(slot, path, size, expected, sink);
+      this.give(slot);
+    });
+  }
+
+  #reserve(slot: Slot, path: string, size: number, expected: BigIntStats, sink: SmallFileSink): void {
+    let range = -1;
+    if (size > 0) {
+      range = slot.ranges.length / 2;
+      this.addChunk(slot, size, sink, 0);
+    }
+    slot.files.push({ path, range, expected, sink });
+  }
+
+  /** Sends the current slot, if there is one, to a worker. Safe at any moment. */
   dispatch(): void {
-    const s = this.current;
-    this.current = null;
-    if (!s) return;
-    if (s.ranges.length === 0) {
+    const s = this.#current;
+    this.#current = null;
+    if (s) this.send(s);
+  }
+
+  /** Sends a slot to a worker for hashing (releases it when nothing is in it). */
+  send(s: Slot): void {
+    if (s.ranges.length === 0 && s.files.length === 0) {
       this.#release(s);
       return;
     }
     const w = this.#rr++ % this.#workers.length;
-    this.#workers[w].postMessage({ t: "hash", slot: s.no, ranges: Int32Array.from(s.ranges) });
+    const files = s.files;
+    const expect = new BigInt64Array(files.length * 3);
+    files.forEach((f, i) => {
+      expect[i * 3] = f.expected.size;
+      expect[i * 3 + 1] = f.expected.mtimeNs;
+      expect[i * 3 + 2] = f.expected.ctimeNs;
+    });
+    this.#workers[w].postMessage({
+      t: "hash",
+      slot: s.no,
+      ranges: Int32Array.from(s.ranges),
+      paths: files.map((f) => f.path),
+      fileRange: Int32Array.from(files, (f) => f.range),
+      expect,
+    }, [expect.buffer]);
     this.#bySlot.set(s.no, { slot: s, worker: w });
   }
 
@@ -168,7 +277,7 @@ export class Pipeline {
       const no = this.#vault.index.addPack(packId, "warm", bytes.length);
       for (const e of entries) {
         this.#vault.index.add(no, e);
-        this.#inflight.delete(toHex(e.id));
+        this.#inflight.delete(Buffer.from(e.id.buffer, e.id.byteOffset, e.id.length).toString("hex"));
       }
       this.stats.bytesStored += bytes.length;
       this.stats.packs++;
@@ -203,12 +312,23 @@ export class Pipeline {
       case "hashed": {
         const { slot: s } = this.#bySlot.get(m.slot)!;
         const ids: Uint8Array = m.ids;
+        const hexOf = Buffer.from(ids.buffer, ids.byteOffset, ids.length);
         const store: number[] = [];
         const storeIds: number[] = [];
+        // Small files the worker could not read as lstat saw them have no chunk to resolve.
+        const status: Int32Array = m.status;
+        const got: Int32Array = m.got;
+        let skip: Uint8Array | null = null;
+        s.files.forEach((f, i) => {
+          if (f.range < 0) return;
+          if (status[i] !== 0 || got[i] === 0) (skip ??= new Uint8Array(s.sinks.length))[f.range] = 1;
+          else s.ranges[f.range * 2 + 1] = got[i];
+        });
         for (let i = 0; i < s.sinks.length; i++) {
-          const hex = toHex(ids, i * 32, 32);
+          if (skip?.[i]) continue;
+          const hex = hexOf.toString("hex", i * 32, i * 32 + 32);
           const length = s.ranges[i * 2 + 1];
-          const isNew = !this.known(ids.subarray(i * 32, i * 32 + 32), hex);
+          const isNew = !this.#inflight.has(hex) && !this.#vault.index.has(ids, i * 32);
           this.stats.chunks++;
           if (isNew) {
             this.#inflight.add(hex);
@@ -219,6 +339,10 @@ export class Pipeline {
           }
           s.sinks[i].resolve(s.sinkIndex[i], hex, isNew, length);
         }
+        s.files.forEach((f, i) => {
+          const kind = READ_STATUS[status[i]];
+          f.sink.settled(kind === "ok" ? { status: "ok", size: got[i] } : kind === "error" ? { status: "error", code: m.codes[i] } : { status: kind });
+        });
         if (store.length === 0) {
           this.#bySlot.delete(s.no);
           this.#release(s);
@@ -256,6 +380,7 @@ export class Pipeline {
     s.ranges = [];
     s.sinks = [];
     s.sinkIndex = [];
+    s.files = [];
     this.#free.push(s);
     this.#wake();
   }
@@ -265,8 +390,20 @@ export class Pipeline {
     for (const r of w) r();
   }
 
+  /** Resolves to what `work` resolves to, or rejects as soon as the pipeline fails. */
+  until<T>(work: Promise<T>): Promise<T> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise<T>((resolve, reject) => {
+      this.#onFailure.push(reject);
+      work.then(resolve, reject);
+    });
+  }
+
+  readonly #onFailure: ((err: Error) => void)[] = [];
+
   #fail(err: unknown): void {
     if (!this.#failure) this.#failure = err instanceof Error ? err : new Error(String(err));
+    for (const r of this.#onFailure.splice(0)) r(this.#failure);
     this.#wake();
     for (const r of this.#flushWaits.values()) r();
   }
@@ -278,3 +415,5 @@ export class Pipeline {
     }
   }
 }
+
+function noop(): void {}
