@@ -6,7 +6,7 @@ import { join } from "node:path";
 const root = join(import.meta.dir, "..");
 const entry = join(root, "src/main.ts");
 const worker = join(root, "src/backup/_worker.ts");
-const out = join(root, "dist/efsbak");
+const out = process.env.EFSBAK_BUILD_OUT ?? join(root, "dist/efsbak"); // another path for side-by-side builds
 const started = performance.now();
 await $`bun build --compile --minify --bytecode --format=esm ${entry} ${worker} --outfile ${out}`.cwd(root).quiet();
 console.error(`built ${out} in ${Math.round(performance.now() - started)} ms`);
