@@ -4,21 +4,22 @@
  * extra entry point of the compiled binary).
  *
  * Protocol (main -> worker):
- *   init   { sab, keys, packBytes }
+ *   init   { sab, keys, packBytes, pieceBytes }   (pieceBytes 0: whole packs; else packs are
+ *          streamed: a piece of whole blocks goes out each time pieceBytes have piled up)
  *   hash   { slot, ranges: Int32Array [offset, length]*, paths, fileRange: Int32Array,
  *            expect: BigInt64Array [size, mtimeNs, ctimeNs]* }
  *          -> hashed { slot, ids, status: Int32Array, got: Int32Array, codes }
  *          Each path is read into its range (fileRange: index into ranges, -1 when empty) and
  *          checked against expect; status 0 ok, 1 changed (main reads it again), 2 vanished,
  *          3 error (codes[i]). A range that was not read cleanly is not hashed.
- *   store  { slot, ranges: Int32Array [offset, length]*, ids }    -> pack { buffer, length, entries }*, stored { slot }
+ *   store  { slot, ranges: Int32Array [offset, length]*, ids }    -> piece { buffer, offset, length }*, pack { buffer, offset, length, size, entries }*, stored { slot }
  *   flush  {}                                                      -> pack?, flushed
- *   recycle{ buffer }  (a pack buffer main has saved, for reuse: fresh pages are slow to touch)
+ *   recycle{ buffer, offset }  (a pack buffer main has saved, for reuse: fresh pages are slow to touch)
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { createBlobHasher, type BlobHasher } from "../chunk/hash.ts";
-import { compress } from "../vault/compress.ts";
-import { seal, type VaultKeys } from "../vault/crypto.ts";
+import { DIRECT_ALIGN, alignedBuffer } from "../storage/file-writer.ts";
+import type { VaultKeys } from "../vault/crypto.ts";
 import { BLOB_DATA, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
 
 declare var self: Worker;
@@ -26,73 +27,56 @@ declare var self: Worker;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 const NOATIME = constants.O_NOATIME ?? 0;
 /** Pack buffers kept for reuse (each is touched memory: more costs RSS, fewer costs page faults). */
-const POOL_MAX = 2;
+const POOL_MAX = 8;
 /**
- * Bytes of short-lived buffers (zstd output, sealed copies) after which the worker asks for
+ * Bytes of short-lived buffers (zstd and cipher output) after which the worker asks for
  * a collection. Its JS heap is tiny, so the engine would let tens of MiB of dead buffers
  * pile up before collecting them on its own (measured: ~90 MiB more peak RSS on 1 GiB).
  */
-const GARBAGE_BEFORE_GC = 32 * 1024 * 1024;
+const GARBAGE_BEFORE_GC = 8 * 1024 * 1024;
 
 let shared: Uint8Array;
 let hasher: BlobHasher;
 let writer: PackWriter;
 let keys: VaultKeys | null = null;
 let packBytes = 0;
+let pieceBytes = 0;
 let garbage = 0;
-const pool: ArrayBuffer[] = [];
-let current: ArrayBuffer;
+const pool: Uint8Array[] = [];
 
-function takeBuffer(): ArrayBuffer {
-  return pool.pop() ?? new ArrayBuffer(packBytes);
+/** A pack buffer, aligned so local storage can write it with O_DIRECT in place. */
+function takeBuffer(): Uint8Array {
+  return pool.pop() ?? alignedBuffer(packBytes);
+}
+
+/** Hands the pack's bytes so far to main (streamed packs), keeping the last partial block. */
+function emitPiece(): void {
+  const piece = writer.cut(takeBuffer());
+  const buffer = piece.buffer as ArrayBuffer;
+  self.postMessage({ t: "piece", buffer, offset: piece.byteOffset, length: piece.length }, [buffer]);
 }
 
 function emitPack(): void {
-  const { bytes, entries } = writer.finish();
+  const { bytes, size, entries } = writer.finish();
   const buffer = bytes.buffer as ArrayBuffer;
-  const length = bytes.length;
   // A pack that outgrew the buffer lives in a new one; either way hand the whole buffer over.
-  self.postMessage({ t: "pack", buffer, length, entries }, [buffer]);
-  current = takeBuffer();
-  writer.useBuffer(new Uint8Array(current));
+  self.postMessage({ t: "pack", buffer, offset: bytes.byteOffset, length: bytes.length, size, entries }, [buffer]);
+  writer.useBuffer(takeBuffer());
 }
 
-/** Bytes below which a blob is simply compressed (a sample would be most of it anyway). */
-const SAMPLE_ALL_BELOW = 64 * 1024;
-const SAMPLE_BYTES = 8 * 1024;
-/** A sample that zstd -1 brings under this share says the blob is worth compressing. */
-const SAMPLE_WORTH = 0.95;
-
-/**
- * Whether zstd may shrink raw: three samples (start, middle, end) compressed at level 1. A
- * blob of random or already-compressed bytes costs ~1.5% of a full zstd -3 attempt this way;
- * any sample that shrinks sends the whole blob through compress(), which has the last word.
- */
-function worthCompressing(raw: Uint8Array): boolean {
-  if (raw.length < SAMPLE_ALL_BELOW) return true;
-  for (const at of [0, (raw.length - SAMPLE_BYTES) >> 1, raw.length - SAMPLE_BYTES]) {
-    const sample = raw.subarray(at, at + SAMPLE_BYTES);
-    if (Bun.zstdCompressSync(sample, { level: 1 }).length < SAMPLE_BYTES * SAMPLE_WORTH) return true;
-  }
-  return false;
-}
-
-/** Compresses (when worth it), seals and appends one data blob, as PackWriter.add would. */
+/** Compresses (when worth it), seals and appends one data blob. */
 function addBlob(id: Uint8Array, raw: Uint8Array): void {
-  const packed = worthCompressing(raw) ? compress(raw) : null;
-  const stored = seal(keys, packed ?? raw, keys ? id : undefined);
-  if (packed) garbage += packed.length;
-  if (stored !== raw && stored !== packed) garbage += 2 * stored.length; // seal's output and its copy
+  if (!writer.add(BLOB_DATA, id, raw)) {
+    emitPack();
+    writer.add(BLOB_DATA, id, raw);
+  }
+  garbage += writer.lastGarbage;
   if (garbage >= GARBAGE_BEFORE_GC) {
     garbage = 0;
     Bun.gc(false);
   }
-  const entry = { type: BLOB_DATA, compressed: packed !== null, rawLength: raw.length, storedLength: stored.length, crc: Bun.hash.crc32(stored), id };
-  if (!writer.addStored(entry, stored)) {
-    emitPack();
-    writer.addStored(entry, stored);
-  }
   if (writer.size >= PACK_TARGET_BYTES) emitPack();
+  else if (pieceBytes > 0 && writer.pending >= pieceBytes) emitPiece();
 }
 
 /** Reads a small file into shared[at, at + size) and checks it against the walker's lstat. */
@@ -131,10 +115,10 @@ self.onmessage = async (event: MessageEvent) => {
       case "init": {
         shared = new Uint8Array(m.sab);
         packBytes = m.packBytes;
+        pieceBytes = m.pieceBytes;
         keys = m.keys;
         hasher = await createBlobHasher(keys ? keys.idKey : undefined);
-        current = takeBuffer();
-        writer = new PackWriter(new Uint8Array(current), { keys, packType: BLOB_DATA });
+        writer = new PackWriter(takeBuffer(), { keys, packType: BLOB_DATA });
         self.postMessage({ t: "ready" });
         break;
       }
@@ -183,7 +167,7 @@ self.onmessage = async (event: MessageEvent) => {
         break;
       }
       case "recycle": {
-        if ((m.buffer as ArrayBuffer).byteLength === packBytes && pool.length < POOL_MAX) pool.push(m.buffer);
+        if ((m.buffer as ArrayBuffer).byteLength === packBytes + DIRECT_ALIGN && pool.length < POOL_MAX) pool.push(new Uint8Array(m.buffer, m.offset, packBytes));
         break;
       }
     }

@@ -8,9 +8,12 @@
  *     threads and off the walker's path; a file that changed under the read goes back to main
  *   slot --hash--> worker --ids, read outcomes--> main: dedup against index + in-flight set
  *     --store new--> worker --pack bytes (transferred)--> main: save, index, recycle buffer
+ *   where the storage can create() objects in parts (local), a worker sends each pack as 4 MiB
+ *   pieces as it fills, main appends them to that worker's open pack object and commits it
+ *   with the last piece, then indexes it
  *
- * Memory is bounded: SLOTS × SLOT_BYTES of shared memory, a few pack buffers per worker, and
- * at most MAX_PENDING_SAVES packs waiting for storage (slot hand-out waits on both).
+ * Memory is bounded: SLOTS × SLOT_BYTES of shared memory, a few pack (or piece) buffers per
+ * worker, and at most MAX_PENDING_SAVES writes waiting for storage (slot hand-out waits on both).
  * Everything the pipeline stores is indexed once flush() returns; index files are written
  * every INDEX_EVERY packs and at flush, so a crash loses at most the packs in flight.
  * Slots are written by one party at a time: a writer take()s a slot and owns it until it
@@ -18,6 +21,7 @@
  * and a small-file reservation takes the fast path only when no exclusive task is pending.
  */
 import { EfsbakError } from "../errors.ts";
+import type { ObjectWriter } from "../storage/storage.ts";
 import type { Vault } from "../vault/vault.ts";
 import { packKey } from "../vault/layout.ts";
 import type { BigIntStats } from "node:fs";
@@ -74,6 +78,11 @@ export interface PipelineStats {
 
 const INDEX_EVERY = 32;
 const MAX_PENDING_SAVES = 4;
+/**
+ * Bytes per piece of a streamed pack. Streaming keeps a few 4 MiB pieces in memory instead of
+ * several whole 16 MiB packs (about 100 MiB less peak RSS on large files).
+ */
+const PIECE_BYTES = 4 * 1024 * 1024;
 /** Small files per slot at most: a slot goes to a worker sooner, and messages stay small. */
 const MAX_FILES_PER_SLOT = 512;
 
@@ -92,7 +101,10 @@ export class Pipeline {
   readonly #free: Slot[] = [];
   readonly #waiters: (() => void)[] = [];
   readonly #inflight = new Set<string>();
+  /** Pending writes: whole packs, and pieces of streamed ones. */
   readonly #saves = new Set<Promise<void>>();
+  /** Each worker's pack being streamed (storages with create()). */
+  readonly #streams = new Map<number, { packId: string; writer: Promise<ObjectWriter>; chain: Promise<void> }>();
   #pendingIndex: IndexedPack[] = [];
   #indexWrites: Promise<unknown>[] = [];
   #flushWaits = new Map<number, () => void>();
@@ -118,16 +130,20 @@ export class Pipeline {
   static async start(vault: Vault, options: { workers?: number; slots?: number; slotBytes?: number } = {}): Promise<Pipeline> {
     const maxChunk = vault.config.chunker.max_size;
     const slotBytes = options.slotBytes ?? Math.max(2 * maxChunk, 8 * 1024 * 1024);
-    const slots = options.slots ?? 6;
+    const slots = options.slots ?? 4;
     const sab = new SharedArrayBuffer(slots * slotBytes);
     const count = options.workers ?? 2;
+    // Streamed packs need a buffer for one piece plus the largest blob and the header; whole
+    // packs need room for the whole pack.
+    const pieceBytes = vault.storage.create ? PIECE_BYTES : 0;
+    const packBytes = pieceBytes > 0 ? PIECE_BYTES + maxChunk + 1024 * 1024 : PACK_TARGET_BYTES + 2 * maxChunk;
     const workers: Worker[] = [];
     await Promise.all(Array.from({ length: count }, () => new Promise<void>((resolve, reject) => {
       const w = new Worker(workerUrl());
       workers.push(w);
       w.onmessage = (e) => (e.data?.t === "ready" ? resolve() : reject(new Error(e.data?.message ?? "worker failed to start")));
       w.onerror = (e) => reject(new Error(`cannot start backup worker: ${e.message}`));
-      w.postMessage({ t: "init", sab, keys: vault.keys, packBytes: PACK_TARGET_BYTES + 2 * maxChunk });
+      w.postMessage({ t: "init", sab, keys: vault.keys, packBytes, pieceBytes });
     })));
     return new Pipeline(vault, workers, sab, slots, slotBytes);
   }
@@ -259,9 +275,11 @@ export class Pipeline {
     await Promise.all(this.#indexWrites);
   }
 
-  /** Stops the workers. */
+  /** Stops the workers, and drops packs still being streamed (a failed backup). */
   close(): void {
     for (const w of this.#workers) w.terminate();
+    for (const { writer, chain } of this.#streams.values()) void chain.finally(() => writer.then((w) => w.abort())).catch(() => {});
+    this.#streams.clear();
   }
 
   /** True when a blob is already stored or on its way (trees use this too). */
@@ -272,18 +290,36 @@ export class Pipeline {
   /** Saves a finished pack (from a worker or the tree packer) and indexes it. */
   savePack(bytes: Uint8Array, entries: PackEntry[], packType: number, done?: () => void): void {
     const packId = randomId();
-    const p = (async () => {
-      await this.#vault.storage.save(packKey(packId), bytes);
-      const no = this.#vault.index.addPack(packId, "warm", bytes.length);
-      for (const e of entries) {
-        this.#vault.index.add(no, e);
-        this.#inflight.delete(Buffer.from(e.id.buffer, e.id.byteOffset, e.id.length).toString("hex"));
-      }
-      this.stats.bytesStored += bytes.length;
-      this.stats.packs++;
-      this.#pendingIndex.push({ packId, tier: "warm", packType, size: bytes.length, entries });
-      if (this.#pendingIndex.length >= INDEX_EVERY) this.#indexWrites.push(this.#writeIndex());
-    })();
+    this.#track(this.#vault.storage.save(packKey(packId), bytes).then(() => this.#indexPack(packId, bytes.length, entries, packType)), done);
+  }
+
+  /**
+   * Streams a worker's pack: each piece is appended to the worker's open pack object in order;
+   * the last one (with the header) commits it, and then it is indexed. `done` runs once the
+   * piece is written (its buffer goes back to the worker).
+   */
+  #streamPiece(worker: number, bytes: Uint8Array, last: { size: number; entries: PackEntry[] } | null, done: () => void): void {
+    let stream = this.#streams.get(worker);
+    if (!stream) {
+      const packId = randomId();
+      const writer = this.#vault.storage.create!(packKey(packId));
+      stream = { packId, writer, chain: writer.then(() => {}) };
+      this.#streams.set(worker, stream);
+    }
+    const { packId, writer } = stream;
+    stream.chain = stream.chain.then(async () => {
+      const w = await writer;
+      await w.write(bytes);
+      if (!last) return;
+      await w.commit();
+      this.#indexPack(packId, last.size, last.entries, 0);
+    });
+    if (last) this.#streams.delete(worker);
+    this.#track(stream.chain, done);
+  }
+
+  /** Counts a pending write until it settles (slot hand-out waits while too many are). */
+  #track(p: Promise<void>, done?: () => void): void {
     this.#saves.add(p);
     p.then(() => {
       this.#saves.delete(p);
@@ -293,6 +329,19 @@ export class Pipeline {
       this.#saves.delete(p);
       this.#fail(err);
     });
+  }
+
+  /** Indexes a pack now in storage, and writes an index file every INDEX_EVERY packs. */
+  #indexPack(packId: string, size: number, entries: PackEntry[], packType: number): void {
+    const no = this.#vault.index.addPack(packId, "warm", size);
+    for (const e of entries) {
+      this.#vault.index.add(no, e);
+      this.#inflight.delete(Buffer.from(e.id.buffer, e.id.byteOffset, e.id.length).toString("hex"));
+    }
+    this.stats.bytesStored += size;
+    this.stats.packs++;
+    this.#pendingIndex.push({ packId, tier: "warm", packType, size, entries });
+    if (this.#pendingIndex.length >= INDEX_EVERY) this.#indexWrites.push(this.#writeIndex());
   }
 
   /** Marks a blob as on its way (for blobs packed outside the workers). */
@@ -359,11 +408,13 @@ export class Pipeline {
         this.#release(s);
         break;
       }
+      case "piece":
       case "pack": {
         const buffer: ArrayBuffer = m.buffer;
-        this.savePack(new Uint8Array(buffer, 0, m.length), m.entries, 0, () => {
-          this.#workers[worker].postMessage({ t: "recycle", buffer }, [buffer]);
-        });
+        const bytes = new Uint8Array(buffer, m.offset, m.length);
+        const recycle = () => this.#workers[worker].postMessage({ t: "recycle", buffer, offset: m.offset }, [buffer]);
+        if (m.t === "pack" && !this.#streams.has(worker)) this.savePack(bytes, m.entries, 0, recycle);
+        else this.#streamPiece(worker, bytes, m.t === "pack" ? { size: m.size, entries: m.entries } : null, recycle);
         break;
       }
       case "flushed":

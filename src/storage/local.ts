@@ -2,13 +2,15 @@
  * Local-directory storage. A key "a/b/c" is the file DIR/a/b/c.
  * save: write a temp file in the same folder, fsync, rename over the key, fsync the folder,
  * so a crash leaves either the old state or the whole new object (temp files are ignored by
- * list and cleaned up by prune). Files are 0600 and folders 0700.
+ * list and cleaned up by prune). Files are 0600 and folders 0700. Objects of 1 MiB and more
+ * (packs) are written with O_DIRECT where the file system takes it (file-writer.ts).
  */
 import { constants } from "node:fs";
 import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, StorageError, assertKey, checkRange } from "./storage.ts";
+import { DIRECT_MIN_BYTES, FileWriter, directWritesAvailable } from "./file-writer.ts";
+import { type ByteRange, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, assertKey, checkRange } from "./storage.ts";
 
 const TEMP_MARK = ".tmp-";
 
@@ -16,6 +18,7 @@ const TEMP_MARK = ".tmp-";
 export function localStorage(dir: string): Storage {
   const location = dir;
   const madeDirs = new Set<string>();
+  let direct = directWritesAvailable();
 
   function pathOf(key: string): string {
     assertKey(key);
@@ -35,6 +38,48 @@ export function localStorage(dir: string): Storage {
     madeDirs.add(folder);
   }
 
+  /**
+   * A new object under key: a temp file in its folder, renamed over the key by commit()
+   * (after fsync of the file, then of the folder). `streamed` objects are written with
+   * O_DIRECT from the start (they are packs); save() decides by size.
+   */
+  async function begin(key: string, streamed = false): Promise<ObjectWriter & { write(part: Uint8Array): Promise<void> }> {
+    const path = pathOf(key);
+    const folder = dirname(path);
+    const temp = join(folder, `${TEMP_MARK}${randomBytes(8).toString("hex")}`);
+    let file: FileWriter | null = null;
+    let sized = streamed;
+    const refused = () => void (direct = false); // this file system does not take O_DIRECT
+    const opened = async (first: Uint8Array): Promise<FileWriter> => {
+      if (file) return file;
+      sized ||= first.length >= DIRECT_MIN_BYTES;
+      await ensureDir(folder);
+      return (file = await FileWriter.create(temp, direct && sized, refused));
+    };
+    return {
+      async write(part) {
+        try {
+          await (await opened(part)).write(part);
+        } catch (err) {
+          fail("save", key, err);
+        }
+      },
+      async commit() {
+        try {
+          await (await opened(new Uint8Array(0))).finish();
+          await rename(temp, path);
+          await syncDir(folder);
+        } catch (err) {
+          await unlink(temp).catch(() => {});
+          fail("save", key, err);
+        }
+      },
+      async abort() {
+        if (file) await file.abort();
+      },
+    };
+  }
+
   async function syncDir(folder: string): Promise<void> {
     const fh = await open(folder, constants.O_RDONLY);
     try { await fh.sync(); } finally { await fh.close(); }
@@ -43,29 +88,16 @@ export function localStorage(dir: string): Storage {
   return {
     location,
     async save(key: string, data: Uint8Array) {
-      const path = pathOf(key);
-      const folder = dirname(path);
-      const temp = join(folder, `${TEMP_MARK}${randomBytes(8).toString("hex")}`);
+      const w = await begin(key);
       try {
-        await ensureDir(folder);
-        const fh = await open(temp, "wx", 0o600);
-        try {
-          let done = 0;
-          while (done < data.length) {
-            const { bytesWritten } = await fh.write(data, done, data.length - done);
-            done += bytesWritten;
-          }
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(temp, path);
-        await syncDir(folder);
+        await w.write(data);
+        await w.commit();
       } catch (err) {
-        await unlink(temp).catch(() => {});
-        fail("save", key, err);
+        await w.abort();
+        throw err;
       }
     },
+    create: (key: string) => begin(key, true),
     async load(key: string, range?: ByteRange) {
       const path = pathOf(key);
       let fh;

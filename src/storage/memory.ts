@@ -1,4 +1,4 @@
-/** In-memory storage: real code, the default for tests. Copies on save and load. */
+/** In-memory storage: real code, the default for tests. Copies on save, write and load. */
 import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, assertKey, checkRange } from "./storage.ts";
 
 /** Creates an empty in-memory storage. */
@@ -11,6 +11,21 @@ export function memoryStorage(options: { location?: string; now?: () => number }
     async save(key: string, data: Uint8Array) {
       assertKey(key);
       objects.set(key, { data: data.slice(), mtimeMs: now() });
+    },
+    async create(key: string) {
+      assertKey(key);
+      const parts: Uint8Array[] = [];
+      return {
+        async write(part: Uint8Array) {
+          parts.push(part.slice());
+        },
+        async commit() {
+          objects.set(key, { data: new Uint8Array(Buffer.concat(parts)), mtimeMs: now() });
+        },
+        async abort() {
+          parts.length = 0;
+        },
+      };
     },
     async load(key: string, range?: ByteRange) {
       assertKey(key);

@@ -28,11 +28,28 @@ export interface ByteRange {
   length: number;
 }
 
+/** An object being written in parts (Storage.create). */
+export interface ObjectWriter {
+  /** Appends a part; parts land in the order written. The part may be reused once this resolves. */
+  write(part: Uint8Array): Promise<void>;
+  /** Makes the object visible under its key, whole, atomically (like save). */
+  commit(): Promise<void>;
+  /** Gives up: nothing becomes visible, and what was written is removed (best effort). */
+  abort(): Promise<void>;
+}
+
 /** The storage interface every backend implements. */
 export interface Storage {
   /** For messages, e.g. "s3://bucket/prefix" or a directory path; never credentials. */
   readonly location: string;
   save(key: string, data: Uint8Array): Promise<void>;
+  /**
+   * Optional: writes an object in parts, so a large object need not sit in memory whole.
+   * Same atomicity as save: until commit() resolves, nothing is visible under key. Backends
+   * without it are written with save(); wrappers that cannot keep its promise (retrying a
+   * half-sent stream) leave it out.
+   */
+  create?(key: string): Promise<ObjectWriter>;
   load(key: string, range?: ByteRange): Promise<Uint8Array>;
   stat(key: string): Promise<ObjectInfo | null>;
   list(prefix: string): AsyncIterable<ObjectInfo>;

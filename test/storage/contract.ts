@@ -44,6 +44,45 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
       expect(Buffer.from(await s.load("a/one")).equals(Buffer.from(data))).toBe(true);
     });
 
+    test("large objects and views into larger buffers round trip exactly", async () => {
+      // Sizes around the direct-write threshold and block size; views at odd and aligned
+      // offsets (pack buffers are views), so only the view's bytes may be stored.
+      const backing = bytes(9 * 1024 * 1024 + 8192, 11);
+      for (const [offset, length] of [[0, 1024 * 1024], [4097, 2 * 1024 * 1024 + 1], [0, 4 * 1024 * 1024 + 4096], [13, 9 * 1024 * 1024 - 5], [8192, 1024 * 1024 + 4095]]) {
+        const view = backing.subarray(offset, offset + length);
+        await s.save("big/obj", view);
+        const back = await s.load("big/obj");
+        expect(back.length).toBe(length);
+        expect(Buffer.from(back).equals(Buffer.from(view))).toBe(true);
+        expect((await s.stat("big/obj"))?.size).toBe(length);
+      }
+    });
+
+    test("create: parts land in order, visible only after commit; abort leaves nothing", async () => {
+      if (!s.create) return; // optional capability: backends without it are written with save()
+      const backing = bytes(6 * 1024 * 1024 + 8192, 5);
+      // Aligned and unaligned views, parts shorter than a block, a part longer than 4 MiB.
+      const cuts = [[0, 4096], [4096, 100], [4196, 1024 * 1024], [8192 * 129, 3], [8192 * 200, 4 * 1024 * 1024 + 17], [1, 5000], [0, 0]];
+      const w = await s.create("streamed/obj");
+      const parts = cuts.map(([o, l]) => backing.subarray(o, o + l));
+      for (const part of parts) await w.write(part);
+      expect(await s.stat("streamed/obj")).toBeNull();
+      await w.commit();
+      const expected = Buffer.concat(parts);
+      const back = await s.load("streamed/obj");
+      expect(back.length).toBe(expected.length);
+      expect(Buffer.from(back).equals(expected)).toBe(true);
+      expect(Buffer.from(await s.load("streamed/obj", { offset: 4097, length: 9000 })).equals(expected.subarray(4097, 13097))).toBe(true);
+
+      const gone = await s.create("streamed/aborted");
+      await gone.write(backing.subarray(0, 2 * 1024 * 1024));
+      await gone.abort();
+      expect(await s.stat("streamed/aborted")).toBeNull();
+      const keys: string[] = [];
+      for await (const o of s.list("streamed/")) keys.push(o.key);
+      expect(keys).toEqual(["streamed/obj"]);
+    });
+
     test("empty objects round trip", async () => {
       await s.save("a/empty", new Uint8Array(0));
       expect((await s.load("a/empty")).length).toBe(0);

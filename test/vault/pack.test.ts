@@ -49,6 +49,36 @@ describe("pack", () => {
       });
     });
 
+    test(`${mode}: a pack streamed in pieces by cut() reads back like a whole one`, () => {
+      // Big blobs (up to 40 KiB) so that several cuts happen; pieces are whole 4096-byte blocks.
+      const items = Array.from({ length: 40 }, (_, i) => ({ id: randomBytes(500 + i, 32), raw: randomBytes(700 + i, (i * 7919) % 40_000) }));
+      const w = new PackWriter(new Uint8Array(64 * 1024), { keys, packType: BLOB_DATA });
+      const pieces: Uint8Array[] = [];
+      for (const b of items) {
+        expect(w.add(BLOB_DATA, b.id, b.raw)).toBe(true);
+        if (w.pending >= 16 * 1024) {
+          const piece = w.cut(new Uint8Array(64 * 1024)).slice();
+          expect(piece.length % 4096).toBe(0);
+          pieces.push(piece);
+        }
+      }
+      const sizeBefore = w.size;
+      const { bytes, size, entries } = w.finish();
+      pieces.push(bytes.slice());
+      expect(pieces.length).toBeGreaterThan(5);
+      const whole = new Uint8Array(Buffer.concat(pieces));
+      expect(size).toBe(whole.length);
+      expect(sizeBefore).toBeLessThan(size);
+      const back = readPack(keys, KEY, whole);
+      expect(back.entries).toEqual(entries);
+      back.raws.forEach((raw, i) => expect(sameBytes(raw, items[i].raw)).toBe(true));
+      // The writer starts the next pack from offset 0.
+      w.add(BLOB_DATA, items[0].id, items[0].raw);
+      const next = w.finish();
+      expect(next.entries[0].offset).toBe(0);
+      expect(readPack(keys, KEY, next.bytes.slice()).raws[0]).toEqual(items[0].raw);
+    });
+
     test(`${mode}: layout is blobs from 0, then the sealed header, its u32 length and "EFSBPK01"`, () => {
       const { bytes, entries } = buildPack(keys, blobs(5));
       let at = 0;
