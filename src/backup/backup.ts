@@ -73,6 +73,11 @@ export interface BackupOptions {
   /** Warnings are collected in the result; this sees them as they happen. */
   onWarning?: (message: string) => void;
   workers?: number;
+  /**
+   * Look for packs no index names (left by a killed backup) and index them first, so their
+   * data is not stored again. Default true; jobs pass whether their lease found a dead claim.
+   */
+  adopt?: boolean;
 }
 
 /** What a backup produced. */
@@ -95,7 +100,7 @@ export async function backup(vault: Vault, source: string, options: BackupOption
 
   const c = vault.config.chunker;
   const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
-  const adopted = await adoptPacks(vault);
+  const adopted = options.adopt === false ? { packs: 0, blobs: 0, damaged: [] } : await adoptPacks(vault);
   const hasher = await createBlobHasher(vault.keys?.idKey);
   const pipeline = await Pipeline.start(vault, { workers: options.workers });
   const walker = new Walker(vault, pipeline, tables, hasher, options);
@@ -138,6 +143,9 @@ export async function backup(vault: Vault, source: string, options: BackupOption
     };
     await saveRecoveryPoint(vault, rp);
     return { rp, warnings: walker.warnings, bytesRead: walker.progress.bytesRead, chunksNew: pipeline.stats.chunksNew };
+  } catch (err) {
+    await pipeline.salvage();
+    throw err;
   } finally {
     pipeline.close();
   }
@@ -178,7 +186,7 @@ class Walker {
     this.#hasher = hasher;
     this.#options = options;
     this.#excluded = compileExcludes(options.exclude ?? []);
-    this.#treePacker = new PackWriter(new Uint8Array(PACK_TARGET_BYTES + 1024 * 1024), { keys: vault.keys, packType: BLOB_TREE });
+    this.#treePacker = new PackWriter(new Uint8Array(256 * 1024), { keys: vault.keys, packType: BLOB_TREE, growTo: PACK_TARGET_BYTES + 1024 * 1024 });
   }
 
   async loadTree(hex: string): Promise<Map<string, Node> | null> {

@@ -349,6 +349,16 @@ export class Pipeline {
     this.#inflight.add(hex);
   }
 
+  /**
+   * After a failure: waits for writes under way, then indexes the packs that reached storage
+   * (best effort), so the next backup reuses their data without having to look for them.
+   */
+  async salvage(): Promise<void> {
+    await Promise.allSettled([...this.#saves]);
+    await this.#writeIndex().catch(() => {});
+    await Promise.allSettled(this.#indexWrites);
+  }
+
   async #writeIndex(): Promise<void> {
     if (this.#pendingIndex.length === 0) return;
     const packs = this.#pendingIndex;

@@ -110,6 +110,9 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         onProgress: options.onProgress,
         onWarning: options.onWarning,
         workers: options.workers,
+        // Only after a crash can packs be in the vault that no index names: looking for them
+        // lists every pack, which a large vault should not pay on every run.
+        adopt: lease.recovered || shared.recovered,
         signal: stop.signal,
       });
       const rp = result.rp;

@@ -43,6 +43,11 @@ export interface Lease {
   release(): Promise<void>;
   /** Set when a refresh failed: the holder should stop, since it may have lost the lease. */
   readonly lost: Error | null;
+  /**
+   * True when taking it found a claim its holder never released (a dead process, or one not
+   * refreshed for the TTL): a sign that a crash may have left work behind (backup adopts packs).
+   */
+  readonly recovered: boolean;
 }
 
 /** How a lease is taken. */
@@ -90,8 +95,9 @@ export async function acquireLease(storage: Storage, folder: string, options: Le
   const encode = () => encodeLease(options.keys ?? null, key, info);
   await storage.save(key, encode());
 
+  let recovered = false;
   async function blocker(): Promise<Seen | null> {
-    const live = await liveLeases(storage, folder, { clock, ttlMs, host, isAlive, keys: options.keys });
+    const live = await liveLeases(storage, folder, { clock, ttlMs, host, isAlive, keys: options.keys, onGone: () => void (recovered = true) });
     const mine = live.find((l) => l.key === key);
     if (!mine) {
       throw new LockedError(
@@ -134,6 +140,7 @@ export async function acquireLease(storage: Storage, folder: string, options: Le
 
   return {
     info,
+    recovered,
     get lost() {
       return lost;
     },
@@ -151,7 +158,7 @@ export async function acquireLease(storage: Storage, folder: string, options: Le
 }
 
 /** The live (not stale) leases of a folder, oldest claim first. Stale ones of dead local processes are removed. */
-export async function liveLeases(storage: Storage, folder: string, options: { clock?: () => number; ttlMs?: number; host?: string; isAlive?: (pid: number) => boolean; keys?: VaultKeys | null } = {}): Promise<Seen[]> {
+export async function liveLeases(storage: Storage, folder: string, options: { clock?: () => number; ttlMs?: number; host?: string; isAlive?: (pid: number) => boolean; keys?: VaultKeys | null; onGone?: () => void } = {}): Promise<Seen[]> {
   const clock = options.clock ?? Date.now;
   const ttlMs = options.ttlMs ?? LEASE_TTL_MS;
   const host = options.host ?? hostname();
@@ -174,6 +181,7 @@ export async function liveLeases(storage: Storage, folder: string, options: { cl
     }
     const age = clock() - Math.max(o.mtimeMs, alive.get(o.key) ?? 0);
     const deadHere = info.host === host && typeof info.pid === "number" && !isAlive(info.pid);
+    if (deadHere || age > ttlMs) options.onGone?.();
     if (deadHere || age > 2 * ttlMs) {
       // Certainly gone: tidy up so the folder does not grow.
       await storage.remove(o.key + ALIVE).catch(() => {});

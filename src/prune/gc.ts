@@ -147,7 +147,7 @@ export async function executeGc(vault: Vault, plan: GcPlan, refs: References, op
   const writerFor = (tier: Tier, packType: number) => {
     const k = `${tier}:${packType}`;
     let entry = writers.get(k);
-    if (!entry) writers.set(k, (entry = { w: new PackWriter(new Uint8Array(PACK_TARGET_BYTES + 1024 * 1024), { keys: vault.keys, packType }), tier, packType }));
+    if (!entry) writers.set(k, (entry = { w: new PackWriter(new Uint8Array(1024 * 1024), { keys: vault.keys, packType, growTo: PACK_TARGET_BYTES + 1024 * 1024 }), tier, packType }));
     return entry;
   };
   const flush = async (entry: { w: PackWriter; tier: Tier; packType: number }) => {

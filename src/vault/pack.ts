@@ -86,8 +86,16 @@ export class PackWriter {
   /** Bytes of short-lived buffers (zstd and cipher output) the last add() left for the GC. */
   lastGarbage = 0;
 
-  constructor(buffer: Uint8Array, options: { keys: VaultKeys | null; packType: number }) {
+  /** The buffer grows (doubling) up to this many bytes before a pack counts as full. */
+  readonly #growTo: number;
+
+  /**
+   * `buffer` is where packs are built; with `growTo`, a small first buffer grows as needed
+   * (fresh memory is slow to touch: a 17 MiB buffer costs ~0.1 s here before any use).
+   */
+  constructor(buffer: Uint8Array, options: { keys: VaultKeys | null; packType: number; growTo?: number }) {
     this.#buf = buffer;
+    this.#growTo = options.growTo ?? 0;
     this.#keys = options.keys;
     this.#packType = options.packType;
   }
@@ -131,10 +139,7 @@ export class PackWriter {
     // compressed twice; a compressed blob is never longer than its raw bytes.
     const mostStored = raw.length + SEAL_OVERHEAD;
     const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + SEAL_OVERHEAD + TRAILER_BYTES;
-    if (this.#used + mostStored + headerAfter > this.#buf.length) {
-      if (this.#entries.length > 0) return false;
-      this.#grow(mostStored + headerAfter);
-    }
+    if (!this.#room(mostStored + headerAfter)) return false;
     const packed = compress(raw);
     const body = packed ?? raw;
     const written = sealInto(this.#keys, body, this.#keys ? id : undefined, this.#buf, this.#used);
@@ -158,10 +163,7 @@ export class PackWriter {
    */
   addStored(e: Omit<PackEntry, "offset">, stored: Uint8Array): boolean {
     const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + SEAL_OVERHEAD + TRAILER_BYTES;
-    if (this.#used + stored.length + headerAfter > this.#buf.length) {
-      if (this.#entries.length > 0) return false;
-      this.#grow(stored.length + headerAfter);
-    }
+    if (!this.#room(stored.length + headerAfter)) return false;
     this.#buf.set(stored, this.#used);
     this.#entries.push({ type: e.type, compressed: e.compressed, rawLength: e.rawLength, storedLength: stored.length, crc: e.crc, id: e.id.slice() });
     this.#offsets.push(this.#base + this.#used);
@@ -200,6 +202,16 @@ export class PackWriter {
   useBuffer(buffer: Uint8Array): void {
     if (this.#used !== 0) throw new Error("PackWriter.useBuffer with a pack in progress");
     this.#buf = buffer;
+  }
+
+  /** Makes room for `more` bytes after what is used; false when the pack is full. */
+  #room(more: number): boolean {
+    const need = this.#used + more;
+    if (need <= this.#buf.length) return true;
+    if (need <= this.#growTo) this.#grow(Math.min(this.#growTo, Math.max(need, 2 * this.#buf.length)));
+    else if (this.#entries.length > 0) return false;
+    else this.#grow(need);
+    return true;
   }
 
   #grow(need: number): void {

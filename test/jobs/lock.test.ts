@@ -24,6 +24,7 @@ describe("leases", () => {
     advance(10);
     const b = await acquireLease(storage, "leases/r/", { purpose: "x", exclusive: true, clock, host: "hostB", pid: 222, isAlive: () => true });
     expect(b.info.host).toBe("hostB");
+    expect(a.recovered || b.recovered).toBe(false); // released claims are no sign of a crash
     await b.release();
     const keys: string[] = [];
     for await (const o of storage.list("leases/")) keys.push(o.key);
@@ -55,6 +56,7 @@ describe("leases", () => {
     advance(5);
     const b = await acquireLease(storage, "leases/r/", { purpose: "new", exclusive: true, clock, host: "me", pid: 5, isAlive: (pid) => pid !== 999_999 });
     expect(b.info.purpose).toBe("new");
+    expect(b.recovered).toBe(true); // a crash may have left work behind
     const live = await liveLeases(storage, "leases/r/", { clock, host: "me", isAlive: () => true });
     expect(live.map((l) => l.info.purpose)).toEqual(["new"]);
   });

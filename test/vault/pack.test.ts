@@ -234,3 +234,20 @@ test("ids read from a Buffer (as zstd and decipher return) are copies, not views
   buf[16] ^= 0xff;
   expect(e.id[0]).not.toBe(buf[16]);
 });
+
+test("a writer with growTo starts small, grows as blobs come, and is full at growTo", () => {
+  const w = new PackWriter(new Uint8Array(1024), { keys: null, packType: BLOB_DATA, growTo: 256 * 1024 });
+  const items = Array.from({ length: 70 }, (_, i) => ({ id: randomBytes(9000 + i, 32), raw: randomBytes(300 + i, 4000) }));
+  let added = 0;
+  for (const b of items) {
+    if (!w.add(BLOB_DATA, b.id, b.raw)) break;
+    added++;
+  }
+  // 4000-byte random blobs are stored raw: 64 of them with entries, header and trailer fit 256 KiB, 65 do not.
+  expect(added).toBe(64);
+  const { bytes, entries } = w.finish();
+  expect(bytes.length).toBeLessThanOrEqual(256 * 1024);
+  const back = readPack(null, KEY, bytes.slice());
+  expect(back.entries).toEqual(entries);
+  back.raws.forEach((raw, i) => expect(sameBytes(raw, items[i].raw)).toBe(true));
+});

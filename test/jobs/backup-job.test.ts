@@ -1,0 +1,67 @@
+// A backup job looks for packs no index names (adoption) only when its lease found a claim
+// that was never released: the sign of a crash. Otherwise listing every pack is skipped.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { hostname } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runBackupJob } from "../../src/jobs/backup-job.ts";
+import { acquireLease } from "../../src/jobs/lock.ts";
+import { memoryStorage } from "../../src/storage/memory.ts";
+import type { Storage } from "../../src/storage/storage.ts";
+import { leasePrefix } from "../../src/vault/layout.ts";
+import { openVault } from "../../src/vault/vault.ts";
+import { bytes, makeTree } from "../support/tree.ts";
+import { testVault } from "../support/vault.ts";
+
+const T0 = Date.parse("2026-11-01T00:00:00Z");
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), "efsbak-adopt-"));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A vault whose packs hold `src` but whose index names none of them (a killed first backup). */
+async function orphanedVault(src: string): Promise<Storage> {
+  const storage = memoryStorage();
+  const v = await testVault({ storage, now: new Date(T0) });
+  const first = await runBackupJob(v, { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0), settleMs: 0 });
+  expect(first.bytes_stored).toBeGreaterThan(300_000);
+  for await (const o of storage.list("index/")) await storage.remove(o.key);
+  for await (const o of storage.list("rps/")) await storage.remove(o.key);
+  return storage;
+}
+
+/** Leaves a claim of a dead process of this host in the resource's lease folder. */
+async function leaveDeadClaim(storage: Storage): Promise<void> {
+  const lease = await acquireLease(storage, leasePrefix("r"), { purpose: "a killed backup", exclusive: true, host: hostname(), pid: 4_000_000, isAlive: () => true });
+  const keys: string[] = [];
+  for await (const o of storage.list(leasePrefix("r"))) keys.push(o.key);
+  const copy = await storage.load(keys[0]);
+  await lease.release();
+  await storage.save(`${leasePrefix("r")}0000dead0000dead0000dead0000dead`, copy);
+}
+
+test("no dead claim: the job does not look for unindexed packs, and stores the data again", async () => {
+  const src = join(tmp, "a");
+  makeTree(src, { big: bytes(400_000, 1), small: "hello" });
+  const storage = await orphanedVault(src);
+  const job = await runBackupJob(await openVault(storage, {}), { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0 + 1000), settleMs: 0 });
+  expect(job.state).toBe("COMPLETED");
+  expect(job.warnings.some((w) => w.startsWith("Adopted"))).toBe(false);
+  expect(job.bytes_stored).toBeGreaterThan(300_000);
+});
+
+test("a dead claim in the lease folder: the job adopts the packs and stores next to nothing", async () => {
+  const src = join(tmp, "b");
+  makeTree(src, { big: bytes(400_000, 2), small: "hello" });
+  const storage = await orphanedVault(src);
+  await leaveDeadClaim(storage);
+  const job = await runBackupJob(await openVault(storage, {}), { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0 + 1000), settleMs: 0 });
+  expect(job.state).toBe("COMPLETED");
+  expect(job.warnings.some((w) => /^Adopted \d+ packs/.test(w))).toBe(true);
+  expect(job.bytes_stored).toBeLessThan(20_000); // trees and the small file's blob at most
+  const keys: string[] = [];
+  for await (const o of storage.list(leasePrefix("r"))) keys.push(o.key);
+  expect(keys).toEqual([]); // the dead claim was tidied, and the job released its own
+});
