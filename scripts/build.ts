@@ -1,12 +1,13 @@
 // Builds the self-contained binary dist/efsbak (bun build --compile).
-// The worker is an extra entry point: a compiled binary can only start workers it embeds.
+// The workers are extra entry points: a compiled binary can only start workers it embeds.
 import { $ } from "bun";
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
 const entry = join(root, "src/main.ts");
 const worker = join(root, "src/backup/_worker.ts");
+const argon2Worker = join(root, "src/vault/_argon2-worker.ts");
 const out = process.env.EFSBAK_BUILD_OUT ?? join(root, "dist/efsbak"); // another path for side-by-side builds
 const started = performance.now();
-await $`bun build --compile --minify --bytecode --format=esm ${entry} ${worker} --outfile ${out}`.cwd(root).quiet();
+await $`bun build --compile --minify --bytecode --format=esm ${entry} ${worker} ${argon2Worker} --outfile ${out}`.cwd(root).quiet();
 console.error(`built ${out} in ${Math.round(performance.now() - started)} ms`);

@@ -14,9 +14,9 @@
  * one is removed, so a crash leaves one too many, never none.
  */
 import { hkdfSync, randomBytes } from "node:crypto";
-import { argon2id } from "hash-wasm";
 import { EfsbakError, VaultDamageError } from "../errors.ts";
 import { NotFoundError, type Storage } from "../storage/storage.ts";
+import { argon2id } from "./argon2.ts";
 import { type VaultKeys, seal, unseal } from "./crypto.ts";
 import type { VaultConfig } from "./config.ts";
 import { fromHex, randomId, toHex } from "./id.ts";
@@ -224,7 +224,7 @@ export function decodeKeyFile(key: string, data: Uint8Array): KeyFile {
 
 /** Derives the key that wraps the master key from a password (Argon2id, 32 bytes). */
 async function deriveWrapKey(password: string, salt: Uint8Array, kdf: KdfParams): Promise<Uint8Array> {
-  return argon2id({ password, salt, memorySize: kdf.memoryKib, iterations: kdf.iterations, parallelism: kdf.parallelism, hashLength: 32, outputType: "binary" });
+  return argon2id({ password, salt, memoryKib: kdf.memoryKib, iterations: kdf.iterations, parallelism: kdf.parallelism, hashLength: 32 });
 }
 
 /** seal/unseal take vault keys; a wrap key only needs the encryption half. */

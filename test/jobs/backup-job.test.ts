@@ -46,7 +46,7 @@ test("no dead claim: the job does not look for unindexed packs, and stores the d
   const src = join(tmp, "a");
   makeTree(src, { big: bytes(400_000, 1), small: "hello" });
   const storage = await orphanedVault(src);
-  const job = await runBackupJob(await openVault(storage, {}), { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0 + 1000), settleMs: 0 });
+  const job = await runBackupJob(await openVault(storage, { cold: memoryStorage() }), { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0 + 1000), settleMs: 0 });
   expect(job.state).toBe("COMPLETED");
   expect(job.warnings.some((w) => w.startsWith("Adopted"))).toBe(false);
   expect(job.bytes_stored).toBeGreaterThan(300_000);
@@ -57,7 +57,7 @@ test("a dead claim in the lease folder: the job adopts the packs and stores next
   makeTree(src, { big: bytes(400_000, 2), small: "hello" });
   const storage = await orphanedVault(src);
   await leaveDeadClaim(storage);
-  const job = await runBackupJob(await openVault(storage, {}), { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0 + 1000), settleMs: 0 });
+  const job = await runBackupJob(await openVault(storage, { cold: memoryStorage() }), { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0 + 1000), settleMs: 0 });
   expect(job.state).toBe("COMPLETED");
   expect(job.warnings.some((w) => /^Adopted \d+ packs/.test(w))).toBe(true);
   expect(job.bytes_stored).toBeLessThan(20_000); // trees and the small file's blob at most
