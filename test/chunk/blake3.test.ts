@@ -15,10 +15,12 @@ function vectorInput(n: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => i % 251);
 }
 
-// Lengths around every boundary the driver has: block (64), chunk (1024), groups of 4 chunks,
-// powers of two of chunks (the tree's shape), and the 4 MiB chunker maximum.
-const LENGTHS = [0, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 3072, 3073, 4096, 4097, 5120, 7168, 8191, 8192, 8193,
-  15 * 1024, 16 * 1024, 16 * 1024 + 1, 31 * 1024 + 7, 65536, 100_003, 1 << 20, (1 << 20) + 1, 4 * 1024 * 1024, 4 * 1024 * 1024 - 1];
+// Lengths around every boundary the driver has: block (64), chunk (1024), groups of 4 chunks
+// (0 to 3 whole chunks left over, with and without a partial last one: 2 or 3 take a group
+// with spare lanes), powers of two of chunks (the tree's shape), and the 4 MiB chunker maximum.
+const LENGTHS = [0, 1, 63, 64, 65, 1023, 1024, 1025, 2047, 2048, 2049, 3072, 3073, 4096, 4097, 5120, 5121, 6144, 6145,
+  7168, 7169, 8191, 8192, 8193, 15 * 1024, 16 * 1024, 16 * 1024 + 1, 31 * 1024, 31 * 1024 + 7, 65536, 100_003,
+  1 << 20, (1 << 20) + 1, (1 << 20) + 7, 4 * 1024 * 1024, 4 * 1024 * 1024 - 1];
 
 describe("blake3 (WebAssembly SIMD)", () => {
   const plain = createBlake3();
@@ -67,9 +69,21 @@ describe("blake3 (WebAssembly SIMD)", () => {
   test("writes into a caller's buffer at an offset, and reads shared memory", () => {
     const shared = new Uint8Array(new SharedArrayBuffer(5000));
     shared.set(vectorInput(1025), 100);
-    const out = new Uint8Array(40);
-    plain!.hash(shared.subarray(100, 1125), out, 8);
+    const out = new Uint8Array(72);
+    expect(plain!.hash(shared.subarray(100, 1125), out, 8)).toBe(out);
+    expect(keyed!.hash(vectorInput(0), out, 40)).toBe(out);
     expect(hex(out.subarray(8, 40))).toBe("d00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444");
+    expect(hex(out.subarray(40, 72))).toBe("92b2b75604ed3c761f9d6f62392c8a9227ad0ea3f09573e783f1498a4ed60d26");
+    expect(out.subarray(0, 8)).toEqual(new Uint8Array(8));
+  });
+
+  test("does not depend on what the memory past the input holds (spare lanes read it)", () => {
+    const h = createBlake3(KEY)!;
+    const small = randomBytes(11, 6145);
+    const first = hex(h.hash(small));
+    h.hash(randomBytes(12, 1 << 20)); // leaves other bytes past the next input
+    expect(hex(h.hash(small))).toBe(first);
+    expect(hex(h.hash(small.subarray(0, 6144)))).toBe(hex(keyed!.hash(small.subarray(0, 6144))));
   });
 
   test("refuses a key that is not 32 bytes", () => {
