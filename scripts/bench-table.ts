@@ -103,7 +103,7 @@ export function renderTable(t: TableInput): string {
   const bg = Object.values(t.samples).flat().flatMap((s) => [s.large, s.small, s.noChange, s.incremental, s.restoreLarge, s.restoreSmall]).map((m) => m.background).filter((x): x is number => typeof x === "number");
   const head = [
     `efsbak bench, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${t.cpus} CPUs, ` +
-      `median of ${t.repeats} run${t.repeats > 1 ? "s" : ""}, page cache ${t.cold ? "dropped before every run (cold)" : "NOT dropped (warm for both)"}`,
+      `median of ${t.repeats} run${t.repeats > 1 ? "s" : ""}, page cache ${t.cold ? "dropped before every run (cold data; the tools' executables read back in)" : "NOT dropped (warm for both)"}`,
     `efsbak: ${t.efsbakVersion}, encryption ${t.efsbakEncryption}; restic: ${t.resticVersion.split(" compiled")[0]}, encryption ${t.resticEncryption}`,
     `ratio = efsbak / restic of the row's figure; times are wall clock of the whole command`,
     ...(bg.length ? [`background load (CPU of other processes and kernel threads during the measured runs): median ${median(bg).toFixed(2)} cores, max ${Math.max(...bg).toFixed(2)} of ${t.cpus}`] : []),

@@ -24,7 +24,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { DEFAULT_SPEC, corpusAt, ensureCorpus, mutate, unmutate, type CorpusSpec } from "./bench-corpus.ts";
-import { type Measure, type Tool, canDropCaches, dropCaches, efsbakEncryption, efsbakTool, ensureRestic, resticTool, run, treeDigest, waitQuiet } from "./bench-run.ts";
+import { type Measure, type Tool, canDropCaches, commandPath, dropCaches, warmExecutables, efsbakEncryption, efsbakTool, ensureRestic, resticTool, run, treeDigest, waitQuiet } from "./bench-run.ts";
 import { type Sample, renderTable } from "./bench-table.ts";
 
 const PASSWORD = "efsbak-bench-password";
@@ -61,7 +61,10 @@ function main(): void {
   let mutatedDigest: { large: ReturnType<typeof treeDigest>; small: ReturnType<typeof treeDigest> } | null = null;
 
   function timed(tool: Tool, what: string, f: () => Measure): Measure {
-    if (cold) dropCaches();
+    if (cold) {
+      dropCaches();
+      warmExecutables([bin, commandPath("restic")]);
+    }
     if (waitIdle) waitQuiet(30_000);
     const m = f();
     const extra = [m.rss ? `${(m.rss / 2 ** 20).toFixed(0)} MiB` : "", m.cpu != null ? `cpu ${m.cpu.toFixed(2)} s` : "", m.background != null ? `background ${m.background.toFixed(2)} cores` : ""];

@@ -78,6 +78,8 @@ export interface BackupOptions {
    * data is not stored again. Default true; jobs pass whether their lease found a dead claim.
    */
   adopt?: boolean;
+  /** Called when a failed backup could not index every pack it stored (the vault keeps them). */
+  onUnindexed?: () => void;
 }
 
 /** What a backup produced. */
@@ -144,7 +146,7 @@ export async function backup(vault: Vault, source: string, options: BackupOption
     await saveRecoveryPoint(vault, rp);
     return { rp, warnings: walker.warnings, bytesRead: walker.progress.bytesRead, chunksNew: pipeline.stats.chunksNew };
   } catch (err) {
-    await pipeline.salvage();
+    if (!(await pipeline.salvage())) options.onUnindexed?.();
     throw err;
   } finally {
     pipeline.close();

@@ -352,18 +352,24 @@ export class Pipeline {
   /**
    * After a failure: waits for writes under way, then indexes the packs that reached storage
    * (best effort), so the next backup reuses their data without having to look for them.
+   * False when some stored pack may have been left unindexed.
    */
-  async salvage(): Promise<void> {
+  async salvage(): Promise<boolean> {
     await Promise.allSettled([...this.#saves]);
-    await this.#writeIndex().catch(() => {});
-    await Promise.allSettled(this.#indexWrites);
+    const written = await Promise.allSettled([this.#writeIndex(), ...this.#indexWrites]);
+    return written.every((r) => r.status === "fulfilled");
   }
 
   async #writeIndex(): Promise<void> {
     if (this.#pendingIndex.length === 0) return;
     const packs = this.#pendingIndex;
     this.#pendingIndex = [];
-    await this.#vault.saveIndex({ packs, supersedes: [] });
+    try {
+      await this.#vault.saveIndex({ packs, supersedes: [] });
+    } catch (err) {
+      this.#pendingIndex.unshift(...packs); // still to be indexed (salvage tries again)
+      throw err;
+    }
   }
 
   #onMessage(worker: number, m: any): void {

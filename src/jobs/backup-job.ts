@@ -69,6 +69,7 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
     throw err;
   }
   const [lease, shared] = claims.map((c) => (c as PromiseFulfilledResult<Lease>).value);
+  let leaveClaim = false;
   try {
     const job = await createJob(vault, jobFields, { now: options.now() });
     const started = options.now();
@@ -113,6 +114,9 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         // Only after a crash can packs be in the vault that no index names: looking for them
         // lists every pack, which a large vault should not pay on every run.
         adopt: lease.recovered || shared.recovered,
+        // Packs stored but not indexed: leave our claim as a crash would, so that the next
+        // backup of this resource finds it dead and adopts them.
+        onUnindexed: () => void (leaveClaim = true),
         signal: stop.signal,
       });
       const rp = result.rp;
@@ -139,7 +143,8 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
     }
   } finally {
     await shared.release().catch(() => {});
-    await lease.release().catch(() => {});
+    if (leaveClaim) lease.abandon();
+    else await lease.release().catch(() => {});
   }
 }
 

@@ -41,6 +41,11 @@ export interface Lease {
   readonly info: LeaseInfo;
   /** Stops refreshing and removes the lease. Safe to call twice. */
   release(): Promise<void>;
+  /**
+   * Stops refreshing but leaves the claim in place, as a crash would: the next taker finds it
+   * dead (or stale after the TTL) and so knows work was left behind (see `recovered`).
+   */
+  abandon(): void;
   /** Set when a refresh failed: the holder should stop, since it may have lost the lease. */
   readonly lost: Error | null;
   /**
@@ -143,6 +148,10 @@ export async function acquireLease(storage: Storage, folder: string, options: Le
     recovered,
     get lost() {
       return lost;
+    },
+    abandon() {
+      released = true;
+      clearInterval(timer);
     },
     async release() {
       if (released) return;

@@ -65,3 +65,40 @@ test("a dead claim in the lease folder: the job adopts the packs and stores next
   for await (const o of storage.list(leasePrefix("r"))) keys.push(o.key);
   expect(keys).toEqual([]); // the dead claim was tidied, and the job released its own
 });
+
+test("a job that fails before indexing its packs leaves its claim, and the next job adopts the packs", async () => {
+  const src = join(tmp, "c");
+  makeTree(src, { big: bytes(400_000, 3), small: "hello" });
+  const inner = memoryStorage();
+  await testVault({ storage: inner, now: new Date(T0) });
+  let indexFails = true;
+  const flaky: Storage = {
+    location: inner.location,
+    save: async (key, data) => {
+      if (indexFails && key.startsWith("index/")) throw new Error("injected: index write failed");
+      return inner.save(key, data);
+    },
+    load: (key, range) => inner.load(key, range),
+    stat: (key) => inner.stat(key),
+    list: (prefix) => inner.list(prefix),
+    remove: (key) => inner.remove(key),
+  };
+  const failed = await runBackupJob(await openVault(flaky, { cold: memoryStorage() }), { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0), settleMs: 0 }).catch((e) => e);
+  expect(failed).toBeInstanceOf(Error);
+  const packs: string[] = [];
+  for await (const o of inner.list("packs/")) packs.push(o.key);
+  expect(packs.length).toBeGreaterThan(0); // stored, but no index names them
+  const claims: string[] = [];
+  for await (const o of inner.list(leasePrefix("r"))) claims.push(o.key);
+  expect(claims.length).toBe(1); // left behind on purpose, as a crash would
+
+  indexFails = false;
+  // A claim of this (still running) test process is not dead: pretend its holder is gone.
+  const info = JSON.parse(new TextDecoder().decode(await inner.load(claims[0])));
+  info.pid = 4_000_001;
+  await inner.save(claims[0], new TextEncoder().encode(JSON.stringify(info)));
+  const job = await runBackupJob(await openVault(inner, { cold: memoryStorage() }), { id: "r", path: src }, { vaultName: "v", now: () => new Date(T0 + 1000), settleMs: 0 });
+  expect(job.state).toBe("COMPLETED");
+  expect(job.warnings.some((w) => /^Adopted \d+ packs/.test(w))).toBe(true);
+  expect(job.bytes_stored).toBeLessThan(20_000);
+});
