@@ -38,6 +38,11 @@
  * A zero block lives at ZERO_AT for the address blocks' G(0, ·).
  */
 
+import {
+  BLOCK, BR, BR_IF, Code, END, EXTERN_FUNC, type Func, I32, I32_ADD, I32_EQ, I32_EQZ, I32_LT_U, I32_MUL, I32_SHL,
+  I32_SHR_U, I32_SUB, LOOP, SELECT, V128, V_LOAD, V_STORE, V_XOR, moduleBytes,
+} from "../wasm/emit.ts";
+
 /** Byte offset of a 1 KiB zero block, shared by all threads. */
 export const ZERO_AT = 0;
 /** Byte offset in a block, as the kernel keeps it, of RFC word w (0..127): see above. */
@@ -51,127 +56,16 @@ const ADDRESS = 1024;
 const R_AT = 2048;
 const Q_AT = 3072;
 
-// Opcodes used (WebAssembly core 2.0 with the fixed-width SIMD proposal), by family.
-const I32 = 0x7f, I64 = 0x7e, V128 = 0x7b;
-const BLOCK = 0x02, LOOP = 0x03, IF = 0x04, ELSE = 0x05, END = 0x0b, BR = 0x0c, BR_IF = 0x0d, CALL = 0x10;
-const DROP = 0x1a, SELECT = 0x1b, GET = 0x20, SET = 0x21, TEE = 0x22;
-const I32_LOAD = 0x28, I64_LOAD = 0x29, I64_STORE = 0x37, I32_CONST = 0x41, I64_CONST = 0x42;
+// Opcodes used here alone (the rest come with emit.ts), by family. Memory accesses hint
+// natural alignment: 4 bytes (2) for i32, 8 (3) for i64, 16 (4) for v128.
+const I64 = 0x7e;
+const IF = 0x04, ELSE = 0x05, CALL = 0x10, DROP = 0x1a;
+const I32_LOAD = 0x28, I64_LOAD = 0x29, I64_STORE = 0x37;
 const MEMORY_FILL = 0xfc; // then 0x0b 0x00
-const I32_EQZ = 0x45, I32_EQ = 0x46, I32_NE = 0x47, I32_LT_U = 0x49;
-const I32_ADD = 0x6a, I32_SUB = 0x6b, I32_MUL = 0x6c, I32_REM_U = 0x70, I32_AND = 0x71, I32_XOR = 0x73, I32_SHL = 0x74, I32_SHR_U = 0x76;
+const I32_NE = 0x47, I32_REM_U = 0x70, I32_AND = 0x71, I32_XOR = 0x73;
 const I64_ADD = 0x7c, I64_MUL = 0x7e, I64_SHR_U = 0x88, I32_WRAP = 0xa7, I64_EXTEND_U = 0xad;
 // after the 0xfd prefix
-const V_LOAD = 0x00, V_STORE = 0x0b, V_CONST = 0x0c, V_SHUFFLE = 0x0d, V_XOR = 0x51;
 const I64X2_SHL = 0xcb, I64X2_ADD = 0xce, I64X2_SUB = 0xd1, I64X2_LT_S = 0xd8, I64X2_EXTMUL_LOW_U = 0xde;
-
-function uleb(n: number, out: number[] = []): number[] {
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number, out: number[]): void {
-  n |= 0;
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-/**
- * Instruction bytes of one function body, with helpers for what the kernel uses. Bytes are
- * pushed one by one, with no array per instruction: this runs cold, once per process.
- */
-class Code {
-  readonly b: number[] = [];
-  op(...bytes: number[]): this {
-    for (const x of bytes) this.b.push(x);
-    return this;
-  }
-  #withIndex(opcode: number, i: number): this {
-    this.b.push(opcode);
-    uleb(i, this.b);
-    return this;
-  }
-  get(i: number): this {
-    return this.#withIndex(GET, i);
-  }
-  set(i: number): this {
-    return this.#withIndex(SET, i);
-  }
-  tee(i: number): this {
-    return this.#withIndex(TEE, i);
-  }
-  i32(v: number): this {
-    this.b.push(I32_CONST);
-    sleb(v, this.b);
-    return this;
-  }
-  i64(v: number): this {
-    this.b.push(I64_CONST);
-    sleb(v, this.b);
-    return this;
-  }
-  #memory(opcode: number, align: number, offset: number): this {
-    this.b.push(opcode, align);
-    uleb(offset, this.b);
-    return this;
-  }
-  load(offset = 0): this {
-    return this.#memory(I32_LOAD, 2, offset);
-  }
-  load64(offset = 0): this {
-    return this.#memory(I64_LOAD, 3, offset);
-  }
-  store64(offset = 0): this {
-    return this.#memory(I64_STORE, 3, offset);
-  }
-  simd(op: number): this {
-    this.b.push(0xfd);
-    uleb(op, this.b);
-    return this;
-  }
-  /** v128 loads and stores: 0xfd, opcode, then the memory argument. */
-  #vmemory(op: number, offset: number): this {
-    this.simd(op).b.push(4);
-    uleb(offset, this.b);
-    return this;
-  }
-  vload(offset = 0): this {
-    return this.#vmemory(V_LOAD, offset);
-  }
-  vstore(offset = 0): this {
-    return this.#vmemory(V_STORE, offset);
-  }
-  /** Shuffle of bytes: 0..15 from the first operand, 16..31 from the second. */
-  shuffle(bytes: readonly number[]): this {
-    this.simd(V_SHUFFLE);
-    for (const x of bytes) this.b.push(x);
-    return this;
-  }
-  /** v128.const of 16 bytes. */
-  vconst(bytes: readonly number[]): this {
-    this.simd(V_CONST);
-    for (const x of bytes) this.b.push(x);
-    return this;
-  }
-}
-
-/** A function: its i32 parameter count, local declarations (count, type) and code. */
-interface Func {
-  params: number;
-  locals: [number, number][];
-  code: Code;
-}
 
 /** Byte shuffles of one operand (given twice) that rotate each 64-bit lane right. */
 function rotation(n: number): number[] {
@@ -230,8 +124,8 @@ function compress(): Func {
   const TMP = 16;
   const c = new Code();
   // touch every cache line of ref first, so that their misses overlap (10% faster at 64 MiB)
-  c.get(REF).load(0);
-  for (let k = 1; k < 16; k++) c.get(REF).load(64 * k).op(I32_XOR);
+  c.get(REF).mem(I32_LOAD, 2, 0);
+  for (let k = 1; k < 16; k++) c.get(REF).mem(I32_LOAD, 2, 64 * k).op(I32_XOR);
   c.op(DROP);
   // rows 2s and 2s+1 (OFF = 256 s): vector i is word i of both; R to R_AT, state to Q_AT,
   // then P's G two at a time from there.
@@ -239,16 +133,16 @@ function compress(): Func {
   c.get(SCRATCH).get(OFF).op(I32_ADD).set(S);
   c.get(PREV).get(OFF).op(I32_ADD).set(P);
   for (let i = 0; i < 16; i++) {
-    c.get(S).get(P).vload(16 * i).get(REF).get(OFF).op(I32_ADD).vload(16 * i).simd(V_XOR).tee(TMP).vstore(Q_AT + 16 * i);
-    c.get(S).get(TMP).vstore(R_AT + 16 * i);
+    c.get(S).get(P).vmem(V_LOAD, 4, 16 * i).get(REF).get(OFF).op(I32_ADD).vmem(V_LOAD, 4, 16 * i).simd(V_XOR).tee(TMP).vmem(V_STORE, 4, Q_AT + 16 * i);
+    c.get(S).get(TMP).vmem(V_STORE, 4, R_AT + 16 * i);
   }
   for (const step of [COLUMN_STEP, DIAGONAL_STEP]) {
     for (let k = 0; k < 4; k += 2) {
       const pair = step.slice(k, k + 2);
       const regs = pair.map((_, g) => X.slice(4 * g, 4 * g + 4));
-      pair.forEach((g, gi) => g.forEach((i, j) => c.get(S).vload(Q_AT + 16 * i).set(regs[gi][j])));
+      pair.forEach((g, gi) => g.forEach((i, j) => c.get(S).vmem(V_LOAD, 4, Q_AT + 16 * i).set(regs[gi][j])));
       applyG(c, regs, TMP);
-      pair.forEach((g, gi) => g.forEach((i, j) => c.get(S).get(regs[gi][j]).vstore(Q_AT + 16 * i)));
+      pair.forEach((g, gi) => g.forEach((i, j) => c.get(S).get(regs[gi][j]).vmem(V_STORE, 4, Q_AT + 16 * i)));
     }
   }
   c.get(OFF).i32(256).op(I32_ADD).tee(OFF).i32(1024).op(I32_LT_U, BR_IF, 0, END);
@@ -259,18 +153,18 @@ function compress(): Func {
   c.get(NEXT).get(OFF).op(I32_ADD).set(P);
   const at = (x: number) => 256 * (x >> 1) + 16 * (x & 1);
   const vec = (w: number) => X[2 * (w >> 2) + (w & 1)];
-  for (let x = 0; x < 8; x++) c.get(S).vload(Q_AT + at(x)).set(X[x]);
+  for (let x = 0; x < 8; x++) c.get(S).vmem(V_LOAD, 4, Q_AT + at(x)).set(X[x]);
   applyG(c, [[0, 4, 8, 12], [1, 5, 9, 13]].map((g) => g.map(vec)), TMP);
   // diagonals: [v0 v2] [v5 v7] [v10 v8] [v15 v13] and [v1 v3] [v6 v4] [v11 v9] [v12 v14]
   const swapped = [8, 13, 4, 9].map(vec);
   swapped.forEach((v) => swap(c, v));
   applyG(c, [[0, 5, 8, 13], [1, 4, 9, 12]].map((g) => g.map(vec)), TMP);
   swapped.forEach((v) => swap(c, v));
-  for (let x = 0; x < 8; x++) c.get(X[x]).get(S).vload(R_AT + at(x)).simd(V_XOR).set(X[x]);
+  for (let x = 0; x < 8; x++) c.get(X[x]).get(S).vmem(V_LOAD, 4, R_AT + at(x)).simd(V_XOR).set(X[x]);
   c.get(ACCUMULATE).op(IF, 0x40);
-  for (let x = 0; x < 8; x++) c.get(P).get(X[x]).get(P).vload(at(x)).simd(V_XOR).vstore(at(x));
+  for (let x = 0; x < 8; x++) c.get(P).get(X[x]).get(P).vmem(V_LOAD, 4, at(x)).simd(V_XOR).vmem(V_STORE, 4, at(x));
   c.op(ELSE);
-  for (let x = 0; x < 8; x++) c.get(P).get(X[x]).vstore(at(x));
+  for (let x = 0; x < 8; x++) c.get(P).get(X[x]).vmem(V_STORE, 4, at(x));
   c.op(END);
   c.get(OFF).i32(32).op(I32_ADD).tee(OFF).i32(256).op(I32_LT_U, BR_IF, 0, END);
   return { params: 5, locals: [[3, I32], [9, V128]], code: c };
@@ -284,7 +178,7 @@ function fill(): Func {
   const RAND = 19;
   const c = new Code();
   const nextAddresses = () => {
-    c.get(SCRATCH).get(SCRATCH).load64(INPUT + 16 * 6).i64(1).op(I64_ADD).store64(INPUT + 16 * 6);
+    c.get(SCRATCH).get(SCRATCH).mem(I64_LOAD, 3, INPUT + 16 * 6).i64(1).op(I64_ADD).mem(I64_STORE, 3, INPUT + 16 * 6);
     c.i32(ZERO_AT).get(SCRATCH).i32(INPUT).op(I32_ADD).get(SCRATCH).i32(ADDRESS).op(I32_ADD).get(SCRATCH).i32(0).op(CALL, COMPRESS);
     c.i32(ZERO_AT).get(SCRATCH).i32(ADDRESS).op(I32_ADD).get(SCRATCH).i32(ADDRESS).op(I32_ADD).get(SCRATCH).i32(0).op(CALL, COMPRESS);
   };
@@ -299,9 +193,9 @@ function fill(): Func {
     c.get(SCRATCH);
     if (local === -1) c.get(LANES).get(LANE_LENGTH).op(I32_MUL);
     else c.get(local);
-    c.op(I64_EXTEND_U).store64(INPUT + 16 * w);
+    c.op(I64_EXTEND_U).mem(I64_STORE, 3, INPUT + 16 * w);
   });
-  c.get(SCRATCH).i64(2).store64(INPUT + 16 * 5);
+  c.get(SCRATCH).i64(2).mem(I64_STORE, 3, INPUT + 16 * 5);
   c.op(END);
   // the first two blocks of each lane come from H0: pass 0 slice 0 starts at 2
   c.i32(0).set(I);
@@ -325,9 +219,9 @@ function fill(): Func {
   c.op(END);
   // word j = i & 127 of the address block, in block order
   c.get(SCRATCH).get(I).i32(5).op(I32_SHR_U).i32(3).op(I32_AND).i32(8).op(I32_SHL, I32_ADD);
-  c.get(I).i32(15).op(I32_AND).i32(4).op(I32_SHL, I32_ADD).get(I).i32(1).op(I32_SHR_U).i32(8).op(I32_AND, I32_ADD).load64(ADDRESS);
+  c.get(I).i32(15).op(I32_AND).i32(4).op(I32_SHL, I32_ADD).get(I).i32(1).op(I32_SHR_U).i32(8).op(I32_AND, I32_ADD).mem(I64_LOAD, 3, ADDRESS);
   c.op(ELSE);
-  c.get(BASE).get(PREV).i32(10).op(I32_SHL, I32_ADD).load64();
+  c.get(BASE).get(PREV).i32(10).op(I32_SHL, I32_ADD).mem(I64_LOAD, 3, 0);
   c.op(END);
   c.tee(RAND).op(I32_WRAP).set(J1);
   // refLane = pass == 0 && slice == 0 ? lane : J2 % lanes
@@ -352,30 +246,11 @@ function fill(): Func {
   return { params: 8, locals: [[11, I32], [1, I64]], code: c };
 }
 
-/** Appends a section: id, byte length, then the bytes of its parts. */
-function section(out: number[], id: number, parts: number[][]): void {
-  out.push(id);
-  uleb(parts.reduce((n, p) => n + p.length, 0), out);
-  for (const p of parts) for (const x of p) out.push(x);
-}
-
-function name(s: string): number[] {
-  return [s.length, ...[...s].map((ch) => ch.charCodeAt(0))];
-}
-
 /** The module's bytes: imports memory "env" "mem" (shared, up to 4 GiB, when `shared`), exports "fill". */
 export function argon2ModuleBytes(options: { shared: boolean }): Uint8Array {
-  const funcs = [compress(), fill()];
-  const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  section(out, 1, [[funcs.length], ...funcs.map((f) => [0x60, f.params, ...Array(f.params).fill(I32), 0])]);
-  section(out, 2, [[1], name("env"), name("mem"), [0x02], options.shared ? [0x03, 1, ...uleb(65536)] : [0x00, 1]]);
-  section(out, 3, [[funcs.length, 0, 1]]);
-  section(out, 7, [[1], name("fill"), [0x00, 1]]);
-  const bodies = funcs.map(({ locals, code }) => {
-    const head = uleb(locals.length);
-    for (const [n, t] of locals) uleb(n, head).push(t);
-    return [uleb(head.length + code.b.length + 1), head, code.b, [END]];
+  const limits = options.shared ? { min: 1, max: 65536, shared: true } : { min: 1 };
+  return moduleBytes([compress(), fill()], {
+    memory: { import: ["env", "mem"], ...limits },
+    exports: [["fill", EXTERN_FUNC, 1]],
   });
-  section(out, 10, [[bodies.length], ...bodies.flat()]);
-  return new Uint8Array(out);
 }
