@@ -110,8 +110,16 @@ function readSmall(path: string, at: number, size: number, expect: BigInt64Array
   }
 }
 
-self.onmessage = async (event: MessageEvent) => {
-  const m = event.data;
+/**
+ * Messages are handled one after another, in order: main posts work right after "init",
+ * without waiting for "ready", and init is asynchronous (the hasher's module is compiled).
+ */
+let queue: Promise<void> = Promise.resolve();
+self.onmessage = (event: MessageEvent) => {
+  queue = queue.then(() => handle(event.data));
+};
+
+async function handle(m: any): Promise<void> {
   try {
     switch (m.t) {
       case "init": {
@@ -176,4 +184,4 @@ self.onmessage = async (event: MessageEvent) => {
   } catch (err) {
     self.postMessage({ t: "error", message: (err as Error)?.message ?? String(err) });
   }
-};
+}

@@ -137,14 +137,13 @@ export class Pipeline {
     // packs need room for the whole pack.
     const pieceBytes = vault.storage.create ? PIECE_BYTES : 0;
     const packBytes = pieceBytes > 0 ? PIECE_BYTES + maxChunk + 1024 * 1024 : PACK_TARGET_BYTES + 2 * maxChunk;
-    const workers: Worker[] = [];
-    await Promise.all(Array.from({ length: count }, () => new Promise<void>((resolve, reject) => {
+    // Not waiting for the workers to be ready: they start (module, hasher) while main walks,
+    // and a run that finds nothing new never waits for them at all. They take messages in order.
+    const workers = Array.from({ length: count }, () => {
       const w = new Worker(workerUrl());
-      workers.push(w);
-      w.onmessage = (e) => (e.data?.t === "ready" ? resolve() : reject(new Error(e.data?.message ?? "worker failed to start")));
-      w.onerror = (e) => reject(new Error(`cannot start backup worker: ${e.message}`));
       w.postMessage({ t: "init", sab, keys: vault.keys, packBytes, pieceBytes });
-    })));
+      return w;
+    });
     return new Pipeline(vault, workers, sab, slots, slotBytes);
   }
 
@@ -433,6 +432,8 @@ export class Pipeline {
         else this.#streamPiece(worker, bytes, m.t === "pack" ? { size: m.size, entries: m.entries } : null, recycle);
         break;
       }
+      case "ready":
+        break;
       case "flushed":
         this.#flushWaits.get(worker)?.();
         break;
