@@ -31,6 +31,17 @@ export const REASON = {
   cannotCreate: "cannot be created",
 } as const;
 
+/**
+ * Maps an error of creating one entry to a lost+found reason, or null when it is fatal (the
+ * target as a whole is unwritable, full…). `extra`: more codes that are about this entry only.
+ */
+export function createProblem(err: unknown, extra: string[] = []): string | null {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === "EEXIST") return REASON.collision;
+  if (code && ["ENAMETOOLONG", "EINVAL", "EILSEQ", "ERR_INVALID_ARG_VALUE", ...extra].includes(code)) return `${REASON.cannotCreate} (${code})`;
+  return null;
+}
+
 /** One entry of MANIFEST.json. */
 export interface Fragment {
   /** File name inside efsbak-lost+found (for a lost directory listing: the directory's path). */

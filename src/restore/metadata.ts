@@ -8,9 +8,12 @@
  *
  * Order matters, and callers follow it: content, then owner (chown clears setuid/setgid),
  * then mode, then times (every other change bumps ctime only, but writes bump mtime).
+ * createMetaSetter applies that order for the walker and turns failures into warnings.
  */
 import { dlopen, FFIType } from "bun:ffi";
 import { chmodSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync } from "node:fs";
+import { relative } from "node:path";
+import type { DirNode, FileNode, SymlinkNode } from "../tree/node.ts";
 
 /** A parsed nanosecond timestamp: whole seconds and 0..999_999_999 nanoseconds. */
 export interface Timespec {
@@ -124,4 +127,88 @@ export function setPathOwner(path: string, uid: number, gid: number): void {
 /** True when uid/gid look like real ids (a hostile tree may say anything). */
 export function validOwner(uid: unknown, gid: unknown): boolean {
   return Number.isInteger(uid) && Number.isInteger(gid) && (uid as number) >= 0 && (gid as number) >= 0 && (uid as number) < 2 ** 32 && (gid as number) < 2 ** 32;
+}
+
+/** Sets the metadata of restored entries, in the order above; a failure is a warning, never fatal. */
+export interface MetaSetter {
+  /** An open regular file (`lost`: it is in lost+found, so it stays readable by its owner). */
+  file(fd: number, node: FileNode, lost: boolean, rel: string): void;
+  /** A directory the restore made, once everything below it is done. */
+  dir(abs: string, node: DirNode, lost: boolean): void;
+  /** A restored symlink (never followed). */
+  symlink(abs: string, node: SymlinkNode): void;
+}
+
+/**
+ * Creates the metadata setter of a restore into `root`; owners only with `chown`. `newOwner`:
+ * the owner every entry created below root gets (root's own: its uid, and its gid whether or
+ * not it is setgid, which its subdirectories inherit). Setting that owner again is skipped,
+ * one syscall less per file when root restores root's files.
+ */
+export function createMetaSetter(options: { root: string; chown: boolean; newOwner?: { uid: number; gid: number }; warn(message: string): void }): MetaSetter {
+  let warnedOwner = false;
+  const same = (uid: number, gid: number) => options.newOwner !== undefined && uid === options.newOwner.uid && gid === options.newOwner.gid;
+  const wantOwner = (uid: unknown, gid: unknown) => options.chown && validOwner(uid, gid) && !same(uid as number, gid as number);
+
+  function owner(set: () => void): void {
+    try {
+      set();
+    } catch (err) {
+      if (!warnedOwner) {
+        warnedOwner = true;
+        options.warn(`Cannot restore owners: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run as root to restore uid/gid)`);
+      }
+    }
+  }
+
+  function failed(what: string, rel: string, err: unknown): void {
+    options.warn(`Cannot set ${what} of "${rel}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+
+  function times(abs: string, mtime: string): void {
+    const t = parseNs(mtime);
+    if (!t) return;
+    try {
+      setPathTimes(abs, t);
+    } catch (err) {
+      failed("mtime", relative(options.root, abs), err);
+    }
+  }
+
+  return {
+    file(fd, node, lost, rel) {
+      if (wantOwner(node.uid, node.gid)) owner(() => setFdOwner(fd, node.uid, node.gid));
+      try {
+        setFdMode(fd, lost ? salvagedMode(node.mode, 0o600) : node.mode);
+      } catch (err) {
+        failed("mode", rel, err);
+      }
+      const t = parseNs(node.mtime);
+      if (t) {
+        try {
+          setFdTimes(fd, t);
+        } catch (err) {
+          failed("mtime", rel, err);
+        }
+      }
+    },
+    dir(abs, node, lost) {
+      if (wantOwner(node.uid, node.gid)) owner(() => setPathOwner(abs, node.uid, node.gid));
+      try {
+        setPathMode(abs, lost ? salvagedMode(node.mode, 0o700) : node.mode);
+      } catch (err) {
+        failed("mode", relative(options.root, abs), err);
+      }
+      times(abs, node.mtime);
+    },
+    symlink(abs, node) {
+      if (wantOwner(node.uid, node.gid)) owner(() => setPathOwner(abs, node.uid, node.gid));
+      times(abs, node.mtime);
+    },
+  };
+}
+
+/** Mode of a salvaged entry: no setuid/setgid/sticky, and always open to its owner for inspection. */
+function salvagedMode(mode: number, owner: number): number {
+  return (mode & 0o777) | owner;
 }

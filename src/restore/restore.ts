@@ -14,17 +14,24 @@
  *       symlink  -> symlink(target as data, never followed); owner, mtime (no follow)
  *       file     inconsistent                        -> written into lost+found
  *                later hard-link member              -> link(first) once the first is whole
- *                else open O_EXCL|O_NOFOLLOW; chunks loaded (bounded, in flight across
- *                     files) and written positionally (write-file.ts); zero chunks = holes
+ *                else (files.ts, write-file.ts): its blobs asked for ahead of the writes
+ *                     (at most 16 MiB and 1024 files ahead); one chunk: created O_EXCL|
+ *                     O_NOFOLLOW once its data is here, written, finished, closed in one go;
+ *                     several: opened at once, chunks written positionally as they come;
+ *                     zero chunks = holes; ftruncate only for a trailing hole
  *                damaged or sizes disagree           -> renamed into lost+found, ranges noted
- *                owner, mode, mtime (ns) through the descriptor
+ *                owner (unless already right), mode, mtime (ns) through the descriptor
+ *   blobs asked for (blob-reader.ts): grouped by pack; neighbours (gaps < 256 KiB, ≤ 2 MiB)
+ *     loaded with one ranged load; decoded as loadBlob decodes them, on a worker thread when
+ *     compressed (decoder.ts); a run that fails falls back to what one blob alone would get
  *   lost+found/MANIFEST.json = { rp, fragments }        (only when there are fragments)
  *   on a failure of the whole (target unwritable, vault unreachable, aborted):
- *     wait for tasks in flight; rename to efsbak-failed-restore_<now>; throw saying where it is
+ *     stop loading; wait for tasks in flight; rename to efsbak-failed-restore_<now>; throw
+ *     saying where it is
  *
  * Invariants: nothing is written outside the restore directory, whatever the vault says
  * (walk.ts); per-blob damage never fails the restore; memory holds one directory listing per
- * level plus the files in flight.
+ * level plus the files and blob bytes asked for ahead (bounded as above).
  */
 import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -38,6 +45,8 @@ import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
 import { parseIncludes, unmatchedIncludes } from "./include.ts";
 import { type Fragment, createLostFound } from "./lost-found.ts";
+import { type BlobReader, createBlobReader } from "./blob-reader.ts";
+import { workerDecoder } from "./decoder.ts";
 import { RestoreWalker } from "./walk.ts";
 import { type ContentWriter, createContentWriter } from "./write-file.ts";
 
@@ -67,7 +76,7 @@ export interface RestoreOptions {
    * is lost, its version in one of these is salvaged into lost+found.
    */
   others?: RecoveryPoint[];
-  /** Blob loads in flight at once (default 16). */
+  /** Loads of pack ranges in flight at once (default 16). */
   concurrency?: number;
 }
 
@@ -86,6 +95,17 @@ export interface RestoreResult {
 }
 
 const DEFAULT_CONCURRENCY = 16;
+/**
+ * Stored bytes of blobs asked for ahead of the writes: how far ahead of the files being
+ * written the walker gets, so how long the runs of neighbouring blobs loaded at once can be.
+ */
+const LOOKAHEAD_BYTES = 16 * 1024 * 1024;
+/**
+ * Files started ahead of the writes, at most: what small files hold in memory (measured on
+ * 20,000 files of 1-16 KiB: peak RSS 156 MB with 1024, 180 MB with 2048, 226 MB with 4096,
+ * the same time).
+ */
+const LOOKAHEAD_FILES = 1024;
 
 /** Name of the restore directory for a time: "efsbak-restore_2026-11-24T21-06-22-108Z" (or "efsbak-failed-restore_…"). */
 export function restoreDirName(now: Date, failed = false): string {
@@ -94,9 +114,19 @@ export function restoreDirName(now: Date, failed = false): string {
 
 /** Restores a recovery point into a new directory under `target`. */
 export async function restore(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions): Promise<RestoreResult> {
+  const reader = createBlobReader(vault, { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY, decoder: workerDecoder(vault) });
+  try {
+    return await restoreWith(vault, rp, target, options, reader);
+  } finally {
+    reader.close();
+  }
+}
+
+async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions, reader: BlobReader): Promise<RestoreResult> {
   let walker: RestoreWalker | null = null;
-  const writer = createContentWriter(vault, {
-    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+  const writer = createContentWriter(vault, reader, {
+    budgetBytes: LOOKAHEAD_BYTES,
+    maxFiles: LOOKAHEAD_FILES,
     signal: options.signal,
     onBytes: (n) => walker?.addBytes(n),
   });

@@ -7,24 +7,25 @@
  *   is empty, ".", "..", holds "/" or NUL, or repeats an earlier name of the same directory
  *   never becomes a path: the entry is salvaged into lost+found under a sanitized name.
  * - Directories are made with mkdir (fails on anything existing), files opened with
- *   O_CREAT|O_EXCL|O_NOFOLLOW, so nothing existing is ever written through, and a restored
- *   symlink is never a parent of anything (its name is taken in its directory).
+ *   O_CREAT|O_EXCL|O_NOFOLLOW (files.ts), so nothing existing is ever written through, and a
+ *   restored symlink is never a parent of anything (its name is taken in its directory).
  * - Metadata is set through the open descriptor (files) or without following links.
  *
  * Completion: walking a directory returns once its entries are started; `done` resolves when
  * every entry below is complete, and only then are the directory's mode and mtime set.
  * Task promises never reject: the first fatal error is kept in `failure` and stops the walk.
  */
-import { closeSync, constants, copyFileSync, linkSync, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import type { DirNode, FileNode, Node, SymlinkNode } from "../tree/node.ts";
+import { mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { DirNode, Node, SymlinkNode } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
 import type { Vault } from "../vault/vault.ts";
+import { type Done, type FileHost, FileRestorer } from "./files.ts";
 import { type IncludeNode, decide } from "./include.ts";
-import { type Fragment, type LostFound, LOST_FOUND_DIR, REASON } from "./lost-found.ts";
-import { parseNs, setFdMode, setFdOwner, setFdTimes, setPathMode, setPathOwner, setPathTimes, validOwner } from "./metadata.ts";
-import { type ContentWriter, createSlots, type Slots } from "./write-file.ts";
+import { type Fragment, type LostFound, LOST_FOUND_DIR, REASON, createProblem } from "./lost-found.ts";
+import { type MetaSetter, createMetaSetter } from "./metadata.ts";
+import type { ContentWriter } from "./write-file.ts";
 
 /** Running totals of a restore (also what onProgress sees). */
 export interface WalkProgress {
@@ -38,7 +39,7 @@ export interface WalkProgress {
 export interface WalkOptions {
   chown: boolean;
   signal?: AbortSignal;
-  /** Files open at once (each holds a descriptor while its chunks load). */
+  /** Files held open at once while their chunks load (those of several chunks). */
   maxOpenFiles: number;
   /** Known total of bytes to restore, or null to count file sizes as they are found. */
   totalBytes: number | null;
@@ -51,18 +52,6 @@ export interface WalkOptions {
   olderListing?: (rel: string) => Promise<{ tree: string; rp: string } | null>;
 }
 
-interface Done {
-  done: Promise<void>;
-}
-
-/** Where the content of the first restored member of a hard-link group ended up. */
-interface LinkFirst {
-  placedPath: string | null;
-  contentPath: string | null;
-  missing: [number, number][];
-}
-
-const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const DONE: Promise<void> = Promise.resolve();
 /** Subdirectory listings loaded ahead, per directory level. */
 const PREFETCH = 8;
@@ -77,32 +66,24 @@ export function nameProblem(name: unknown, seen: Set<string>, atRoot: boolean): 
   return null;
 }
 
-/** Maps an error of creating one entry to a lost+found reason, or null when it is fatal. */
-function createProblem(err: unknown, extra: string[] = []): string | null {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === "EEXIST") return REASON.collision;
-  if (code && ["ENAMETOOLONG", "EINVAL", "EILSEQ", "ERR_INVALID_ARG_VALUE", ...extra].includes(code)) return `${REASON.cannotCreate} (${code})`;
-  return null;
-}
-
 /** Restores trees into a directory. One per restore. */
-export class RestoreWalker {
+export class RestoreWalker implements FileHost {
   readonly counts = { files: 0, dirs: 0, symlinks: 0 };
   readonly progress: WalkProgress;
+  readonly countSizes: boolean;
   failure: unknown = null;
   readonly #vault: Vault;
   readonly #root: string;
   readonly #lf: LostFound;
   readonly #writer: ContentWriter;
   readonly #options: WalkOptions;
-  readonly #gate: Slots;
-  readonly #links = new Map<string, Promise<LinkFirst>>();
+  readonly #meta: MetaSetter;
+  readonly #files: FileRestorer;
   readonly #inflight = new Set<Promise<void>>();
   readonly #ancestors = new Set<string>();
   /** Listings loaded ahead of the walk (subdirectories of the directory being walked). */
   readonly #prefetched = new Map<string, Promise<{ nodes: Node[] | null } | { error: unknown }>>();
   #lastReport = -Infinity;
-  #warnedOwner = false;
 
   constructor(vault: Vault, root: string, lf: LostFound, writer: ContentWriter, options: WalkOptions) {
     this.#vault = vault;
@@ -110,8 +91,11 @@ export class RestoreWalker {
     this.#lf = lf;
     this.#writer = writer;
     this.#options = options;
-    this.#gate = createSlots(Math.max(1, options.maxOpenFiles));
+    this.countSizes = options.totalBytes === null;
     this.progress = { files: 0, bytes: 0, totalBytes: options.totalBytes ?? 0, currentPath: "" };
+    const made = statSync(root);
+    this.#meta = createMetaSetter({ root, chown: options.chown, newOwner: { uid: made.uid, gid: made.gid }, warn: options.warn });
+    this.#files = new FileRestorer(this, lf, writer, { meta: this.#meta, maxOpenFiles: options.maxOpenFiles });
   }
 
   /** Counts restored bytes (from the content writer). */
@@ -140,6 +124,26 @@ export class RestoreWalker {
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("aborted");
   }
 
+  /** True once a task has failed. */
+  failed(): boolean {
+    return this.failure !== null;
+  }
+
+  /** Keeps the first failure of a task; the returned promise never rejects. */
+  track(task: Promise<void>): Promise<void> {
+    const p = task.catch((err) => {
+      if (!this.failure) this.failure = err;
+    });
+    this.#inflight.add(p);
+    void p.then(() => this.#inflight.delete(p));
+    return p;
+  }
+
+  /** Records a lost+found entry. */
+  fragment(f: Fragment): void {
+    this.#lf.add(f);
+  }
+
   /**
    * Restores the tree `tree` into the existing directory `abs` (`rel` is its path in the RP).
    * `lost`: abs lies inside lost+found (a salvaged directory), so entries stay where they are.
@@ -147,7 +151,7 @@ export class RestoreWalker {
   async walkDir(tree: string, abs: string, rel: string, filter: IncludeNode | null, lost: boolean): Promise<Done> {
     const where = rel || ".";
     if (this.#ancestors.has(tree)) {
-      this.#fragment({ name: where, original_path: where, inode: null, size: 0, reason: REASON.cycle, missing_ranges: [] });
+      this.fragment({ name: where, original_path: where, inode: null, size: 0, reason: REASON.cycle, missing_ranges: [] });
       return { done: DONE };
     }
     const entries = await this.#listing(tree);
@@ -160,7 +164,7 @@ export class RestoreWalker {
         const dir: DirNode = { type: "dir", name, subtree: other.tree, mode: 0o700, uid: 0, gid: 0, mtime: "0" };
         return this.#salvage(dir, where, `${REASON.listingLost}; recovered from recovery point ${other.rp}, which may differ`, filter);
       }
-      this.#fragment({ name: where, original_path: where, inode: null, size: 0, reason: REASON.listingLost, missing_ranges: [] });
+      this.fragment({ name: where, original_path: where, inode: null, size: 0, reason: REASON.listingLost, missing_ranges: [] });
       return { done: DONE };
     }
     this.#ancestors.add(tree);
@@ -221,7 +225,7 @@ export class RestoreWalker {
   }
 
   async #create(node: Node, abs: string, rel: string, filter: IncludeNode | null, lost: boolean): Promise<Done> {
-    if (node.type === "file") return this.#file(node, abs, rel, lost ? [] : null);
+    if (node.type === "file") return this.#files.file(node, abs, rel, lost ? [] : null);
     if (node.type === "symlink") return this.#symlink(node, abs, rel, lost);
     try {
       mkdirSync(abs, { mode: 0o700 });
@@ -233,29 +237,29 @@ export class RestoreWalker {
     if (!lost) this.counts.dirs++;
     if (node.inconsistent) this.#options.warn(`Directory "${rel}" changed during the backup: restored in place, its listing may be incomplete`);
     const child = await this.walkDir(node.subtree, abs, rel, filter, lost);
-    return { done: child.done.then(() => this.#dirMeta(abs, node, lost)) };
+    return { done: child.done.then(() => this.#meta.dir(abs, node, lost)) };
   }
 
   /** Puts an entry that cannot take its proper place into lost+found. */
   async #salvage(node: Node, rel: string, reason: string, filter: IncludeNode | null): Promise<Done> {
     const spot = this.#lf.place(typeof node.name === "string" ? node.name : "unnamed");
-    if (node.type === "file") return this.#file(node, spot.path, rel, [reason]);
+    if (node.type === "file") return this.#files.file(node, spot.path, rel, [reason]);
     if (node.type === "symlink") {
       try {
         symlinkSync(node.target, spot.path);
-        this.#linkMeta(spot.path, node);
-        this.#fragment({ name: spot.name, original_path: rel, inode: null, size: byteLength(node.target), reason, missing_ranges: [] });
+        this.#meta.symlink(spot.path, node);
+        this.fragment({ name: spot.name, original_path: rel, inode: null, size: byteLength(node.target), reason, missing_ranges: [] });
       } catch (err) {
         if (createProblem(err, ["ENOENT"]) === null) throw err;
         writeFileSync(spot.path, node.target, { flag: "wx", mode: 0o600 });
-        this.#fragment({ name: spot.name, original_path: rel, inode: null, size: byteLength(node.target), reason: `${reason}; saved as a file holding the link target`, missing_ranges: [] });
+        this.fragment({ name: spot.name, original_path: rel, inode: null, size: byteLength(node.target), reason: `${reason}; saved as a file holding the link target`, missing_ranges: [] });
       }
       return { done: DONE };
     }
     mkdirSync(spot.path, { mode: 0o700 });
-    this.#fragment({ name: spot.name, original_path: rel, inode: null, size: 0, reason, missing_ranges: [] });
+    this.fragment({ name: spot.name, original_path: rel, inode: null, size: 0, reason, missing_ranges: [] });
     const child = await this.walkDir(node.subtree, spot.path, rel, filter, true);
-    return { done: child.done.then(() => this.#dirMeta(spot.path, node, true)) };
+    return { done: child.done.then(() => this.#meta.dir(spot.path, node, true)) };
   }
 
   async #symlink(node: SymlinkNode, abs: string, rel: string, lost: boolean): Promise<Done> {
@@ -266,196 +270,10 @@ export class RestoreWalker {
       if (problem === null) throw err;
       return this.#salvage(node, rel, problem, null);
     }
-    this.#linkMeta(abs, node);
+    this.#meta.symlink(abs, node);
     if (!lost) this.counts.symlinks++;
     return { done: DONE };
   }
-
-  /**
-   * Restores a regular file at abs. `lostReasons`: null for a file in its proper place; else
-   * abs is in lost+found already and these are the reasons (may be empty inside a salvaged dir).
-   */
-  async #file(node: FileNode, abs: string, rel: string, lostReasons: string[] | null): Promise<Done> {
-    if (this.#options.totalBytes === null) this.progress.totalBytes += node.size;
-    let reasons = lostReasons;
-    if (node.inconsistent) {
-      if (reasons === null) abs = this.#lf.place(node.name).path;
-      reasons = [...(reasons ?? []), REASON.inconsistent];
-    }
-    let group: ((f: LinkFirst) => void) | null = null;
-    const linkKey = reasons === null && (node.links ?? 0) > 1 && node.dev !== undefined ? `${node.dev}:${node.ino}` : null;
-    if (linkKey) {
-      const first = this.#links.get(linkKey);
-      if (first) return { done: this.#linkMember(node, abs, rel, first) };
-    }
-    await this.#gate.take();
-    let fd: number;
-    try {
-      fd = openSync(abs, CREATE_FLAGS, 0o600);
-    } catch (err) {
-      this.#gate.give();
-      const problem = createProblem(err);
-      // A spot lost+found chose itself cannot be refused; anything else can still be salvaged.
-      if (problem === null || dirname(abs) === this.#lf.dir) throw err;
-      return this.#salvage(node, rel, problem, null);
-    }
-    if (linkKey) this.#links.set(linkKey, new Promise<LinkFirst>((r) => (group = r)));
-    const resolveGroup = (f: LinkFirst) => (group as ((f: LinkFirst) => void) | null)?.(f);
-    return { done: this.#track((async () => {
-      let path = abs;
-      let placed = reasons === null;
-      let missing: [number, number][] = [];
-      const why = reasons ?? [];
-      try {
-        try {
-          const r = await this.#writer.write(fd, node);
-          missing = r.missing;
-          if (r.damaged) why.push(REASON.damaged);
-          if (r.sizeMismatch) why.push(REASON.sizeMismatch);
-          if (r.tooLarge) why.push(`${REASON.cannotCreate} (EFBIG)`);
-          if (placed && why.length > 0) {
-            // Nothing in its proper place may pretend to be whole.
-            path = this.#lf.place(node.name).path;
-            renameSync(abs, path);
-            placed = false;
-          }
-          this.#fileMeta(fd, node, !placed, rel);
-        } finally {
-          closeSync(fd);
-          this.#gate.give();
-        }
-      } catch (err) {
-        resolveGroup({ placedPath: null, contentPath: null, missing: [] });
-        throw err;
-      }
-      if (placed) this.counts.files++;
-      else if (why.length > 0) this.#fragment({ name: relative(this.#lf.dir, path), original_path: rel, inode: node.ino ?? null, size: node.size, reason: why.join("; "), missing_ranges: missing });
-      this.progress.files++;
-      resolveGroup({ placedPath: placed ? path : null, contentPath: path, missing });
-    })()) };
-  }
-
-  /** A later member of a hard-link group: a link to the first, or a copy in lost+found. */
-  #linkMember(node: FileNode, abs: string, rel: string, first: Promise<LinkFirst>): Promise<void> {
-    return this.#track((async () => {
-      const f = await first;
-      if (this.failure) return;
-      let reason: string = REASON.hardLink;
-      if (f.placedPath) {
-        try {
-          linkSync(f.placedPath, abs);
-          this.counts.files++;
-          this.progress.files++;
-          this.addBytes(node.size);
-          return;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "EEXIST") reason = REASON.collision;
-        }
-      }
-      const spot = this.#lf.place(node.name);
-      let missing = f.missing;
-      let copied = false;
-      if (f.contentPath) {
-        try {
-          copyFileSync(f.contentPath, spot.path, constants.COPYFILE_EXCL);
-          copied = true;
-        } catch {
-          // fall back to the vault
-        }
-      }
-      await this.#gate.take();
-      try {
-        const fd = copied ? openSync(spot.path, constants.O_WRONLY | constants.O_NOFOLLOW) : openSync(spot.path, CREATE_FLAGS, 0o600);
-        try {
-          if (!copied) missing = (await this.#writer.write(fd, node)).missing;
-          this.#fileMeta(fd, node, true, rel);
-        } finally {
-          closeSync(fd);
-        }
-      } finally {
-        this.#gate.give();
-      }
-      if (copied) this.addBytes(node.size);
-      const reasons = [reason, ...(missing.length > 0 ? [REASON.damaged] : [])];
-      this.#fragment({ name: spot.name, original_path: rel, inode: node.ino ?? null, size: node.size, reason: reasons.join("; "), missing_ranges: missing });
-      this.progress.files++;
-    })());
-  }
-
-  #track(task: Promise<void>): Promise<void> {
-    const p = task.catch((err) => {
-      if (!this.failure) this.failure = err;
-    });
-    this.#inflight.add(p);
-    void p.then(() => this.#inflight.delete(p));
-    return p;
-  }
-
-  #fragment(f: Fragment): void {
-    this.#lf.add(f);
-  }
-
-  #owner(set: () => void): void {
-    try {
-      set();
-    } catch (err) {
-      if (!this.#warnedOwner) {
-        this.#warnedOwner = true;
-        this.#options.warn(`Cannot restore owners: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run as root to restore uid/gid)`);
-      }
-    }
-  }
-
-  #metaFailed(what: string, rel: string, err: unknown): void {
-    this.#options.warn(`Cannot set ${what} of "${rel}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-
-  #fileMeta(fd: number, node: FileNode, lost: boolean, rel: string): void {
-    if (this.#options.chown && validOwner(node.uid, node.gid)) this.#owner(() => setFdOwner(fd, node.uid, node.gid));
-    try {
-      setFdMode(fd, lost ? salvagedMode(node.mode, 0o600) : node.mode);
-    } catch (err) {
-      this.#metaFailed("mode", rel, err);
-    }
-    const t = parseNs(node.mtime);
-    if (t) {
-      try {
-        setFdTimes(fd, t);
-      } catch (err) {
-        this.#metaFailed("mtime", rel, err);
-      }
-    }
-  }
-
-  #dirMeta(abs: string, node: DirNode, lost: boolean): void {
-    if (this.#options.chown && validOwner(node.uid, node.gid)) this.#owner(() => setPathOwner(abs, node.uid, node.gid));
-    try {
-      setPathMode(abs, lost ? salvagedMode(node.mode, 0o700) : node.mode);
-    } catch (err) {
-      this.#metaFailed("mode", relative(this.#root, abs), err);
-    }
-    this.#times(abs, node.mtime);
-  }
-
-  #linkMeta(abs: string, node: SymlinkNode): void {
-    if (this.#options.chown && validOwner(node.uid, node.gid)) this.#owner(() => setPathOwner(abs, node.uid, node.gid));
-    this.#times(abs, node.mtime);
-  }
-
-  #times(abs: string, mtime: string): void {
-    const t = parseNs(mtime);
-    if (!t) return;
-    try {
-      setPathTimes(abs, t);
-    } catch (err) {
-      this.#metaFailed("mtime", relative(this.#root, abs), err);
-    }
-  }
-}
-
-/** Mode of a salvaged entry: no setuid/setgid/sticky, and always open to its owner for inspection. */
-function salvagedMode(mode: number, owner: number): number {
-  return (mode & 0o777) | owner;
 }
 
 function byteLength(s: string): number {

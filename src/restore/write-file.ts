@@ -1,26 +1,35 @@
 /**
- * Writes one file's content from its chunks into an open file descriptor.
+ * Writes files' content from their chunks. One writer per restore, shared by all files, so
+ * that what is asked for ahead of the writes is bounded in bytes overall; the asking ahead is
+ * what lets blob-reader.ts load runs of neighbouring blobs with one load.
  *
- *   layout(node)          chunk i -> [offset, offset + rawLength) from the index, before any load
- *   for each chunk:       take a load slot (shared by all files, FIFO, bounded)
- *     known zero chunk    -> nothing to load or write (a hole)
- *     load blob           -> all zero: leave a hole; else positional writeSync at its offset
- *     damage              -> leave a hole, record [offset, end) as missing
- *   ftruncate(size)       holes at the end stay holes (sparse files restored sparse)
- *   EFBIG                 (a size the file system cannot hold) the file only: what fits is written
+ *   layout(node)        chunk i -> [offset, offset + rawLength) from the index, before any load
+ *   for each chunk:     known zero chunk -> a hole; blob not in the index -> missing
+ *                       else take its stored length from the budget (FIFO, shared by all
+ *                       files; write() resolves once the first is taken, so the walker goes
+ *                       no further ahead than the budget, nor than maxFiles files), then
+ *                       reader.read(blob)
+ *   each blob as it arrives (in any order):
+ *     the file is created (sink.open) when its first data is ready, or at the end when there
+ *     is none: a one-chunk file is created, written and finished in one go
+ *     all zero -> leave a hole; else positional writeSync at its offset
+ *     damage (missing or corrupt blob) -> leave a hole, record [offset, end) as missing
+ *   after the last:     ftruncate(size) only when the writes did not reach it (holes at the end
+ *                       stay holes: sparse files restored sparse)
+ *   EFBIG               (a size the file system cannot hold) the file only: what fits is written
+ *   sink.finish()       exactly once, synchronously after the last blob, so the caller sets
+ *                       metadata and closes before anything else runs
  *
- * Loads of many chunks (of one file or of several) are in flight at once, which is what keeps
- * an S3 vault busy; writes are positional, so they land in place in whatever order loads end.
- * Damage (a missing or corrupt blob) is per chunk and never fatal; anything else (the vault
- * is unreachable, the disk is full) is thrown and ends the restore.
+ * Writes are positional, so they land in place in whatever order loads end. Damage (a missing
+ * or corrupt blob) is per chunk and never fatal; anything else (the vault is unreachable, the
+ * disk is full) ends the file with a fatal error, stops the reader, and ends the restore.
  */
 import { fstatSync, ftruncateSync, writeSync } from "node:fs";
-import { VaultDamageError } from "../errors.ts";
-import { NotFoundError, StorageError } from "../storage/storage.ts";
 import type { FileNode } from "../tree/node.ts";
+import type { BlobLocation } from "../vault/blob-index.ts";
 import { fromHex } from "../vault/id.ts";
-import { packKey } from "../vault/layout.ts";
 import type { Vault } from "../vault/vault.ts";
+import type { BlobReader } from "./blob-reader.ts";
 
 /** What writing a file's content found. */
 export interface ContentResult {
@@ -34,20 +43,31 @@ export interface ContentResult {
   tooLarge: boolean;
 }
 
-/** Writes file content; one per restore, shared by all files so loads are bounded overall. */
+/** Where one file's content goes. */
+export interface FileSink {
+  /** Creates the file (new and empty, or already open and empty) and returns its descriptor; may throw. Called at most once. */
+  open(): number;
+  /** Called exactly once: with the result, or with the fatal error that ended the file. MUST NOT throw. */
+  finish(result: ContentResult | null, fatal: unknown): void;
+}
+
+/** Writes file content; one per restore. */
 export interface ContentWriter {
-  write(fd: number, node: FileNode): Promise<ContentResult>;
   /**
-   * True when an error of loading blob `id` is damage of that blob (missing, corrupt, or in a
-   * truncated pack), false when it is about the vault as a whole (unreachable, access denied).
+   * Starts restoring a file's content into `sink`; resolves once its first blob is asked for
+   * (so awaiting it bounds how far ahead the walker gets), long before the content is written.
    */
+  write(node: FileNode, sink: FileSink): Promise<void>;
+  /** See BlobReader.isDamage. */
   isDamage(err: unknown, id: Uint8Array): Promise<boolean>;
 }
 
 /** Options of a content writer. */
 export interface ContentWriterOptions {
-  /** Blob loads in flight at once, over all files. */
-  concurrency: number;
+  /** Stored bytes of blobs asked for and not yet written, over all files. */
+  budgetBytes: number;
+  /** Files started and not yet finished, at most (bounds what small files hold in memory). */
+  maxFiles: number;
   signal?: AbortSignal;
   /** Called with the byte count of each chunk as it is done (written, hole or missing). */
   onBytes?: (n: number) => void;
@@ -56,33 +76,38 @@ export interface ContentWriterOptions {
 interface Placed {
   index: number;
   id: Uint8Array | null;
+  loc: BlobLocation | null;
   hex: string;
   offset: number;
   length: number;
 }
 
-/** A FIFO counting semaphore. */
+/** A FIFO counting semaphore; a weight above the total is let through when nothing else is held. */
 export interface Slots {
-  take(): Promise<void>;
-  give(): void;
+  take(weight?: number): Promise<void>;
+  give(weight?: number): void;
 }
 
-/** Creates a semaphore with n slots. */
+/** Creates a semaphore with n units. */
 export function createSlots(n: number): Slots {
   let free = n;
-  const waiting: (() => void)[] = [];
+  const waiting: { weight: number; go: () => void }[] = [];
+  const fits = (w: number) => free >= w || free === n;
   return {
-    take() {
-      if (free > 0) {
-        free--;
+    take(weight = 1) {
+      if (waiting.length === 0 && fits(weight)) {
+        free -= weight;
         return Promise.resolve();
       }
-      return new Promise<void>((r) => waiting.push(r));
+      return new Promise<void>((go) => waiting.push({ weight, go }));
     },
-    give() {
-      const next = waiting.shift();
-      if (next) next();
-      else free++;
+    give(weight = 1) {
+      free += weight;
+      while (waiting.length > 0 && fits(waiting[0].weight)) {
+        const next = waiting.shift()!;
+        free -= next.weight;
+        next.go();
+      }
     },
   };
 }
@@ -101,35 +126,17 @@ export function isZero(b: Uint8Array): boolean {
 }
 
 /** Creates the content writer of one restore. */
-export function createContentWriter(vault: Vault, options: ContentWriterOptions): ContentWriter {
-  const slots = createSlots(Math.max(1, options.concurrency));
+export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobReader, options: ContentWriterOptions): ContentWriter {
+  const budget = createSlots(Math.max(1, options.budgetBytes));
+  const fileSlots = createSlots(Math.max(1, options.maxFiles));
   const zeroChunks = new Set<string>(); // hex ids seen to be all zero: never loaded again
-  const truncatedPacks = new Map<string, Promise<boolean>>();
-
-  /** True when a load error is damage of that blob (as opposed to the vault being unreachable). */
-  async function isDamage(err: unknown, id: Uint8Array): Promise<boolean> {
-    if (err instanceof VaultDamageError || err instanceof NotFoundError) return true;
-    if (err instanceof StorageError && err.permanent) {
-      // A range past the end of a pack (a truncated pack) is damage; other permanent errors
-      // (access denied…) are about the vault as a whole.
-      const loc = vault.index.get(id);
-      if (!loc) return true;
-      const key = packKey(loc.packId);
-      let p = truncatedPacks.get(key);
-      if (!p) {
-        p = vault.tierStorage(loc.tier).stat(key).then((s) => s === null || s.size < loc.offset + loc.storedLength, () => false);
-        truncatedPacks.set(key, p);
-      }
-      return p;
-    }
-    return false;
-  }
+  const onBytes = options.onBytes ?? (() => {});
 
   function layout(node: FileNode): { placed: Placed[]; missing: [number, number][]; sizeMismatch: boolean } {
     const chunks = node.content.map((hex, index) => {
       const id = fromHex(hex, 32);
       const loc = id ? vault.index.get(id) : null;
-      return { index, id, hex: hex.toLowerCase(), length: loc ? loc.rawLength : -1 };
+      return { index, id, loc, hex: hex.toLowerCase(), length: loc ? loc.rawLength : -1 };
     });
     const size = node.size;
     const unknown = chunks.filter((c) => c.length < 0);
@@ -180,86 +187,163 @@ export function createContentWriter(vault: Vault, options: ContentWriterOptions)
     return { placed: placed.filter((p) => p.offset < size), missing, sizeMismatch: head > size };
   }
 
-  function writeAll(fd: number, data: Uint8Array, length: number, offset: number): void {
-    let done = 0;
-    while (done < length) done += writeSync(fd, data, done, length - done, offset + done);
+  /** One file being written: its chunks in flight and what they found. */
+  class FileWrite {
+    readonly #node: FileNode;
+    readonly #sink: FileSink;
+    readonly #missing: [number, number][];
+    readonly #sizeMismatch: boolean;
+    #damaged: boolean;
+    #tooLarge = false;
+    #fatal: unknown = null;
+    #fd = -1;
+    /** Where the writes reached: the file's length, since it was created empty. */
+    #end = 0;
+    /** Chunks asked for and not yet done, plus one while chunks are still being asked for. */
+    #pending = 1;
+
+    constructor(node: FileNode, sink: FileSink, missing: [number, number][], sizeMismatch: boolean) {
+      this.#node = node;
+      this.#sink = sink;
+      this.#missing = missing;
+      this.#sizeMismatch = sizeMismatch;
+      this.#damaged = missing.length > 0 && !sizeMismatch;
+    }
+
+    /** Asks for every chunk; `started` is called once the first is asked for (or none is left). */
+    async request(placed: Placed[], started: () => void): Promise<void> {
+      const size = this.#node.size;
+      try {
+        await fileSlots.take();
+        for (const p of placed) {
+          if (this.#fatal) break;
+          if (options.signal?.aborted) {
+            this.#fail(options.signal.reason ?? new Error("aborted"));
+            break;
+          }
+          if (p.length === 0) continue;
+          const end = Math.min(p.offset + p.length, size);
+          if (zeroChunks.has(p.hex)) {
+            onBytes(end - p.offset);
+            continue;
+          }
+          const loc = p.loc;
+          if (!p.id || !loc) {
+            // Not a blob id, or in no index: what loading it would have found.
+            this.#lose(p.offset, end);
+            continue;
+          }
+          await budget.take(loc.storedLength);
+          started();
+          this.#pending++;
+          reader.read(loc, (data, err) => this.#arrive(p, loc, end, data, err));
+        }
+      } catch (err) {
+        this.#fail(err);
+      }
+      started();
+      this.#settle();
+    }
+
+    #arrive(p: Placed, loc: BlobLocation, end: number, data: Uint8Array | null, err: unknown): void {
+      budget.give(loc.storedLength);
+      if (data === null) {
+        reader.isDamage(err, loc.id).then(
+          (damage) => (damage ? this.#lose(p.offset, end) : this.#fail(err)),
+          (e: unknown) => this.#fail(e),
+        ).finally(() => this.#settle());
+        return;
+      }
+      try {
+        if (this.#fatal) return;
+        if (data.length !== p.length) {
+          this.#lose(p.offset, end); // a blob of another length than the index says: damage
+          return;
+        }
+        if (isZero(data)) zeroChunks.add(p.hex);
+        else this.#write(data, end - p.offset, p.offset);
+        onBytes(end - p.offset);
+      } catch (e) {
+        this.#fail(e);
+      } finally {
+        this.#settle();
+      }
+    }
+
+    #write(data: Uint8Array, length: number, offset: number): void {
+      const fd = this.#open();
+      try {
+        let done = 0;
+        while (done < length) done += writeSync(fd, data, done, length - done, offset + done);
+      } catch (err) {
+        // Past what the file system allows in one file: a problem of this file only.
+        if ((err as NodeJS.ErrnoException).code !== "EFBIG") throw err;
+        this.#tooLarge = true;
+        this.#missing.push([offset, offset + length]);
+        return;
+      }
+      if (offset + length > this.#end) this.#end = offset + length;
+    }
+
+    #open(): number {
+      if (this.#fd < 0) {
+        const signal = options.signal;
+        if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+        this.#fd = this.#sink.open();
+      }
+      return this.#fd;
+    }
+
+    #lose(start: number, end: number): void {
+      this.#damaged = true;
+      this.#missing.push([start, end]);
+      onBytes(end - start);
+    }
+
+    #fail(err: unknown): void {
+      if (this.#fatal) return;
+      this.#fatal = err;
+      reader.stop(err);
+    }
+
+    /** One pending step is done; after the last, the file is finished. */
+    #settle(): void {
+      if (--this.#pending > 0) return;
+      const size = this.#node.size;
+      if (!this.#fatal) {
+        try {
+          const fd = this.#open();
+          if (this.#end !== size) ftruncateSync(fd, size);
+        } catch (err) {
+          // A declared size no file here can have (a hostile vault, or a small target file system).
+          const code = (err as NodeJS.ErrnoException).code;
+          if (this.#fd >= 0 && (code === "EFBIG" || code === "EINVAL" || code === "ERR_OUT_OF_RANGE")) {
+            this.#tooLarge = true;
+            this.#missing.push([fstatSync(this.#fd).size, size]);
+          } else {
+            this.#fatal = err;
+            reader.stop(err);
+          }
+        }
+      }
+      fileSlots.give();
+      if (this.#fatal) return this.#sink.finish(null, this.#fatal);
+      this.#sink.finish({ missing: mergeRanges(this.#missing), damaged: this.#damaged, sizeMismatch: this.#sizeMismatch, tooLarge: this.#tooLarge }, null);
+    }
   }
 
   return {
-    isDamage,
-    async write(fd, node) {
-      const { placed, missing, sizeMismatch } = layout(node);
-      let damaged = missing.length > 0 && !sizeMismatch;
-      let tooLarge = false;
-      let fatal: unknown = null;
-      const tasks: Promise<void>[] = [];
-      for (const p of placed) {
-        if (fatal) break;
-        if (options.signal?.aborted) {
-          fatal = options.signal.reason ?? new Error("aborted");
-          break;
-        }
-        if (p.length === 0) continue;
-        const end = Math.min(p.offset + p.length, node.size);
-        if (zeroChunks.has(p.hex)) {
-          options.onBytes?.(end - p.offset);
-          continue;
-        }
-        if (!p.id) {
-          damaged = true;
-          missing.push([p.offset, end]);
-          options.onBytes?.(end - p.offset);
-          continue;
-        }
-        await slots.take();
-        const id = p.id;
-        tasks.push((async () => {
-          try {
-            if (fatal) return;
-            let data: Uint8Array;
-            try {
-              data = await vault.loadBlob(id);
-              if (data.length !== p.length) throw new VaultDamageError(`blob ${p.hex}`, `length ${data.length}, expected ${p.length}`);
-            } catch (err) {
-              if (await isDamage(err, id)) {
-                damaged = true;
-                missing.push([p.offset, end]);
-                options.onBytes?.(end - p.offset);
-                return;
-              }
-              throw err;
-            }
-            if (isZero(data)) zeroChunks.add(p.hex);
-            else {
-              try {
-                writeAll(fd, data, end - p.offset, p.offset);
-              } catch (err) {
-                // Past what the file system allows in one file: a problem of this file only.
-                if ((err as NodeJS.ErrnoException).code !== "EFBIG") throw err;
-                tooLarge = true;
-                missing.push([p.offset, end]);
-              }
-            }
-            options.onBytes?.(end - p.offset);
-          } catch (err) {
-            if (!fatal) fatal = err;
-          } finally {
-            slots.give();
-          }
-        })());
-      }
-      await Promise.all(tasks);
-      if (fatal) throw fatal;
+    isDamage: reader.isDamage,
+    write(node, sink) {
+      let plan: ReturnType<typeof layout>;
       try {
-        ftruncateSync(fd, node.size);
+        plan = layout(node);
       } catch (err) {
-        // A declared size no file here can have (a hostile vault, or a small target file system).
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== "EFBIG" && code !== "EINVAL" && code !== "ERR_OUT_OF_RANGE") throw err;
-        tooLarge = true;
-        missing.push([fstatSync(fd).size, node.size]);
+        sink.finish(null, err); // a node no index lookup can make sense of: as fatal as ever
+        return Promise.resolve();
       }
-      return { missing: mergeRanges(missing), damaged, sizeMismatch, tooLarge };
+      const file = new FileWrite(node, sink, plan.missing, plan.sizeMismatch);
+      return new Promise<void>((started) => void file.request(plan.placed, started));
     },
   };
 }

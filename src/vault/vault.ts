@@ -121,7 +121,7 @@ export async function openVault(storage: Storage, options: {
     try {
       stored = await tierStorage(loc.tier).load(key, { offset: loc.offset, length: loc.storedLength });
     } catch (err) {
-      if (err instanceof NotFoundError) throw new VaultDamageError(key, `pack is missing (needed for blob ${toHex(loc.id).slice(0, 16)}…)`);
+      if (err instanceof NotFoundError) throw missingPackError(loc);
       throw err;
     }
     return decodeBlob(keys, key, loc, stored);
@@ -176,6 +176,20 @@ export async function openVault(storage: Storage, options: {
 
   await loadIndexes(vault, options.onIndexDamage);
   return vault;
+}
+
+/**
+ * Decodes one blob out of bytes already loaded from its pack, with exactly the checks of
+ * loadBlobAt (length, CRC-32, authentication, zstd capped at the raw length). For readers that
+ * load a run of neighbouring blobs with one ranged load (restore) and slice them out.
+ */
+export function decodeStoredBlob(vault: Pick<Vault, "keys">, loc: BlobLocation, stored: Uint8Array): Uint8Array {
+  return decodeBlob(vault.keys, packKey(loc.packId), loc, stored);
+}
+
+/** What loadBlobAt throws for a blob whose pack is missing (the load threw NotFoundError). */
+export function missingPackError(loc: BlobLocation): VaultDamageError {
+  return new VaultDamageError(packKey(loc.packId), `pack is missing (needed for blob ${toHex(loc.id).slice(0, 16)}…)`);
 }
 
 async function loadIndexes(vault: Vault, onDamage?: (err: VaultDamageError) => void): Promise<void> {

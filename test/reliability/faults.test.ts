@@ -38,7 +38,7 @@ import { SEED, SOAK, between, record, rng, runBinaryMeasured, setting } from "..
 const ROUNDS = setting("FAULT_ROUNDS", 4, 12);
 const RATE = setting("FAULT_RATE", 0.05, 0.05);
 const HARSH_TRIALS = setting("FAULT_HARSH_TRIALS", 16, 120);
-const S3_ROUNDS = setting("FAULT_S3_ROUNDS", 2, 6);
+const S3_ROUNDS = setting("FAULT_S3_ROUNDS", 4, 8);
 const OPS: FaultOp[] = ["save", "load", "stat", "list", "remove"];
 const DAY = 86_400_000;
 const T0 = Date.parse("2026-03-01T05:00:00Z");
@@ -198,7 +198,10 @@ for (const kind of ["memory", "local"] as const) {
       const report = await check(after, { readData: { share: 1 } });
       expect(report.problems).toEqual([]);
 
-      expect(faultCount(rig)).toBeGreaterThan(50);
+      // Enough faults to mean something, at about the rate asked for. (Restore reads each
+      // pack's blobs in coalesced ranges, so a run makes ~150 storage calls, not thousands.)
+      expect(faultCount(rig)).toBeGreaterThanOrEqual(10);
+      expect(faultCount(rig) / callCount(rig)).toBeGreaterThan(RATE / 2);
       totals[`${kind}-sustained`] = { calls: callCount(rig), faults: faultCount(rig), retries: rig.retries, ops: { backups: ROUNDS, restores: made.length + live.length, prunes: 1, checks: 1 } };
 
       // And with the faults gone, the vault is just as sound.
@@ -312,7 +315,9 @@ describe("storage faults against the S3 test server (HTTP level)", () => {
     proxy = startS3Proxy(server.endpoint);
     const random = rng(SEED + 99);
     const injected = { slowDown: 0, internal: 0, late: 0, hang: 0 };
+    let requests = 0;
     proxy.intercept = async () => {
+      requests++;
       const x = random();
       if (x < 0.03) {
         injected.slowDown++;
@@ -353,7 +358,9 @@ describe("storage faults against the S3 test server (HTTP level)", () => {
     const again = await openVault(vault.storage, { cold: vault.cold });
     expect((await check(again, { readData: { share: 1 } })).problems).toEqual([]);
     const faults = injected.slowDown + injected.internal + injected.hang;
-    expect(faults).toBeGreaterThan(10);
+    expect(requests).toBeGreaterThan(80);
+    expect(faults).toBeGreaterThanOrEqual(3);
+    expect(faults / requests).toBeGreaterThan(0.02);
     totals["s3-proxy"] = { calls: proxy.requests.length, faults: faults + injected.late, retries, ops: { backups: S3_ROUNDS, restores: made.length, checks: 1, ...injected } };
   }, TIMEOUT);
 });

@@ -2,14 +2,14 @@ import { afterEach, beforeEach, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { backup } from "../../src/backup/backup.ts";
 import { EfsbakError } from "../../src/errors.ts";
 import { restore, restoreDirName } from "../../src/restore/restore.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import { type Storage, StorageError } from "../../src/storage/storage.ts";
+import type { Node } from "../../src/tree/node.ts";
 import { openVault } from "../../src/vault/vault.ts";
-import { bytes, makeTree, type TreeSpec } from "../support/tree.ts";
-import { testVault } from "../support/vault.ts";
+import { bytes } from "../support/tree.ts";
+import { fakeRecoveryPoint, nodes, storeChunks, storeTree, testVault } from "../support/vault.ts";
 
 const T0 = new Date("2026-03-01T10:00:00.000Z");
 const T1 = new Date("2026-03-02T10:00:00.000Z");
@@ -17,27 +17,31 @@ let tmp: string;
 beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), "efsbak-fail-"))));
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** A vault with a tree of many files, reopened on storage wrapped by `wrap`. */
+/**
+ * A vault with a tree of 10 directories of 20 files, reopened on storage wrapped by `wrap`.
+ * Each directory's file data is a pack of its own: restore loads the neighbouring blobs of a
+ * pack together, so that makes ten loads of file data.
+ */
 async function setup(wrap: (s: Storage) => Storage) {
-  const src = join(tmp, "src");
-  const spec: TreeSpec = {};
-  for (let d = 0; d < 10; d++) {
-    const dir: TreeSpec = {};
-    for (let f = 0; f < 20; f++) dir[`f${f}`] = bytes(20_000, d * 100 + f + 1);
-    spec[`d${d}`] = dir;
-  }
-  makeTree(src, spec);
   const storage = memoryStorage();
   const cold = memoryStorage();
   const vault = await testVault({ storage, cold });
-  const { rp } = await backup(vault, src, { resource: "r", now: T0, jobId: "j" });
+  const dirs: Node[] = [];
+  for (let d = 0; d < 10; d++) {
+    const ids = await storeChunks(vault, Array.from({ length: 20 }, (_, f) => bytes(20_000, d * 100 + f + 1)));
+    dirs.push(nodes.dir(`d${d}`, await storeTree(vault, ids.map((id, f) => nodes.file(`f${f}`, [id], 20_000)))));
+  }
+  const rp = fakeRecoveryPoint(await storeTree(vault, dirs));
   return { rp, vault: await openVault(wrap(storage), { cold }) };
 }
 
-/** Storage whose loads call `hook(n)` first (n counts loads from 1). */
-function onLoad(s: Storage, hook: (n: number) => void): Storage {
+/**
+ * Storage whose loads of file data call `hook(n)` first (n counts them from 1). A load of file
+ * data is a run of 20 KB blobs, far longer than any directory listing here.
+ */
+function onDataLoad(s: Storage, hook: (n: number) => void): Storage {
   let n = 0;
-  return { ...s, location: s.location, load: async (key, range) => (hook(++n), s.load(key, range)) };
+  return { ...s, location: s.location, load: async (key, range) => ((range?.length ?? 0) > 64 * 1024 && hook(++n), s.load(key, range)) };
 }
 
 test("a target under a file: refused, nothing written", async () => {
@@ -48,12 +52,12 @@ test("a target under a file: refused, nothing written", async () => {
   expect(err.exitCode).toBe(1);
   expect(err.message).toContain(join(tmp, "file", "sub"));
   expect(err.message).toContain("ENOTDIR");
-  expect(readdirSync(tmp).sort()).toEqual(["file", "src"]);
+  expect(readdirSync(tmp).sort()).toEqual(["file"]);
 });
 
 test("aborted part-way: the directory is renamed efsbak-failed-restore_ and the error says where it is", async () => {
   const ac = new AbortController();
-  const { vault, rp } = await setup((s) => onLoad(s, (n) => n === 40 && ac.abort()));
+  const { vault, rp } = await setup((s) => onDataLoad(s, (n) => n === 3 && ac.abort()));
   const out = join(tmp, "out");
   const err = await restore(vault, rp, out, { now: T1, signal: ac.signal }).catch((e) => e);
   expect(err).toBeInstanceOf(EfsbakError);
@@ -68,8 +72,8 @@ test("aborted part-way: the directory is renamed efsbak-failed-restore_ and the 
 });
 
 test("the vault becomes unreachable: the restore fails as a whole and keeps what it wrote", async () => {
-  const { vault, rp } = await setup((s) => onLoad(s, (n) => {
-    if (n >= 30) throw new StorageError('Cannot load from "memory:": connection reset', { permanent: false });
+  const { vault, rp } = await setup((s) => onDataLoad(s, (n) => {
+    if (n >= 3) throw new StorageError('Cannot load from "memory:": connection reset', { permanent: false });
   }));
   const out = join(tmp, "out");
   const warnings: string[] = [];
@@ -86,8 +90,8 @@ test("the vault becomes unreachable: the restore fails as a whole and keeps what
 });
 
 test("a storage error that is not about one blob (access denied) fails the restore", async () => {
-  const { vault, rp } = await setup((s) => onLoad(s, (n) => {
-    if (n >= 5) throw new StorageError('Cannot load "packs/xx": EACCES', { permanent: true, key: "packs/xx" });
+  const { vault, rp } = await setup((s) => onDataLoad(s, () => {
+    throw new StorageError('Cannot load "packs/xx": EACCES', { permanent: true, key: "packs/xx" });
   }));
   const err = await restore(vault, rp, join(tmp, "out"), { now: T1 }).catch((e) => e);
   expect(err).toBeInstanceOf(EfsbakError);

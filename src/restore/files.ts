@@ -1,0 +1,237 @@
+/**
+ * Regular files and hard links, for the walker (walk.ts); their content comes through the
+ * content writer (write-file.ts).
+ *
+ *   file(node, abs):
+ *     inconsistent                       -> written into lost+found
+ *     a later member of a hard-link group -> linkMember (below)
+ *     one chunk or none (most files)     -> created by the content writer once its data is ready
+ *                                           (O_CREAT|O_EXCL|O_NOFOLLOW), then written, finished
+ *                                           and closed in one go: no descriptor is held while
+ *                                           its blob loads; a name the file system refuses ->
+ *                                           created in lost+found instead
+ *     several chunks, or the first member of a hard-link group
+ *                                        -> opened at once, under a gate that bounds open
+ *                                           descriptors; chunks written as they arrive
+ *     finish: damaged or sizes disagree  -> renamed into lost+found, ranges noted
+ *             owner, mode, mtime (ns) through the descriptor; close
+ *   linkMember: waits for the group's first; link(first) when it is whole in its place, else a
+ *     copy of it (or the vault's content) in lost+found
+ *
+ * The first member of a hard-link group is opened at once because later members wait on it:
+ * when its own name is refused it goes to lost+found before the group is registered, so the
+ * next member takes its place as the group's first.
+ */
+import { closeSync, constants, copyFileSync, linkSync, openSync, renameSync } from "node:fs";
+import { dirname, relative } from "node:path";
+import type { FileNode } from "../tree/node.ts";
+import { type Fragment, type LostFound, REASON, createProblem } from "./lost-found.ts";
+import type { MetaSetter } from "./metadata.ts";
+import { type ContentResult, type ContentWriter, type Slots, createSlots } from "./write-file.ts";
+
+/** An entry that has been started: `done` resolves (never rejects) once it is complete. */
+export interface Done {
+  done: Promise<void>;
+}
+
+/** What the file restorer needs of the walker that drives it. */
+export interface FileHost {
+  readonly counts: { files: number };
+  readonly progress: { files: number; totalBytes: number };
+  /** Add each file's size to progress.totalBytes as it is found (no total was known). */
+  readonly countSizes: boolean;
+  addBytes(n: number): void;
+  /** Keeps the first failure of a task as the restore's; the returned promise never rejects. */
+  track(task: Promise<void>): Promise<void>;
+  /** True once the restore has failed. */
+  failed(): boolean;
+  fragment(f: Fragment): void;
+}
+
+/** Where the content of the first restored member of a hard-link group ended up. */
+interface LinkFirst {
+  placedPath: string | null;
+  contentPath: string | null;
+  missing: [number, number][];
+}
+
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const NO_LINK: LinkFirst = { placedPath: null, contentPath: null, missing: [] };
+
+/** Restores the regular files of one restore. */
+export class FileRestorer {
+  readonly #host: FileHost;
+  readonly #lf: LostFound;
+  readonly #writer: ContentWriter;
+  readonly #meta: MetaSetter;
+  readonly #gate: Slots;
+  readonly #links = new Map<string, Promise<LinkFirst>>();
+
+  constructor(host: FileHost, lf: LostFound, writer: ContentWriter, options: { meta: MetaSetter; maxOpenFiles: number }) {
+    this.#host = host;
+    this.#lf = lf;
+    this.#writer = writer;
+    this.#meta = options.meta;
+    this.#gate = createSlots(Math.max(1, options.maxOpenFiles));
+  }
+
+  /**
+   * Restores a regular file at abs. `lostReasons`: null for a file in its proper place; else
+   * abs is in lost+found already and these are the reasons (may be empty inside a salvaged dir).
+   * Resolves once the file is started (its first blob asked for).
+   */
+  file(node: FileNode, abs: string, rel: string, lostReasons: string[] | null): Promise<Done> {
+    if (this.#host.countSizes) this.#host.progress.totalBytes += node.size;
+    return this.#start(node, abs, rel, lostReasons);
+  }
+
+  async #start(node: FileNode, abs: string, rel: string, lostReasons: string[] | null): Promise<Done> {
+    let reasons = lostReasons;
+    if (node.inconsistent) {
+      if (reasons === null) abs = this.#lf.place(node.name).path;
+      reasons = [...(reasons ?? []), REASON.inconsistent];
+    }
+    const linkKey = reasons === null && (node.links ?? 0) > 1 && node.dev !== undefined ? `${node.dev}:${node.ino}` : null;
+    if (linkKey) {
+      const first = this.#links.get(linkKey);
+      if (first) return { done: this.#linkMember(node, abs, rel, first) };
+    }
+    const eager = linkKey !== null || node.content.length > 1;
+    let fd = -1;
+    if (eager) {
+      await this.#gate.take();
+      try {
+        fd = openSync(abs, CREATE_FLAGS, 0o600);
+      } catch (err) {
+        this.#gate.give();
+        const problem = createProblem(err);
+        // A spot lost+found chose itself cannot be refused; anything else can still be salvaged.
+        if (problem === null || dirname(abs) === this.#lf.dir) throw err;
+        return this.#start(node, this.#lf.place(nameOf(node)).path, rel, [problem]);
+      }
+    }
+    let group: ((f: LinkFirst) => void) | null = null;
+    if (linkKey) this.#links.set(linkKey, new Promise<LinkFirst>((r) => (group = r)));
+    const resolveGroup = (f: LinkFirst) => (group as ((f: LinkFirst) => void) | null)?.(f);
+    let path = abs;
+    let placed = reasons === null;
+    const why = reasons ?? [];
+    let finished!: (err: unknown) => void;
+    const task = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
+    const done = this.#host.track(task);
+    await this.#writer.write(node, {
+      open: () => {
+        if (fd >= 0) return fd;
+        try {
+          fd = openSync(path, CREATE_FLAGS, 0o600);
+        } catch (err) {
+          const problem = createProblem(err);
+          if (problem === null || dirname(path) === this.#lf.dir) throw err;
+          path = this.#lf.place(nameOf(node)).path;
+          placed = false;
+          why.push(problem);
+          fd = openSync(path, CREATE_FLAGS, 0o600);
+        }
+        return fd;
+      },
+      finish: (r, fatal) => {
+        let err = fatal;
+        let missing: [number, number][] = [];
+        if (r) {
+          try {
+            missing = r.missing;
+            if (r.damaged) why.push(REASON.damaged);
+            if (r.sizeMismatch) why.push(REASON.sizeMismatch);
+            if (r.tooLarge) why.push(`${REASON.cannotCreate} (EFBIG)`);
+            if (placed && why.length > 0) {
+              // Nothing in its proper place may pretend to be whole.
+              const to = this.#lf.place(node.name).path;
+              renameSync(path, to);
+              path = to;
+              placed = false;
+            }
+            this.#meta.file(fd, node, !placed, rel);
+          } catch (e) {
+            err = e;
+          }
+        }
+        if (fd >= 0) {
+          try {
+            closeSync(fd);
+          } catch (e) {
+            err ??= e;
+          }
+        }
+        if (eager) this.#gate.give();
+        if (err) {
+          resolveGroup(NO_LINK);
+          return finished(err);
+        }
+        if (placed) this.#host.counts.files++;
+        else if (why.length > 0) this.#host.fragment({ name: relative(this.#lf.dir, path), original_path: rel, inode: node.ino ?? null, size: node.size, reason: why.join("; "), missing_ranges: missing });
+        this.#host.progress.files++;
+        resolveGroup({ placedPath: placed ? path : null, contentPath: path, missing });
+        finished(null);
+      },
+    });
+    return { done };
+  }
+
+  /** A later member of a hard-link group: a link to the first, or a copy in lost+found. */
+  #linkMember(node: FileNode, abs: string, rel: string, first: Promise<LinkFirst>): Promise<void> {
+    return this.#host.track((async () => {
+      const f = await first;
+      if (this.#host.failed()) return;
+      let reason: string = REASON.hardLink;
+      if (f.placedPath) {
+        try {
+          linkSync(f.placedPath, abs);
+          this.#host.counts.files++;
+          this.#host.progress.files++;
+          this.#host.addBytes(node.size);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === "EEXIST") reason = REASON.collision;
+        }
+      }
+      const spot = this.#lf.place(node.name);
+      let missing = f.missing;
+      let copied = false;
+      if (f.contentPath) {
+        try {
+          copyFileSync(f.contentPath, spot.path, constants.COPYFILE_EXCL);
+          copied = true;
+        } catch {
+          // fall back to the vault
+        }
+      }
+      await this.#gate.take();
+      try {
+        const fd = copied ? openSync(spot.path, constants.O_WRONLY | constants.O_NOFOLLOW) : openSync(spot.path, CREATE_FLAGS, 0o600);
+        try {
+          if (!copied) missing = (await this.#content(node, fd)).missing;
+          this.#meta.file(fd, node, true, rel);
+        } finally {
+          closeSync(fd);
+        }
+      } finally {
+        this.#gate.give();
+      }
+      if (copied) this.#host.addBytes(node.size);
+      const reasons = [reason, ...(missing.length > 0 ? [REASON.damaged] : [])];
+      this.#host.fragment({ name: spot.name, original_path: rel, inode: node.ino ?? null, size: node.size, reason: reasons.join("; "), missing_ranges: missing });
+      this.#host.progress.files++;
+    })());
+  }
+
+  /** Writes a file's content into an open, empty descriptor. */
+  #content(node: FileNode, fd: number): Promise<ContentResult> {
+    return new Promise((resolve, reject) => {
+      void this.#writer.write(node, { open: () => fd, finish: (r, fatal) => (r ? resolve(r) : reject(fatal)) });
+    });
+  }
+}
+
+function nameOf(node: FileNode): string {
+  return typeof node.name === "string" ? node.name : "unnamed";
+}
