@@ -111,7 +111,8 @@ export function localStorage(dir: string): Storage {
         const offset = range ? range.offset : 0;
         const length = range ? range.length : size;
         if (range) checkRange(key, size, range);
-        const out = new Uint8Array(length);
+        // Not zero-filled (every byte is read into it, checked below); a plain Uint8Array, not a Buffer.
+        const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
         let done = 0;
         while (done < length) {
           const { bytesRead } = await fh.read(out, done, length - done, offset + done);
