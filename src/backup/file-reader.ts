@@ -5,13 +5,14 @@
  *     reads them (pipeline.ts); if it changed since the walker's lstat, it comes back here
  *   other files: read on the main thread (one open/read/fstat/close each), streaming through
  *     slots, the unfinished tail of one slot carried into the next so that chunk boundaries do
- *     not depend on slot size
+ *     not depend on slot size; files of 16 MiB and more past the page cache (direct-read.ts)
  *
  * A file whose size, mtime or ctime differ before and after the read is read again, up to
  * MAX_ATTEMPTS times in all, then kept as read and marked inconsistent.
  */
-import { closeSync, fstatSync, lstatSync, openSync, readSync, type BigIntStats, constants } from "node:fs";
+import { fstatSync, lstatSync, type BigIntStats, constants } from "node:fs";
 import { cutPoint, type ChunkerTables } from "../chunk/fastcdc.ts";
+import { FileSource } from "./direct-read.ts";
 import type { ChunkSink, Pipeline, Slot, SmallFileSink, SmallRead } from "./pipeline.ts";
 
 const MAX_ATTEMPTS = 3;
@@ -112,14 +113,15 @@ async function rereadOnMain(p: Pipeline, tables: ChunkerTables, path: string, si
 async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats, attempts: number, signal?: AbortSignal): Promise<StartedRead> {
   let expected = before;
   for (let attempt = 1; ; attempt++) {
-    let fd: number;
+    let file: FileSource;
+    const size = Number(expected.size);
     try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | (constants.O_NOATIME ?? 0));
+      file = FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | (constants.O_NOATIME ?? 0), size);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return { done: Promise.resolve({ kind: "vanished" }) };
       try {
-        if (code === "EPERM" && constants.O_NOATIME) fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+        if (code === "EPERM" && constants.O_NOATIME) file = FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW, size);
         else throw err;
       } catch (err2) {
         return { done: Promise.resolve({ kind: "error", code: (err2 as NodeJS.ErrnoException).code ?? (err2 as Error).message }) };
@@ -129,15 +131,14 @@ async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, befo
     let after: BigIntStats;
     let got = 0;
     try {
-      const size = Number(expected.size);
       sink = new FileSink();
-      got = await readInto(p, tables, fd, size, sink, signal);
-      after = fstatSync(fd, { bigint: true });
+      got = await readInto(p, tables, file, size, sink, signal);
+      after = fstatSync(file.fd, { bigint: true });
     } catch (err) {
       if (signal?.aborted) throw err;
       return { done: Promise.resolve({ kind: "error", code: (err as NodeJS.ErrnoException).code ?? (err as Error).message }) };
     } finally {
-      closeSync(fd);
+      await file.close();
     }
     const stable = after.size === expected.size && after.mtimeNs === expected.mtimeNs && after.ctimeNs === expected.ctimeNs;
     if (stable || attempt >= attempts) {
@@ -152,10 +153,10 @@ async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, befo
 }
 
 /** Reads size bytes of fd into slots, cutting chunks as it goes; returns the bytes read. */
-async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: number, sink: FileSink, signal?: AbortSignal): Promise<number> {
+async function readInto(p: Pipeline, tables: ChunkerTables, file: FileSource, size: number, sink: FileSink, signal?: AbortSignal): Promise<number> {
   const held: { slot: Slot | null } = { slot: await p.take() };
   try {
-    return await fill(p, tables, fd, size, sink, held, signal);
+    return await fill(p, tables, file, size, sink, held, signal);
   } finally {
     // Whatever the slot holds is whole (this file's chunks so far, earlier files'): keep it.
     if (held.slot) p.give(held.slot);
@@ -163,7 +164,7 @@ async function readInto(p: Pipeline, tables: ChunkerTables, fd: number, size: nu
 }
 
 /** The loop of readInto; held.slot is the slot it owns (null between sending one and taking the next). */
-async function fill(p: Pipeline, tables: ChunkerTables, fd: number, size: number, sink: FileSink, held: { slot: Slot | null }, signal?: AbortSignal): Promise<number> {
+async function fill(p: Pipeline, tables: ChunkerTables, file: FileSource, size: number, sink: FileSink, held: { slot: Slot | null }, signal?: AbortSignal): Promise<number> {
   const shared = p.shared;
   const maxSize = tables.maxSize;
   let slot = held.slot!;
@@ -175,7 +176,7 @@ async function fill(p: Pipeline, tables: ChunkerTables, fd: number, size: number
     const want = Math.min(room, size - pos);
     let n = 0;
     while (n < want) {
-      const r = readSync(fd, shared, slot.base + slot.used + carry + n, want - n, pos + n);
+      const r = await file.read(shared, slot.base + slot.used + carry + n, want - n, pos + n);
       if (r === 0) break;
       n += r;
     }
