@@ -13,7 +13,8 @@
 import { fstatSync, lstatSync, type BigIntStats, constants } from "node:fs";
 import { cutPoint, type ChunkerTables } from "../chunk/fastcdc.ts";
 import { FileSource } from "./direct-read.ts";
-import type { ChunkSink, Pipeline, Slot, SmallFileSink, SmallRead } from "./pipeline.ts";
+import type { Pipeline } from "./pipeline.ts";
+import type { ChunkSink, Slot, SmallFileSink, SmallRead } from "./slot.ts";
 
 const MAX_ATTEMPTS = 3;
 

@@ -1,71 +1,28 @@
 /**
  * The backup data pipeline: main thread walks, reads large files and chunks them; workers read
- * small files, hash, compress and pack; main saves.
+ * small files, hash, compress and pack; main saves (pack-store.ts).
  *
  *   large file: reader (main) --fills--> slot (SharedArrayBuffer region), chunked in place
  *   small file (<= minSize, one chunk): main reserves its bytes in a slot; the worker reads it
  *     (open, read, fstat, close) when the slot is dispatched, so small-file I/O runs on two
  *     threads and off the walker's path; a file that changed under the read goes back to main
  *   slot --hash--> worker --ids, read outcomes--> main: dedup against index + in-flight set
- *     --store new--> worker --pack bytes (transferred)--> main: save, index, recycle buffer
- *   where the storage can create() objects in parts (local), a worker sends each pack as 4 MiB
- *   pieces as it fills, main appends them to that worker's open pack object and commits it
- *   with the last piece, then indexes it
+ *     --store new--> worker --pack, or 4 MiB pieces of it where storage can create() objects
+ *     in parts (transferred)--> main: save or append, index, recycle the buffer
  *
  * Memory is bounded: SLOTS × SLOT_BYTES of shared memory, a few pack (or piece) buffers per
- * worker, and at most MAX_PENDING_SAVES writes waiting for storage (slot hand-out waits on both).
- * Everything the pipeline stores is indexed once flush() returns; index files are written
- * every INDEX_EVERY packs and at flush, so a crash loses at most the packs in flight.
+ * worker, and at most MAX_PENDING_SAVES writes waiting for storage (slot hand-out waits on
+ * both). Everything the pipeline stores is indexed once flush() returns.
  * Slots are written by one party at a time: a writer take()s a slot and owns it until it
  * give()s it back as the current slot or send()s it; main-thread reads run under exclusive(),
  * and a small-file reservation takes the fast path only when no exclusive task is pending.
  */
 import { EfsbakError } from "../errors.ts";
-import type { ObjectWriter } from "../storage/storage.ts";
 import type { Vault } from "../vault/vault.ts";
-import { packKey } from "../vault/layout.ts";
 import type { BigIntStats } from "node:fs";
-import { randomId } from "../vault/id.ts";
 import { PACK_TARGET_BYTES, type PackEntry } from "../vault/pack.ts";
-import type { IndexedPack } from "../vault/index-file.ts";
-
-/** Receives the id of one chunk (hex) once it is hashed and known to be stored or deduped. */
-export interface ChunkSink {
-  resolve(index: number, id: string, isNew: boolean, length: number): void;
-}
-
-/** How a worker's read of a small file went. */
-export type SmallRead =
-  | { status: "ok"; size: number }
-  | { status: "changed" }
-  | { status: "vanished" }
-  | { status: "error"; code: string };
-
-/** A small file's sink: its one chunk (when not empty) resolves first, then settled(). */
-export interface SmallFileSink extends ChunkSink {
-  settled(read: SmallRead): void;
-}
-
-interface SlotFile {
-  path: string;
-  /** Index of its chunk in the slot's ranges, or -1 for an empty file. */
-  range: number;
-  expected: BigIntStats;
-  sink: SmallFileSink;
-}
-
-/** A region of the shared memory, filled by one writer at a time, then hashed by a worker. */
-export interface Slot {
-  no: number;
-  base: number;
-  used: number;
-  ranges: number[];
-  sinks: ChunkSink[];
-  sinkIndex: number[];
-  files: SlotFile[];
-}
-
-const READ_STATUS = ["ok", "changed", "vanished", "error"] as const;
+import { PackStore } from "./pack-store.ts";
+import { READ_STATUS, type ChunkSink, type Slot, type SmallFileSink } from "./slot.ts";
 
 /** Totals a pipeline reports. */
 export interface PipelineStats {
@@ -76,7 +33,6 @@ export interface PipelineStats {
   packs: number;
 }
 
-const INDEX_EVERY = 32;
 const MAX_PENDING_SAVES = 4;
 /**
  * Bytes per piece of a streamed pack. Streaming keeps a few 4 MiB pieces in memory instead of
@@ -101,12 +57,7 @@ export class Pipeline {
   readonly #free: Slot[] = [];
   readonly #waiters: (() => void)[] = [];
   readonly #inflight = new Set<string>();
-  /** Pending writes: whole packs, and pieces of streamed ones. */
-  readonly #saves = new Set<Promise<void>>();
-  /** Each worker's pack being streamed (storages with create()). */
-  readonly #streams = new Map<number, { packId: string; writer: Promise<ObjectWriter>; chain: Promise<void> }>();
-  #pendingIndex: IndexedPack[] = [];
-  #indexWrites: Promise<unknown>[] = [];
+  readonly #packs: PackStore;
   #flushWaits = new Map<number, () => void>();
   #failure: Error | null = null;
   #rr = 0;
@@ -119,6 +70,15 @@ export class Pipeline {
     this.#workers = workers;
     this.shared = new Uint8Array(sab);
     this.slotBytes = slotBytes;
+    this.#packs = new PackStore(vault, {
+      indexed: (e) => this.#inflight.delete(Buffer.from(e.id.buffer, e.id.byteOffset, e.id.length).toString("hex")),
+      stored: (bytes) => {
+        this.stats.bytesStored += bytes;
+        this.stats.packs++;
+      },
+      settled: () => this.#wake(),
+      failed: (err) => this.#fail(err),
+    });
     for (let i = 0; i < slots; i++) this.#free.push({ no: i, base: i * slotBytes, used: 0, ranges: [], sinks: [], sinkIndex: [], files: [] });
     workers.forEach((w, i) => {
       w.onmessage = (e) => this.#onMessage(i, e.data);
@@ -159,7 +119,7 @@ export class Pipeline {
       return cur;
     }
     this.#check();
-    while (this.#free.length === 0 || this.#saves.size >= MAX_PENDING_SAVES) {
+    while (this.#free.length === 0 || this.#packs.pending >= MAX_PENDING_SAVES) {
       await new Promise<void>((r) => this.#waiters.push(r));
       this.#check();
     }
@@ -268,17 +228,14 @@ export class Pipeline {
       w.postMessage({ t: "flush" });
     })));
     this.#check();
-    while (this.#saves.size > 0) await Promise.all([...this.#saves]);
     this.#check();
-    await this.#writeIndex();
-    await Promise.all(this.#indexWrites);
+    await this.#packs.flushIndex();
   }
 
   /** Stops the workers, and drops packs still being streamed (a failed backup). */
   close(): void {
     for (const w of this.#workers) w.terminate();
-    for (const { writer, chain } of this.#streams.values()) void chain.finally(() => writer.then((w) => w.abort())).catch(() => {});
-    this.#streams.clear();
+    this.#packs.abortStreams();
   }
 
   /** True when a blob is already stored or on its way (trees use this too). */
@@ -286,61 +243,9 @@ export class Pipeline {
     return this.#inflight.has(hex) || this.#vault.index.has(id);
   }
 
-  /** Saves a finished pack (from a worker or the tree packer) and indexes it. */
+  /** Saves a finished pack (from the tree packer) and indexes it. */
   savePack(bytes: Uint8Array, entries: PackEntry[], packType: number, done?: () => void): void {
-    const packId = randomId();
-    this.#track(this.#vault.storage.save(packKey(packId), bytes).then(() => this.#indexPack(packId, bytes.length, entries, packType)), done);
-  }
-
-  /**
-   * Streams a worker's pack: each piece is appended to the worker's open pack object in order;
-   * the last one (with the header) commits it, and then it is indexed. `done` runs once the
-   * piece is written (its buffer goes back to the worker).
-   */
-  #streamPiece(worker: number, bytes: Uint8Array, last: { size: number; entries: PackEntry[] } | null, done: () => void): void {
-    let stream = this.#streams.get(worker);
-    if (!stream) {
-      const packId = randomId();
-      const writer = this.#vault.storage.create!(packKey(packId));
-      stream = { packId, writer, chain: writer.then(() => {}) };
-      this.#streams.set(worker, stream);
-    }
-    const { packId, writer } = stream;
-    stream.chain = stream.chain.then(async () => {
-      const w = await writer;
-      await w.write(bytes);
-      if (!last) return;
-      await w.commit();
-      this.#indexPack(packId, last.size, last.entries, 0);
-    });
-    if (last) this.#streams.delete(worker);
-    this.#track(stream.chain, done);
-  }
-
-  /** Counts a pending write until it settles (slot hand-out waits while too many are). */
-  #track(p: Promise<void>, done?: () => void): void {
-    this.#saves.add(p);
-    p.then(() => {
-      this.#saves.delete(p);
-      done?.();
-      this.#wake();
-    }, (err) => {
-      this.#saves.delete(p);
-      this.#fail(err);
-    });
-  }
-
-  /** Indexes a pack now in storage, and writes an index file every INDEX_EVERY packs. */
-  #indexPack(packId: string, size: number, entries: PackEntry[], packType: number): void {
-    const no = this.#vault.index.addPack(packId, "warm", size);
-    for (const e of entries) {
-      this.#vault.index.add(no, e);
-      this.#inflight.delete(Buffer.from(e.id.buffer, e.id.byteOffset, e.id.length).toString("hex"));
-    }
-    this.stats.bytesStored += size;
-    this.stats.packs++;
-    this.#pendingIndex.push({ packId, tier: "warm", packType, size, entries });
-    if (this.#pendingIndex.length >= INDEX_EVERY) this.#indexWrites.push(this.#writeIndex());
+    this.#packs.save(bytes, entries, packType, done);
   }
 
   /** Marks a blob as on its way (for blobs packed outside the workers). */
@@ -348,27 +253,9 @@ export class Pipeline {
     this.#inflight.add(hex);
   }
 
-  /**
-   * After a failure: waits for writes under way, then indexes the packs that reached storage
-   * (best effort), so the next backup reuses their data without having to look for them.
-   * False when some stored pack may have been left unindexed.
-   */
-  async salvage(): Promise<boolean> {
-    await Promise.allSettled([...this.#saves]);
-    const written = await Promise.allSettled([this.#writeIndex(), ...this.#indexWrites]);
-    return written.every((r) => r.status === "fulfilled");
-  }
-
-  async #writeIndex(): Promise<void> {
-    if (this.#pendingIndex.length === 0) return;
-    const packs = this.#pendingIndex;
-    this.#pendingIndex = [];
-    try {
-      await this.#vault.saveIndex({ packs, supersedes: [] });
-    } catch (err) {
-      this.#pendingIndex.unshift(...packs); // still to be indexed (salvage tries again)
-      throw err;
-    }
+  /** After a failure: indexes what reached storage; false when some pack may be left unindexed. */
+  salvage(): Promise<boolean> {
+    return this.#packs.salvage();
   }
 
   #onMessage(worker: number, m: any): void {
@@ -428,8 +315,8 @@ export class Pipeline {
         const buffer: ArrayBuffer = m.buffer;
         const bytes = new Uint8Array(buffer, m.offset, m.length);
         const recycle = () => this.#workers[worker].postMessage({ t: "recycle", buffer, offset: m.offset }, [buffer]);
-        if (m.t === "pack" && !this.#streams.has(worker)) this.savePack(bytes, m.entries, 0, recycle);
-        else this.#streamPiece(worker, bytes, m.t === "pack" ? { size: m.size, entries: m.entries } : null, recycle);
+        if (m.t === "pack" && !this.#packs.streaming(worker)) this.#packs.save(bytes, m.entries, 0, recycle);
+        else this.#packs.stream(worker, bytes, m.t === "pack" ? { size: m.size, entries: m.entries } : null, recycle);
         break;
       }
       case "ready":
