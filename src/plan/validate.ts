@@ -13,7 +13,8 @@ import type { PlanProblem } from "../errors.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { createReader, isTable, type KeyPath, type ParsedFile, type Reader } from "./parse.ts";
 import type { PlanSpec, Plans, ResourceSpec, RestoreTestSpec, RuleSpec, SelectionSpec, VaultSpec } from "./plans.ts";
-import { isValidTimeZone, minIntervalMs, parseSchedule, type Schedule } from "./schedule.ts";
+import { minIntervalMs, parseSchedule, type Schedule } from "./schedule.ts";
+import { isValidTimeZone } from "./timezone.ts";
 
 /** Defaults as AWS Backup has them. */
 export const DEFAULT_SCHEDULE = "cron(0 5 ? * * *)";

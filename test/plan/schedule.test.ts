@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import {
-  isValidTimeZone,
   minIntervalMs,
   nextOccurrence,
   parseSchedule,
   previousOccurrence,
   type Schedule,
 } from "../../src/plan/schedule.ts";
+import { isValidTimeZone } from "../../src/plan/timezone.ts";
 
 function parsed(text: string): Schedule {
   const result = parseSchedule(text);
