@@ -194,19 +194,9 @@ export function mutate(c: Corpus): void {
   smallFiles(c, POOL_BYTES).forEach((f, i) => {
     if (i % MUTATE_EVERY === MUTATE_OFFSET) writeFileSync(f.path, smallContent(p, f, i, true));
   });
-  let fd = openSync(join(c.large, "big-0.bin"), "r+");
-  try {
-    writeStream(fd, "big-0-appended", c.spec.largeBytes, APPEND_BYTES);
-  } finally {
-    closeSync(fd);
-  }
+  withFile(join(c.large, "big-0.bin"), (fd) => writeStream(fd, "big-0-appended", c.spec.largeBytes, APPEND_BYTES));
   if (c.spec.largeFiles > 1 && c.spec.largeBytes >= REWRITE_AT + REWRITE_BYTES) {
-    fd = openSync(join(c.large, "big-1.bin"), "r+");
-    try {
-      writeStream(fd, "big-1-rewritten", REWRITE_AT, REWRITE_BYTES);
-    } finally {
-      closeSync(fd);
-    }
+    withFile(join(c.large, "big-1.bin"), (fd) => writeStream(fd, "big-1-rewritten", REWRITE_AT, REWRITE_BYTES));
   }
   const added = join(c.small, "added");
   mkdirSync(added, { recursive: true });
@@ -216,25 +206,25 @@ export function mutate(c: Corpus): void {
   }
 }
 
+/** Opens an existing file for writing, runs f on it, closes it. */
+function withFile(path: string, f: (fd: number) => void): void {
+  const fd = openSync(path, "r+");
+  try {
+    f(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Undoes mutate(): the pristine content is regenerated (mtimes differ, contents do not). */
 export function unmutate(c: Corpus): void {
   const p = pool();
   smallFiles(c, POOL_BYTES).forEach((f, i) => {
     if (i % MUTATE_EVERY === MUTATE_OFFSET) writeFileSync(f.path, smallContent(p, f, i, false));
   });
-  let fd = openSync(join(c.large, "big-0.bin"), "r+");
-  try {
-    ftruncateSync(fd, c.spec.largeBytes);
-  } finally {
-    closeSync(fd);
-  }
+  withFile(join(c.large, "big-0.bin"), (fd) => ftruncateSync(fd, c.spec.largeBytes));
   if (c.spec.largeFiles > 1 && c.spec.largeBytes >= REWRITE_AT + REWRITE_BYTES) {
-    fd = openSync(join(c.large, "big-1.bin"), "r+");
-    try {
-      writeStream(fd, "big-1", REWRITE_AT, REWRITE_BYTES);
-    } finally {
-      closeSync(fd);
-    }
+    withFile(join(c.large, "big-1.bin"), (fd) => writeStream(fd, "big-1", REWRITE_AT, REWRITE_BYTES));
   }
   rmSync(join(c.small, "added"), { recursive: true, force: true });
   rmSync(join(c.root, ".mutated"), { force: true });
