@@ -227,6 +227,10 @@ export class RestoreWalker implements FileHost {
   async #create(node: Node, abs: string, rel: string, filter: IncludeNode | null, lost: boolean): Promise<Done> {
     if (node.type === "file") return this.#files.file(node, abs, rel, lost ? [] : null);
     if (node.type === "symlink") return this.#symlink(node, abs, rel, lost);
+    if (node.type !== "dir") {
+      this.#options.warn(`Cannot restore device "${rel}": not supported yet`); // TODO(#14)
+      return { done: DONE };
+    }
     try {
       mkdirSync(abs, { mode: 0o700 });
     } catch (err) {
@@ -256,6 +260,7 @@ export class RestoreWalker implements FileHost {
       }
       return { done: DONE };
     }
+    if (node.type !== "dir") return { done: DONE }; // TODO(#14): devices
     mkdirSync(spot.path, { mode: 0o700 });
     this.fragment({ name: spot.name, original_path: rel, inode: null, size: 0, reason, missing_ranges: [] });
     const child = await this.walkDir(node.subtree, spot.path, rel, filter, true);

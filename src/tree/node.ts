@@ -1,6 +1,7 @@
 /**
  * Nodes: one directory entry as a recovery point records it. Times are nanoseconds since the
  * epoch as decimal strings (they overflow doubles); inode and device numbers are strings too.
+ * Names and symlink targets are byte strings carried in tree/name.ts's lossless string form.
  */
 import type { BigIntStats } from "node:fs";
 
@@ -12,7 +13,12 @@ interface NodeBase {
   mtime: string; // ns
   /** Set when the entry changed while it was read (see DESIGN.md, consistency). */
   inconsistent?: true;
+  /** Extended attributes (every namespace the process could read, POSIX ACLs included), sorted by name. */
+  xattrs?: Xattr[];
 }
+
+/** One extended attribute: its name (lossless string form) and its value in base64. */
+export type Xattr = [name: string, value: string];
 
 /** A regular file. */
 export interface FileNode extends NodeBase {
@@ -39,8 +45,18 @@ export interface SymlinkNode extends NodeBase {
   target: string;
 }
 
+/** A character or block device (restored by root only). */
+export interface DeviceNode extends NodeBase {
+  type: "chardev" | "blockdev";
+  /** st_rdev, decimal. */
+  rdev: string;
+}
+
 /** Any entry. */
-export type Node = FileNode | DirNode | SymlinkNode;
+export type Node = FileNode | DirNode | SymlinkNode | DeviceNode;
+
+/** The root directory's own metadata, recorded in the recovery point and set on the restore directory. */
+export type RootMeta = Pick<NodeBase, "mode" | "uid" | "gid" | "mtime" | "xattrs">;
 
 /** The metadata every node takes from an lstat. */
 export function baseFromStat(name: string, st: BigIntStats): NodeBase {
