@@ -58,10 +58,10 @@ export const restoreCommand = command({
       fragments: result.fragments.length,
     });
     let text = `Restored ${rp.id} (${rp.resource}) into ${result.restoreDir}: ${formatCount(result.files)} files, ${formatCount(result.dirs)} directories, ${formatCount(result.symlinks)} symlinks, ${formatBytes(result.bytes)} in ${formatSeconds(seconds)}`;
-    if (partial) text += `\n${result.fragments.length} fragments could not go back in place; they are in ${result.restoreDir}/efsbak-lost+found/ (see MANIFEST.json there)`;
+    if (partial) text += `\n${result.fragments.length} fragments could not go back in place; they are in ${result.restoreDir}/${result.lostFound}/ (see MANIFEST.json there)`;
     return {
       exitCode: partial ? 3 : 0,
-      json: { job: jobJson(job.record), recovery_point: rp.id, restore_dir: result.restoreDir, fragments: result.fragments },
+      json: { job: jobJson(job.record), recovery_point: rp.id, restore_dir: result.restoreDir, lost_found: result.lostFound, fragments: result.fragments },
       text,
     };
   },

@@ -15,6 +15,7 @@ const SYMBOLS = {
   llistxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   lgetxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   lsetxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  fsetxattr: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   mknod: { args: [FFIType.ptr, FFIType.u32, FFIType.u64], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
@@ -128,6 +129,12 @@ export function getXattr(path: string | Buffer, name: Buffer): Buffer | null {
 export function setXattr(path: string | Buffer, name: Buffer, value: Uint8Array): void {
   const l = need("lsetxattr", path);
   if (l.lsetxattr(cstr(path), cstr(name), value.length ? value : Buffer.alloc(1), value.length, 0) !== 0) fail("lsetxattr", path);
+}
+
+/** Sets one extended attribute of an open file or directory. */
+export function setFdXattr(fd: number, name: Buffer, value: Uint8Array): void {
+  const l = need("fsetxattr", String(fd));
+  if (l.fsetxattr(fd, cstr(name), value.length ? value : Buffer.alloc(1), value.length, 0) !== 0) fail("fsetxattr", `fd ${fd}`);
 }
 
 /** Creates a character or block device (or FIFO) node; `mode` includes the S_IF* type bits. */

@@ -16,7 +16,7 @@
  * mtime differences are warnings: file systems differ in what they keep.
  */
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from "node:fs";
-import { join } from "node:path";
+import { displayName, nameFromBytes, nameToBytes } from "../tree/name.ts";
 import { Chunker, createChunkerTables, type ChunkerTables } from "../chunk/fastcdc.ts";
 import { createBlobHasher, type BlobHasher } from "../chunk/hash.ts";
 import { VaultDamageError } from "../errors.ts";
@@ -56,11 +56,14 @@ export interface VerifyOptions {
   restoreDir: string;
   /** The restore's lost+found fragments, to say why an entry is not in place. */
   fragments?: Fragment[];
+  /** The restore's lost+found folder name (RestoreResult.lostFound). */
+  lostFound?: string;
   signal?: AbortSignal;
   onProgress?: (p: RestoreProgress) => void;
 }
 
 const READ_BYTES = 4 * 1024 * 1024;
+const SLASH = Buffer.from("/");
 const MAX_WARNINGS = 100;
 /** Bytes hashed between turns of the event loop (so progress and lease refreshes run). */
 const YIELD_BYTES = 64 * 1024 * 1024;
@@ -75,7 +78,7 @@ export async function verifyRestore(vault: Vault, rp: RecoveryPoint, options: Ve
     rp.size_bytes,
     options,
   );
-  await v.walk(rp.tree, options.restoreDir, "");
+  await v.walk(rp.tree, Buffer.from(options.restoreDir), "");
   v.report(true);
   return v.result;
 }
@@ -110,14 +113,14 @@ class Verifier {
   }
 
   #mismatch(path: string, reason: string): void {
-    this.result.mismatches.push({ path, reason });
+    this.result.mismatches.push({ path: displayName(path), reason });
   }
 
   #warn(message: string): void {
     if (this.result.warnings.length < MAX_WARNINGS) this.result.warnings.push(message);
   }
 
-  async walk(treeHex: string, dir: string, rel: string): Promise<void> {
+  async walk(treeHex: string, dir: Buffer, rel: string): Promise<void> {
     this.#options.signal?.throwIfAborted();
     let nodes: Node[];
     try {
@@ -130,7 +133,7 @@ class Verifier {
     const names = new Set<string>();
     for (const node of nodes) {
       const path = rel ? `${rel}/${String(node.name)}` : String(node.name);
-      const problem = nameProblem(node.name, names, rel === "");
+      const problem = nameProblem(node.name, names);
       if (problem) {
         this.#mismatch(path, `not restored in place: ${problem}`);
         continue;
@@ -140,17 +143,17 @@ class Verifier {
         this.result.inconsistent.push(path);
         continue;
       }
-      const abs = join(dir, node.name);
+      const abs = Buffer.concat([dir, SLASH, nameToBytes(node.name)!]);
       let st: BigIntStats;
       try {
         st = lstatSync(abs, { bigint: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-        const f = this.#lost.get(path);
-        this.#mismatch(path, f ? `not restored in place: ${f.reason} (see ${LOST_FOUND_DIR}/${f.name})` : "missing from the restore");
+        const f = this.#lost.get(displayName(path));
+        this.#mismatch(path, f ? `not restored in place: ${f.reason} (see ${this.#options.lostFound ?? LOST_FOUND_DIR}/${f.name})` : "missing from the restore");
         continue;
       }
-      const kind = st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : "special file";
+      const kind = st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : st.isCharacterDevice() ? "chardev" : st.isBlockDevice() ? "blockdev" : "special file";
       if (kind !== node.type) {
         this.#mismatch(path, `restored as a ${kind}, the recovery point has a ${node.type}`);
         continue;
@@ -160,10 +163,12 @@ class Verifier {
         this.result.dirs++;
         await this.walk(node.subtree, abs, path);
       } else if (node.type === "symlink") {
-        const target = readlinkSync(abs);
-        if (target !== node.target) this.#mismatch(path, `symlink points to "${target}", the recovery point says "${node.target}"`);
+        const target = nameFromBytes(readlinkSync(abs, { encoding: "buffer" }));
+        if (target !== node.target) this.#mismatch(path, `symlink points to "${displayName(target)}", the recovery point says "${displayName(node.target)}"`);
         else this.result.symlinks++;
-      } else {
+      } else if (node.type === "chardev" || node.type === "blockdev") {
+        if (st.rdev.toString() !== node.rdev) this.#mismatch(path, `device ${st.rdev}, the recovery point says ${node.rdev}`);
+      } else if (node.type === "file") {
         this.#progress.currentPath = path;
         if (await this.#file(path, abs, node, st)) {
           this.result.files++;
@@ -172,8 +177,9 @@ class Verifier {
         this.report();
       }
     }
-    for (const name of readdirSync(dir)) {
-      if (names.has(name) || (rel === "" && name === LOST_FOUND_DIR)) continue;
+    for (const raw of readdirSync(dir, { encoding: "buffer" })) {
+      const name = nameFromBytes(raw);
+      if (names.has(name) || (rel === "" && name === (this.#options.lostFound ?? LOST_FOUND_DIR))) continue;
       this.#mismatch(rel ? `${rel}/${name}` : name, "unexpected entry: the recovery point has no such entry");
     }
   }
@@ -187,12 +193,12 @@ class Verifier {
   #checkMeta(path: string, node: Node, st: BigIntStats): void {
     if (node.type === "symlink") return;
     const mode = Number(st.mode & 0o7777n);
-    if ((mode & 0o777) !== (node.mode & 0o777)) this.#warn(`"${path}": mode ${mode.toString(8)}, the recovery point says ${node.mode.toString(8)}`);
-    if (node.type === "file" && st.mtimeNs.toString() !== node.mtime) this.#warn(`"${path}": mtime differs from the recovery point`);
+    if ((mode & 0o777) !== (node.mode & 0o777)) this.#warn(`"${displayName(path)}": mode ${mode.toString(8)}, the recovery point says ${node.mode.toString(8)}`);
+    if (node.type === "file" && st.mtimeNs.toString() !== node.mtime) this.#warn(`"${displayName(path)}": mtime differs from the recovery point`);
   }
 
   /** True when the file's content matches its chunk ids; else records why not. */
-  async #file(path: string, abs: string, node: FileNode, st: BigIntStats): Promise<boolean> {
+  async #file(path: string, abs: Buffer, node: FileNode, st: BigIntStats): Promise<boolean> {
     if (Number(st.size) !== node.size) {
       this.#mismatch(path, `has ${st.size} bytes, the recovery point says ${node.size}`);
       return false;

@@ -138,6 +138,7 @@ export async function runDrill(vault: Vault, resource: string, options: DrillOpt
     details.fragments = restored.fragments.length;
     const verified = await verifyRestore(vault, rp, {
       restoreDir: restored.restoreDir,
+      lostFound: restored.lostFound,
       fragments: restored.fragments,
       signal: options.signal,
       onProgress: progress("verifying"),

@@ -23,8 +23,9 @@
  * next member takes its place as the group's first.
  */
 import { closeSync, constants, copyFileSync, linkSync, openSync, renameSync } from "node:fs";
-import { dirname, relative } from "node:path";
+import { displayName } from "../tree/name.ts";
 import type { FileNode } from "../tree/node.ts";
+import { at } from "./at.ts";
 import { type Fragment, type LostFound, REASON, createProblem } from "./lost-found.ts";
 import type { MetaSetter } from "./metadata.ts";
 import { type ContentResult, type ContentWriter, type Slots, createSlots } from "./write-file.ts";
@@ -32,6 +33,15 @@ import { type ContentResult, type ContentWriter, type Slots, createSlots } from 
 /** An entry that has been started: `done` resolves (never rejects) once it is complete. */
 export interface Done {
   done: Promise<void>;
+}
+
+/** Where an entry goes: `name` in the directory open as `dirFd`; `rel` is that spot's path from the restore directory. */
+export interface Loc {
+  dirFd: number;
+  name: string;
+  rel: string;
+  /** The spot is in lost+found (chosen by it, so it cannot be refused). */
+  inLost: boolean;
 }
 
 /** What the file restorer needs of the walker that drives it. */
@@ -46,17 +56,19 @@ export interface FileHost {
   /** True once the restore has failed. */
   failed(): boolean;
   fragment(f: Fragment): void;
+  /** A path, relative to the restore directory (`rel` of a Loc), that names it through the restore directory's descriptor. */
+  fromRoot(rel: string): Buffer;
 }
 
-/** Where the content of the first restored member of a hard-link group ended up. */
+/** Where the content of the first restored member of a hard-link group ended up (paths from the restore directory). */
 interface LinkFirst {
-  placedPath: string | null;
-  contentPath: string | null;
+  placedRel: string | null;
+  contentRel: string | null;
   missing: [number, number][];
 }
 
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-const NO_LINK: LinkFirst = { placedPath: null, contentPath: null, missing: [] };
+const NO_LINK: LinkFirst = { placedRel: null, contentRel: null, missing: [] };
 
 /** Restores the regular files of one restore. */
 export class FileRestorer {
@@ -76,44 +88,50 @@ export class FileRestorer {
   }
 
   /**
-   * Restores a regular file at abs. `lostReasons`: null for a file in its proper place; else
-   * abs is in lost+found already and these are the reasons (may be empty inside a salvaged dir).
+   * Restores a regular file at `loc`. `lostReasons`: null for a file in its proper place; else
+   * loc is in lost+found already and these are the reasons (may be empty inside a salvaged dir).
    * Resolves once the file is started (its first blob asked for).
    */
-  file(node: FileNode, abs: string, rel: string, lostReasons: string[] | null): Promise<Done> {
+  file(node: FileNode, loc: Loc, rel: string, lostReasons: string[] | null): Promise<Done> {
     if (this.#host.countSizes) this.#host.progress.totalBytes += node.size;
-    return this.#start(node, abs, rel, lostReasons);
+    return this.#start(node, loc, rel, lostReasons);
   }
 
-  async #start(node: FileNode, abs: string, rel: string, lostReasons: string[] | null): Promise<Done> {
+  /** A fresh spot in lost+found for a file. */
+  #spot(node: FileNode): Loc {
+    const s = this.#lf.place(nameOf(node));
+    return { dirFd: s.dirFd, name: s.name, rel: `${this.#lf.name}/${s.name}`, inLost: true };
+  }
+
+  async #start(node: FileNode, loc: Loc, rel: string, lostReasons: string[] | null): Promise<Done> {
     let reasons = lostReasons;
     if (node.inconsistent) {
-      if (reasons === null) abs = this.#lf.place(node.name).path;
+      if (reasons === null) loc = this.#spot(node);
       reasons = [...(reasons ?? []), REASON.inconsistent];
     }
     const linkKey = reasons === null && (node.links ?? 0) > 1 && node.dev !== undefined ? `${node.dev}:${node.ino}` : null;
     if (linkKey) {
       const first = this.#links.get(linkKey);
-      if (first) return { done: this.#linkMember(node, abs, rel, first) };
+      if (first) return { done: this.#linkMember(node, loc, rel, first) };
     }
     const eager = linkKey !== null || node.content.length > 1;
     let fd = -1;
     if (eager) {
       await this.#gate.take();
       try {
-        fd = openSync(abs, CREATE_FLAGS, 0o600);
+        fd = openSync(at(loc.dirFd, loc.name), CREATE_FLAGS, 0o600);
       } catch (err) {
         this.#gate.give();
         const problem = createProblem(err);
         // A spot lost+found chose itself cannot be refused; anything else can still be salvaged.
-        if (problem === null || dirname(abs) === this.#lf.dir) throw err;
-        return this.#start(node, this.#lf.place(nameOf(node)).path, rel, [problem]);
+        if (problem === null || loc.inLost) throw err;
+        return this.#start(node, this.#spot(node), rel, [problem]);
       }
     }
     let group: ((f: LinkFirst) => void) | null = null;
     if (linkKey) this.#links.set(linkKey, new Promise<LinkFirst>((r) => (group = r)));
     const resolveGroup = (f: LinkFirst) => (group as ((f: LinkFirst) => void) | null)?.(f);
-    let path = abs;
+    let path = loc;
     let placed = reasons === null;
     const why = reasons ?? [];
     let finished!: (err: unknown) => void;
@@ -123,14 +141,14 @@ export class FileRestorer {
       open: () => {
         if (fd >= 0) return fd;
         try {
-          fd = openSync(path, CREATE_FLAGS, 0o600);
+          fd = openSync(at(path.dirFd, path.name), CREATE_FLAGS, 0o600);
         } catch (err) {
           const problem = createProblem(err);
-          if (problem === null || dirname(path) === this.#lf.dir) throw err;
-          path = this.#lf.place(nameOf(node)).path;
+          if (problem === null || path.inLost) throw err;
+          path = this.#spot(node);
           placed = false;
           why.push(problem);
-          fd = openSync(path, CREATE_FLAGS, 0o600);
+          fd = openSync(at(path.dirFd, path.name), CREATE_FLAGS, 0o600);
         }
         return fd;
       },
@@ -145,8 +163,8 @@ export class FileRestorer {
             if (r.tooLarge) why.push(`${REASON.cannotCreate} (EFBIG)`);
             if (placed && why.length > 0) {
               // Nothing in its proper place may pretend to be whole.
-              const to = this.#lf.place(node.name).path;
-              renameSync(path, to);
+              const to = this.#spot(node);
+              renameSync(at(path.dirFd, path.name), at(to.dirFd, to.name));
               path = to;
               placed = false;
             }
@@ -168,9 +186,9 @@ export class FileRestorer {
           return finished(err);
         }
         if (placed) this.#host.counts.files++;
-        else if (why.length > 0) this.#host.fragment({ name: relative(this.#lf.dir, path), original_path: rel, inode: node.ino ?? null, size: node.size, reason: why.join("; "), missing_ranges: missing });
+        else if (why.length > 0) this.#host.fragment({ name: path.name, original_path: displayName(rel), inode: node.ino ?? null, size: node.size, reason: why.join("; "), missing_ranges: missing });
         this.#host.progress.files++;
-        resolveGroup({ placedPath: placed ? path : null, contentPath: path, missing });
+        resolveGroup({ placedRel: placed ? path.rel : null, contentRel: path.rel, missing });
         finished(null);
       },
     });
@@ -178,14 +196,14 @@ export class FileRestorer {
   }
 
   /** A later member of a hard-link group: a link to the first, or a copy in lost+found. */
-  #linkMember(node: FileNode, abs: string, rel: string, first: Promise<LinkFirst>): Promise<void> {
+  #linkMember(node: FileNode, loc: Loc, rel: string, first: Promise<LinkFirst>): Promise<void> {
     return this.#host.track((async () => {
       const f = await first;
       if (this.#host.failed()) return;
       let reason: string = REASON.hardLink;
-      if (f.placedPath) {
+      if (f.placedRel) {
         try {
-          linkSync(f.placedPath, abs);
+          linkSync(this.#host.fromRoot(f.placedRel), at(loc.dirFd, loc.name));
           this.#host.counts.files++;
           this.#host.progress.files++;
           this.#host.addBytes(node.size);
@@ -197,9 +215,9 @@ export class FileRestorer {
       const spot = this.#lf.place(node.name);
       let missing = f.missing;
       let copied = false;
-      if (f.contentPath) {
+      if (f.contentRel) {
         try {
-          copyFileSync(f.contentPath, spot.path, constants.COPYFILE_EXCL);
+          copyFileSync(this.#host.fromRoot(f.contentRel), spot.path, constants.COPYFILE_EXCL);
           copied = true;
         } catch {
           // fall back to the vault
@@ -219,7 +237,7 @@ export class FileRestorer {
       }
       if (copied) this.#host.addBytes(node.size);
       const reasons = [reason, ...(missing.length > 0 ? [REASON.damaged] : [])];
-      this.#host.fragment({ name: spot.name, original_path: rel, inode: node.ino ?? null, size: node.size, reason: reasons.join("; "), missing_ranges: missing });
+      this.#host.fragment({ name: spot.name, original_path: displayName(rel), inode: node.ino ?? null, size: node.size, reason: reasons.join("; "), missing_ranges: missing });
       this.#host.progress.files++;
     })());
   }

@@ -3,17 +3,28 @@
  * MANIFEST.json, which says what each fragment is.
  *
  * Invariants:
- * - The folder is created lazily (a clean restore has none), inside the restore directory.
+ * - The folder is created lazily (a clean restore has none), inside the restore directory,
+ *   relative to its descriptor (at.ts). Its name is "efsbak-lost+found", or, when the
+ *   recovery point's own root holds an entry of that name (a restore of a restore),
+ *   "efsbak-lost+found.1", ".2", …: the first the root listing does not hold, so that entry
+ *   comes back in place; MANIFEST.json says which name was used ("lost_found").
  * - Every name in it is `<seq>-<sanitized basename>`: unique (seq), never "", ".", "..",
  *   never containing "/" or NUL, at most ~220 bytes, whatever the vault said.
  * - The manifest lists every fragment exactly once, ordered by name (so by <seq>; entries
  *   with no file of their own, such as a lost directory listing, come last).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, mkdirSync, writeFileSync } from "node:fs";
+import { displayName } from "../tree/name.ts";
+import { at, openDirAt } from "./at.ts";
 
-/** Name of the lost+found folder inside a restore directory. */
+/** Name of the lost+found folder inside a restore directory (unless the recovery point's root has an entry of that name). */
 export const LOST_FOUND_DIR = "efsbak-lost+found";
+
+/** The lost+found name for a root holding `names`: LOST_FOUND_DIR, else the first free LOST_FOUND_DIR.N. */
+export function lostFoundName(names: ReadonlySet<string>): string {
+  if (!names.has(LOST_FOUND_DIR)) return LOST_FOUND_DIR;
+  for (let i = 1; ; i++) if (!names.has(`${LOST_FOUND_DIR}.${i}`)) return `${LOST_FOUND_DIR}.${i}`;
+}
 /** Name of the manifest inside lost+found. */
 export const MANIFEST_NAME = "MANIFEST.json";
 
@@ -46,7 +57,7 @@ export function createProblem(err: unknown, extra: string[] = []): string | null
 export interface Fragment {
   /** File name inside efsbak-lost+found (for a lost directory listing: the directory's path). */
   name: string;
-  /** Path relative to the recovery point root, when known. */
+  /** Path relative to the recovery point root, when known (shown as tree/name.ts displayName: raw bytes as \xHH). */
   original_path: string | null;
   inode: string | null;
   size: number;
@@ -55,26 +66,42 @@ export interface Fragment {
   missing_ranges: [number, number][];
 }
 
+/** A fresh spot in lost+found: its name there, and the directory descriptor it goes in. */
+export interface Spot {
+  name: string;
+  dirFd: number;
+  /** at(dirFd, name). */
+  path: Buffer;
+}
+
 /** The lost+found folder of one restore. */
 export interface LostFound {
-  /** Absolute path of the folder (it may not exist yet). */
+  /** The folder's name in the restore directory (final once `avoid` was called or a spot was placed). */
+  readonly name: string;
+  /** Its path, for messages (it may not exist yet). */
   readonly dir: string;
+  /** Its descriptor once made, else -1. */
+  readonly fd: number;
   readonly fragments: Fragment[];
-  /** Creates the folder if needed and returns a fresh absolute path for `basename`. */
-  place(basename: string): { name: string; path: string };
+  /** Picks the folder's name so that it is none of the root's own entries; before any place(). */
+  avoid(rootNames: ReadonlySet<string>): void;
+  /** Creates the folder if needed and returns a fresh spot for `basename`. */
+  place(basename: string): Spot;
   /** Records a fragment. */
   add(fragment: Fragment): void;
   /** Sorts the fragments by name (numerically by <seq>); done before the result is returned. */
   sort(): void;
   /** Writes MANIFEST.json (creating the folder) when there are fragments; returns its path or null. */
   writeManifest(rpId: string): string | null;
+  /** Closes its descriptor. */
+  close(): void;
 }
 
 const MAX_NAME_BYTES = 200;
 
 /** A safe, readable file name from whatever a tree said (no "/", NUL or control characters). */
 export function sanitizeName(name: string): string {
-  let s = name.replace(/[\u0000-\u001f\u007f/]/g, "_");
+  let s = displayName(name.replace(/[\u0000-\u001f\u007f/]/g, "_"));
   if (s === "" ) s = "unnamed";
   const enc = new TextEncoder();
   if (enc.encode(s).length > MAX_NAME_BYTES) {
@@ -91,26 +118,38 @@ function seqOf(name: string): number {
   return m ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
 }
 
-/** Creates the lost+found of a restore directory (nothing is written until it is used). */
-export function createLostFound(restoreDir: string): LostFound {
-  const dir = join(restoreDir, LOST_FOUND_DIR);
+/** Creates the lost+found of a restore directory open as `root.fd` (nothing is written until it is used). */
+export function createLostFound(root: { fd: number; path: string }): LostFound {
   const fragments: Fragment[] = [];
-  let made = false;
+  let name = LOST_FOUND_DIR;
+  let fd = -1;
   let seq = 0;
 
-  function ensure(): void {
-    if (made) return;
-    mkdirSync(dir, { mode: 0o700 });
-    made = true;
+  function ensure(): number {
+    if (fd >= 0) return fd;
+    mkdirSync(at(root.fd, name), { mode: 0o700 });
+    fd = openDirAt(root.fd, name);
+    return fd;
   }
 
   return {
-    dir,
+    get name() {
+      return name;
+    },
+    get dir() {
+      return `${root.path}/${name}`;
+    },
+    get fd() {
+      return fd;
+    },
     fragments,
+    avoid(rootNames) {
+      if (fd < 0) name = lostFoundName(rootNames);
+    },
     place(basename) {
-      ensure();
-      const name = `${String(++seq).padStart(4, "0")}-${sanitizeName(basename)}`;
-      return { name, path: join(dir, name) };
+      const dirFd = ensure();
+      const spot = `${String(++seq).padStart(4, "0")}-${sanitizeName(basename)}`;
+      return { name: spot, dirFd, path: at(dirFd, spot) };
     },
     add(fragment) {
       fragments.push(fragment);
@@ -121,10 +160,13 @@ export function createLostFound(restoreDir: string): LostFound {
     writeManifest(rpId) {
       if (fragments.length === 0) return null;
       this.sort();
-      ensure();
-      const path = join(dir, MANIFEST_NAME);
-      writeFileSync(path, JSON.stringify({ rp: rpId, fragments }, null, 2) + "\n", { flag: "wx", mode: 0o600 });
-      return path;
+      const dirFd = ensure();
+      writeFileSync(at(dirFd, MANIFEST_NAME), JSON.stringify({ rp: rpId, lost_found: name, fragments }, null, 2) + "\n", { flag: "wx", mode: 0o600 });
+      return `${this.dir}/${MANIFEST_NAME}`;
+    },
+    close() {
+      if (fd >= 0) closeSync(fd);
+      fd = -1;
     },
   };
 }

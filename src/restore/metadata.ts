@@ -1,19 +1,23 @@
 /**
- * File metadata on restore: mtime with nanosecond precision, mode bits, owner.
+ * File metadata on restore: mtime with nanosecond precision, mode bits, owner, extended
+ * attributes (POSIX ACLs and capabilities included).
  *
  * Node's utimes takes seconds as a double and loses the last digits of a nanosecond mtime,
  * so times go through libc's utimensat/futimens via bun:ffi (exact); when FFI is not
  * available (another platform or libc) they fall back to fs.utimesSync/lutimesSync, which
  * round to about a microsecond.
  *
- * Order matters, and callers follow it: content, then owner (chown clears setuid/setgid),
- * then mode, then times (every other change bumps ctime only, but writes bump mtime).
+ * Order matters, and callers follow it: content, then owner (chown clears setuid/setgid and
+ * security.capability), then mode, then xattrs, then times (every other change bumps ctime
+ * only, but writes bump mtime).
  * createMetaSetter applies that order for the walker and turns failures into warnings.
  */
 import { dlopen, FFIType } from "bun:ffi";
 import { chmodSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync } from "node:fs";
-import { relative } from "node:path";
-import type { DirNode, FileNode, SymlinkNode } from "../tree/node.ts";
+import { setFdXattr, setXattr } from "../fs/libc.ts";
+import { displayName, nameToBytes } from "../tree/name.ts";
+import type { DeviceNode, DirNode, FileNode, RootMeta, SymlinkNode, Xattr } from "../tree/node.ts";
+import { at } from "./at.ts";
 
 /** A parsed nanosecond timestamp: whole seconds and 0..999_999_999 nanoseconds. */
 export interface Timespec {
@@ -109,19 +113,22 @@ export function setFdMode(fd: number, mode: number): void {
   fchmodSync(fd, mode & 0o7777);
 }
 
-/** Sets mode bits of a path (a directory the restore created; never a symlink). */
-export function setPathMode(path: string, mode: number): void {
-  chmodSync(path, mode & 0o7777);
-}
-
 /** Sets the owner of an open file. */
 export function setFdOwner(fd: number, uid: number, gid: number): void {
   fchownSync(fd, uid, gid);
 }
 
 /** Sets the owner of a path, not following a final symlink. */
-export function setPathOwner(path: string, uid: number, gid: number): void {
+export function setPathOwner(path: string | Buffer, uid: number, gid: number): void {
   lchownSync(path, uid, gid);
+}
+
+/** Sets atime and mtime (both to `t`) of `name` in the directory open as `dirFd`, not following it. */
+export function setAtTimes(dirFd: number, name: string, t: Timespec): void {
+  const c = openLibc();
+  const bytes = nameToBytes(name);
+  if (c && bytes && c.utimensat(dirFd, Buffer.concat([bytes, Buffer.of(0)]), timesArray(t), c.atSymlinkNofollow) === 0) return;
+  lutimesSync(at(dirFd, name), seconds(t), seconds(t));
 }
 
 /** True when uid/gid look like real ids (a hostile tree may say anything). */
@@ -133,79 +140,138 @@ export function validOwner(uid: unknown, gid: unknown): boolean {
 export interface MetaSetter {
   /** An open regular file (`lost`: it is in lost+found, so it stays readable by its owner). */
   file(fd: number, node: FileNode, lost: boolean, rel: string): void;
-  /** A directory the restore made, once everything below it is done. */
-  dir(abs: string, node: DirNode, lost: boolean): void;
-  /** A restored symlink (never followed). */
-  symlink(abs: string, node: SymlinkNode): void;
+  /** A directory the restore made, open as `fd`, once everything below it is done. */
+  dir(fd: number, node: DirNode | RootMeta, lost: boolean, rel: string): void;
+  /** A restored symlink or device node `name` in the directory open as `dirFd` (never followed). */
+  entry(dirFd: number, name: string, node: SymlinkNode | DeviceNode, rel: string): void;
+  /** Warnings that summarize what could not be set, once per kind (call at the end). */
+  summarize(): void;
 }
 
 /**
- * Creates the metadata setter of a restore into `root`; owners only with `chown`. `newOwner`:
- * the owner every entry created below root gets (root's own: its uid, and its gid whether or
- * not it is setgid, which its subdirectories inherit). Setting that owner again is skipped,
- * one syscall less per file when root restores root's files.
+ * Creates the metadata setter of a restore; owners only with `chown`. `newOwner`: the owner
+ * every entry created in the restore gets (the restore directory's: its uid, and its gid
+ * whether or not it is setgid). Setting that owner again is skipped, one syscall less per
+ * file when root restores root's files.
+ *
+ * Order per entry: owner, mode (setuid/setgid only when the owner is exactly the recorded
+ * one: a failed or skipped chown never leaves a setuid file of the wrong owner), extended
+ * attributes (after chown, which clears security.capability; after the mode, since an ACL
+ * sets the group bits itself), times last.
  */
-export function createMetaSetter(options: { root: string; chown: boolean; newOwner?: { uid: number; gid: number }; warn(message: string): void }): MetaSetter {
+export function createMetaSetter(options: { chown: boolean; newOwner: { uid: number; gid: number }; warn(message: string): void }): MetaSetter {
   let warnedOwner = false;
-  const same = (uid: number, gid: number) => options.newOwner !== undefined && uid === options.newOwner.uid && gid === options.newOwner.gid;
-  const wantOwner = (uid: unknown, gid: unknown) => options.chown && validOwner(uid, gid) && !same(uid as number, gid as number);
+  const xattrFailures = new Map<string, { count: number; example: string }>();
+  const same = (uid: number, gid: number) => uid === options.newOwner.uid && gid === options.newOwner.gid;
 
-  function owner(set: () => void): void {
+  /** Sets the owner when wanted; true when the entry's owner is now exactly the recorded one. */
+  function owner(uid: number, gid: number, set: () => void): boolean {
+    if (!validOwner(uid, gid)) return false;
+    if (same(uid, gid)) return true;
+    if (!options.chown) return false;
     try {
       set();
+      return true;
     } catch (err) {
       if (!warnedOwner) {
         warnedOwner = true;
         options.warn(`Cannot restore owners: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run as root to restore uid/gid)`);
       }
+      return false;
     }
   }
 
   function failed(what: string, rel: string, err: unknown): void {
-    options.warn(`Cannot set ${what} of "${rel}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    options.warn(`Cannot set ${what} of "${displayName(rel)}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 
-  function times(abs: string, mtime: string): void {
+  function xattrs(list: Xattr[] | undefined, rel: string, set: (name: Buffer, value: Buffer) => void): void {
+    if (!list) return;
+    for (const [name, value] of list) {
+      const bytes = nameToBytes(name);
+      if (!bytes) continue;
+      try {
+        set(bytes, Buffer.from(value, "base64"));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? "error";
+        const key = `${xattrKind(name)}\0${code}`;
+        const f = xattrFailures.get(key);
+        if (f) f.count++;
+        else xattrFailures.set(key, { count: 1, example: rel });
+      }
+    }
+  }
+
+  function mode(recorded: number, exactOwner: boolean, lost: boolean, salvage: number): number {
+    const m = lost ? salvagedMode(recorded, salvage) : recorded & 0o7777;
+    return exactOwner ? m : m & ~0o6000;
+  }
+
+  function times(rel: string, mtime: string, set: (t: Timespec) => void): void {
     const t = parseNs(mtime);
     if (!t) return;
     try {
-      setPathTimes(abs, t);
+      set(t);
     } catch (err) {
-      failed("mtime", relative(options.root, abs), err);
+      failed("mtime", rel, err);
     }
   }
 
   return {
     file(fd, node, lost, rel) {
-      if (wantOwner(node.uid, node.gid)) owner(() => setFdOwner(fd, node.uid, node.gid));
+      const exact = owner(node.uid, node.gid, () => setFdOwner(fd, node.uid, node.gid));
       try {
-        setFdMode(fd, lost ? salvagedMode(node.mode, 0o600) : node.mode);
+        fchmodSync(fd, mode(node.mode, exact, lost, 0o600));
       } catch (err) {
         failed("mode", rel, err);
       }
-      const t = parseNs(node.mtime);
-      if (t) {
+      xattrs(node.xattrs, rel, (n, v) => setFdXattr(fd, n, v));
+      times(rel, node.mtime, (t) => setFdTimes(fd, t));
+    },
+    dir(fd, node, lost, rel) {
+      const exact = owner(node.uid, node.gid, () => setFdOwner(fd, node.uid, node.gid));
+      try {
+        fchmodSync(fd, mode(node.mode, exact, lost, 0o700));
+      } catch (err) {
+        failed("mode", rel, err);
+      }
+      xattrs(node.xattrs, rel, (n, v) => setFdXattr(fd, n, v));
+      times(rel, node.mtime, (t) => setFdTimes(fd, t));
+    },
+    entry(dirFd, name, node, rel) {
+      const path = at(dirFd, name);
+      const exact = owner(node.uid, node.gid, () => setPathOwner(path, node.uid, node.gid));
+      if (node.type !== "symlink") {
         try {
-          setFdTimes(fd, t);
+          chmodSync(path, mode(node.mode, exact, false, 0o600)); // a device node this restore made: not a link
         } catch (err) {
-          failed("mtime", rel, err);
+          failed("mode", rel, err);
         }
       }
+      xattrs(node.xattrs, rel, (n, v) => setXattr(path, n, v));
+      times(rel, node.mtime, (t) => setAtTimes(dirFd, name, t));
     },
-    dir(abs, node, lost) {
-      if (wantOwner(node.uid, node.gid)) owner(() => setPathOwner(abs, node.uid, node.gid));
-      try {
-        setPathMode(abs, lost ? salvagedMode(node.mode, 0o700) : node.mode);
-      } catch (err) {
-        failed("mode", relative(options.root, abs), err);
+    summarize() {
+      for (const [key, f] of xattrFailures) {
+        const [kind, code] = key.split("\0");
+        options.warn(`Cannot restore ${f.count} extended attribute${f.count === 1 ? "" : "s"} of kind "${kind}": ${code} (first: "${displayName(f.example)}")${hintFor(kind!, code!)}`);
       }
-      times(abs, node.mtime);
-    },
-    symlink(abs, node) {
-      if (wantOwner(node.uid, node.gid)) owner(() => setPathOwner(abs, node.uid, node.gid));
-      times(abs, node.mtime);
+      xattrFailures.clear();
     },
   };
+}
+
+/** The kind of an attribute for summaries: its namespace, or the ACL/capability it is. */
+function xattrKind(name: string): string {
+  if (name === "system.posix_acl_access" || name === "system.posix_acl_default") return "POSIX ACL";
+  if (name === "security.capability") return "capability";
+  return name.split(".")[0] || name;
+}
+
+function hintFor(kind: string, code: string): string {
+  if (code === "ENOTSUP" || code === "EOPNOTSUPP") return "; the target file system does not keep them";
+  if (code === "EPERM" && (kind === "trusted" || kind === "security" || kind === "capability")) return "; run the restore as root to restore them";
+  return "";
 }
 
 /** Mode of a salvaged entry: no setuid/setgid/sticky, and always open to its owner for inspection. */

@@ -33,7 +33,6 @@
  * (walk.ts); per-blob damage never fails the restore; memory holds one directory listing per
  * level plus the files and blob bytes asked for ahead (bounded as above).
  */
-import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { EfsbakError } from "../errors.ts";
 import { StorageError } from "../storage/storage.ts";
@@ -43,8 +42,9 @@ import { fromHex } from "../vault/id.ts";
 import { findPath } from "../tree/list.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
-import { parseIncludes, unmatchedIncludes } from "./include.ts";
-import { type Fragment, createLostFound } from "./lost-found.ts";
+import { type IncludeNode, parseIncludes, unmatchedIncludes } from "./include.ts";
+import { type Fragment, type LostFound, createLostFound } from "./lost-found.ts";
+import { type RestoreRoot, makeRestoreRoot } from "./at.ts";
 import { type BlobReader, createBlobReader } from "./blob-reader.ts";
 import { workerDecoder } from "./decoder.ts";
 import { RestoreWalker } from "./walk.ts";
@@ -83,9 +83,12 @@ export interface RestoreOptions {
 /** What a restore did. Counts are of entries restored in their proper place. */
 export interface RestoreResult {
   restoreDir: string;
+  /** The lost+found folder's name in restoreDir (efsbak-lost+found unless the recovery point's root has that name). */
+  lostFound: string;
   files: number;
   dirs: number;
   symlinks: number;
+  devices: number;
   /** Bytes of file content restored (logical, holes included). */
   bytes: number;
   fragments: Fragment[];
@@ -146,11 +149,13 @@ async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, opti
     });
   }
 
-  const restoreDir = join(target, restoreDirName(options.now));
+  const dirName = restoreDirName(options.now);
+  const restoreDir = join(target, dirName);
+  let root: RestoreRoot;
   try {
-    mkdirSync(target, { recursive: true });
-    mkdirSync(restoreDir, { mode: 0o700 });
+    root = makeRestoreRoot(target, dirName);
   } catch (err) {
+    if (err instanceof EfsbakError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EEXIST") {
       throw new EfsbakError(`Cannot restore into "${restoreDir}": it already exists`, { exitCode: 1, hint: "restore never writes over existing files; run the restore again", cause: err });
@@ -158,13 +163,22 @@ async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, opti
     throw new EfsbakError(`Cannot restore into "${target}": ${code ?? (err as Error).message}; nothing was written`, { exitCode: 1, hint: "choose a --target directory you can write to", cause: err });
   }
 
+  try {
+    return await restoreInto(vault, rp, root, options, writer, includes.root, (w) => (walker = w));
+  } finally {
+    root.close();
+  }
+}
+
+async function restoreInto(vault: Vault, rp: RecoveryPoint, root: RestoreRoot, options: RestoreOptions, writer: ContentWriter, include: IncludeNode | null, started: (w: RestoreWalker) => void): Promise<RestoreResult> {
+  const restoreDir = root.path;
   const warnings: string[] = [];
-  const lf = createLostFound(restoreDir);
-  walker = new RestoreWalker(vault, restoreDir, lf, writer, {
+  const lf = createLostFound(root);
+  const walker = new RestoreWalker(vault, root.fd, lf, writer, {
     chown: options.chown ?? false,
     signal: options.signal,
     maxOpenFiles: Math.max(8, (options.concurrency ?? DEFAULT_CONCURRENCY) * 4),
-    totalBytes: includes.root ? null : rp.size_bytes,
+    totalBytes: include ? null : rp.size_bytes,
     warn(message) {
       warnings.push(message);
       options.onWarning?.(message);
@@ -174,22 +188,28 @@ async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, opti
     },
     olderListing: (rel) => findInOthers(vault, options.others ?? [], rel),
   });
-
+  started(walker);
   try {
-    const root = await walker.walkDir(rp.tree, restoreDir, "", includes.root, false);
-    await root.done;
-    walker.check();
-    lf.writeManifest(rp.id);
-  } catch (err) {
-    await walker.settle();
-    throw fail(rp, target, restoreDir, lf, options, err);
+    try {
+      const done = await walker.walkRoot(rp.tree, include, include ? undefined : rp.root);
+      await done.done;
+      walker.check();
+      lf.writeManifest(rp.id);
+    } catch (err) {
+      await walker.settle();
+      throw fail(rp, root, lf, options, err);
+    }
+  } finally {
+    lf.close();
   }
   walker.report(true);
   return {
     restoreDir,
+    lostFound: lf.name,
     files: walker.counts.files,
     dirs: walker.counts.dirs,
     symlinks: walker.counts.symlinks,
+    devices: walker.counts.devices,
     bytes: walker.progress.bytes,
     fragments: lf.fragments,
     warnings,
@@ -210,17 +230,17 @@ async function loadListing(vault: Vault, writer: ContentWriter, tree: string): P
 }
 
 /** Renames a failed restore and builds the error that says what happened and what to do. */
-function fail(rp: RecoveryPoint, target: string, restoreDir: string, lf: ReturnType<typeof createLostFound>, options: RestoreOptions, err: unknown): EfsbakError {
+function fail(rp: RecoveryPoint, root: RestoreRoot, lf: LostFound, options: RestoreOptions, err: unknown): EfsbakError {
   try {
     lf.writeManifest(rp.id);
   } catch {
     // best effort: the directory is kept either way
   }
-  let kept = restoreDir;
-  const failedDir = join(target, restoreDirName(options.now, true));
+  let kept = root.path;
+  const failedName = restoreDirName(options.now, true);
   try {
-    renameSync(restoreDir, failedDir);
-    kept = failedDir;
+    root.renameTo(failedName);
+    kept = root.path.slice(0, root.path.length - restoreDirName(options.now).length) + failedName;
   } catch {
     // keep the original name; the message says where it is
   }

@@ -3,27 +3,35 @@
  * restore.ts drives it; the pipeline is documented there.
  *
  * Invariants (security):
- * - Every path it creates is <a directory it created itself>/<a validated name>. A name that
- *   is empty, ".", "..", holds "/" or NUL, or repeats an earlier name of the same directory
+ * - Every entry is created relative to the descriptor of a directory it created and opened
+ *   itself (at.ts), as <that directory>/<a validated name>: no path is resolved again from
+ *   the target, and paths of any length restore in place. A name that is empty, ".", "..",
+ *   holds "/" or NUL, has no byte form, or repeats an earlier name of the same directory
  *   never becomes a path: the entry is salvaged into lost+found under a sanitized name.
- * - Directories are made with mkdir (fails on anything existing), files opened with
- *   O_CREAT|O_EXCL|O_NOFOLLOW (files.ts), so nothing existing is ever written through, and a
- *   restored symlink is never a parent of anything (its name is taken in its directory).
- * - Metadata is set through the open descriptor (files) or without following links.
+ * - Directories are made with mkdir (fails on anything existing) and opened
+ *   O_DIRECTORY|O_NOFOLLOW, files opened O_CREAT|O_EXCL|O_NOFOLLOW (files.ts), devices made
+ *   with mknod (as root), so nothing existing is ever written through, and a restored symlink
+ *   is never a parent of anything (its name is taken in its directory).
+ * - Metadata is set through the open descriptor (files, directories) or without following
+ *   links (symlinks, devices).
+ * - A directory's descriptor stays open until everything below it is done (its metadata is
+ *   set through it then), so open descriptors grow with the depth and the files in flight.
  *
  * Completion: walking a directory returns once its entries are started; `done` resolves when
  * every entry below is complete, and only then are the directory's mode and mtime set.
  * Task promises never reject: the first fatal error is kept in `failure` and stops the walk.
  */
-import { mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import type { DirNode, Node, SymlinkNode } from "../tree/node.ts";
+import { closeSync, constants, fstatSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mknod } from "../fs/libc.ts";
+import { displayName, isByteName, nameToBytes } from "../tree/name.ts";
+import type { DeviceNode, DirNode, Node, RootMeta, SymlinkNode } from "../tree/node.ts";
+import { at, openDirAt } from "./at.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
 import type { Vault } from "../vault/vault.ts";
-import { type Done, type FileHost, FileRestorer } from "./files.ts";
+import { type Done, type FileHost, FileRestorer, type Loc } from "./files.ts";
 import { type IncludeNode, decide } from "./include.ts";
-import { type Fragment, type LostFound, LOST_FOUND_DIR, REASON, createProblem } from "./lost-found.ts";
+import { type Fragment, type LostFound, REASON, createProblem } from "./lost-found.ts";
 import { type MetaSetter, createMetaSetter } from "./metadata.ts";
 import type { ContentWriter } from "./write-file.ts";
 
@@ -59,21 +67,31 @@ const PREFETCH = 8;
 const MAX_PREFETCHED = 256;
 
 /** Why a name cannot be created as is, or null when it is safe. */
-export function nameProblem(name: unknown, seen: Set<string>, atRoot: boolean): string | null {
-  if (typeof name !== "string" || name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) return REASON.unsafeName;
+export function nameProblem(name: unknown, seen: Set<string>): string | null {
+  if (typeof name !== "string" || name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0") || !isByteName(name)) return REASON.unsafeName;
   if (seen.has(name)) return REASON.duplicateName;
-  if (atRoot && name === LOST_FOUND_DIR) return REASON.collision;
   return null;
 }
 
+/** A directory being restored into: its descriptor and its path from the restore directory. */
+interface Into {
+  fd: number;
+  /** "" for the restore directory itself. */
+  rel: string;
+  lost: boolean;
+}
+
+const DEVICE_TYPE = { chardev: constants.S_IFCHR, blockdev: constants.S_IFBLK } as const;
+
 /** Restores trees into a directory. One per restore. */
 export class RestoreWalker implements FileHost {
-  readonly counts = { files: 0, dirs: 0, symlinks: 0 };
+  readonly counts = { files: 0, dirs: 0, symlinks: 0, devices: 0 };
   readonly progress: WalkProgress;
   readonly countSizes: boolean;
   failure: unknown = null;
   readonly #vault: Vault;
-  readonly #root: string;
+  readonly #rootFd: number;
+  #devicesRefused = 0;
   readonly #lf: LostFound;
   readonly #writer: ContentWriter;
   readonly #options: WalkOptions;
@@ -85,16 +103,17 @@ export class RestoreWalker implements FileHost {
   readonly #prefetched = new Map<string, Promise<{ nodes: Node[] | null } | { error: unknown }>>();
   #lastReport = -Infinity;
 
-  constructor(vault: Vault, root: string, lf: LostFound, writer: ContentWriter, options: WalkOptions) {
+  /** `rootFd`: the restore directory, open. */
+  constructor(vault: Vault, rootFd: number, lf: LostFound, writer: ContentWriter, options: WalkOptions) {
     this.#vault = vault;
-    this.#root = root;
+    this.#rootFd = rootFd;
     this.#lf = lf;
     this.#writer = writer;
     this.#options = options;
     this.countSizes = options.totalBytes === null;
     this.progress = { files: 0, bytes: 0, totalBytes: options.totalBytes ?? 0, currentPath: "" };
-    const made = statSync(root);
-    this.#meta = createMetaSetter({ root, chown: options.chown, newOwner: { uid: made.uid, gid: made.gid }, warn: options.warn });
+    const made = fstatSync(rootFd);
+    this.#meta = createMetaSetter({ chown: options.chown, newOwner: { uid: made.uid, gid: made.gid }, warn: options.warn });
     this.#files = new FileRestorer(this, lf, writer, { meta: this.#meta, maxOpenFiles: options.maxOpenFiles });
   }
 
@@ -144,14 +163,33 @@ export class RestoreWalker implements FileHost {
     this.#lf.add(f);
   }
 
+  fromRoot(rel: string): Buffer {
+    return at(this.#rootFd, rel);
+  }
+
+  /** Restores the recovery point's root tree into the restore directory; `root`: its recorded metadata, set on the restore directory at the end. */
+  async walkRoot(tree: string, filter: IncludeNode | null, root: RootMeta | undefined): Promise<Done> {
+    const d = await this.walkDir(tree, { fd: this.#rootFd, rel: "", lost: false }, "", filter);
+    return { done: d.done.then(() => this.finish(root)) };
+  }
+
+  /** Summaries of what could not be restored, and the root's own metadata (when recorded). */
+  finish(root: RootMeta | undefined): void {
+    if (this.#devicesRefused > 0) this.#options.warn(`Cannot restore ${this.#devicesRefused} device node${this.#devicesRefused === 1 ? "" : "s"}: only root can create them; they were left out`);
+    this.#devicesRefused = 0;
+    this.#meta.summarize();
+    if (root && !this.failed()) this.#meta.dir(this.#rootFd, root, false, ".");
+  }
+
   /**
-   * Restores the tree `tree` into the existing directory `abs` (`rel` is its path in the RP).
-   * `lost`: abs lies inside lost+found (a salvaged directory), so entries stay where they are.
+   * Restores the tree `tree` into the open directory `into` (`rel` is its path in the RP).
+   * `into.lost`: it lies inside lost+found (a salvaged directory), so entries stay where they are.
    */
-  async walkDir(tree: string, abs: string, rel: string, filter: IncludeNode | null, lost: boolean): Promise<Done> {
+  async walkDir(tree: string, into: Into, rel: string, filter: IncludeNode | null): Promise<Done> {
+    const lost = into.lost;
     const where = rel || ".";
     if (this.#ancestors.has(tree)) {
-      this.fragment({ name: where, original_path: where, inode: null, size: 0, reason: REASON.cycle, missing_ranges: [] });
+      this.fragment({ name: displayName(where), original_path: displayName(where), inode: null, size: 0, reason: REASON.cycle, missing_ranges: [] });
       return { done: DONE };
     }
     const entries = await this.#listing(tree);
@@ -164,9 +202,10 @@ export class RestoreWalker implements FileHost {
         const dir: DirNode = { type: "dir", name, subtree: other.tree, mode: 0o700, uid: 0, gid: 0, mtime: "0" };
         return this.#salvage(dir, where, `${REASON.listingLost}; recovered from recovery point ${other.rp}, which may differ`, filter);
       }
-      this.fragment({ name: where, original_path: where, inode: null, size: 0, reason: REASON.listingLost, missing_ranges: [] });
+      this.fragment({ name: displayName(where), original_path: displayName(where), inode: null, size: 0, reason: REASON.listingLost, missing_ranges: [] });
       return { done: DONE };
     }
+    if (into.fd === this.#rootFd) this.#lf.avoid(new Set(entries.map((n) => n.name)));
     this.#ancestors.add(tree);
     const pending: Promise<void>[] = [];
     const seen = new Set<string>();
@@ -184,12 +223,13 @@ export class RestoreWalker implements FileHost {
         }
         const name = node.name;
         const childRel = rel ? `${rel}/${name}` : name;
-        const problem = nameProblem(name, seen, abs === this.#root);
+        const problem = nameProblem(name, seen);
         if (typeof name === "string") seen.add(name);
         const d = decide(filter, name, node.type === "dir");
         if (d.skip) continue;
         this.progress.currentPath = childRel;
-        const started = problem ? await this.#salvage(node, childRel, problem, d.filter) : await this.#create(node, join(abs, name), childRel, d.filter, lost);
+        const loc: Loc = { dirFd: into.fd, name, rel: into.rel ? `${into.rel}/${name}` : name, inLost: false };
+        const started = problem ? await this.#salvage(node, childRel, problem, d.filter) : await this.#create(node, loc, childRel, d.filter, lost);
         pending.push(started.done);
         this.report();
       }
@@ -224,63 +264,114 @@ export class RestoreWalker implements FileHost {
     }
   }
 
-  async #create(node: Node, abs: string, rel: string, filter: IncludeNode | null, lost: boolean): Promise<Done> {
-    if (node.type === "file") return this.#files.file(node, abs, rel, lost ? [] : null);
-    if (node.type === "symlink") return this.#symlink(node, abs, rel, lost);
-    if (node.type !== "dir") {
-      this.#options.warn(`Cannot restore device "${rel}": not supported yet`); // TODO(#14)
-      return { done: DONE };
-    }
+  async #create(node: Node, loc: Loc, rel: string, filter: IncludeNode | null, lost: boolean): Promise<Done> {
+    if (node.type === "file") return this.#files.file(node, loc, rel, lost ? [] : null);
+    if (node.type === "symlink") return this.#symlink(node, loc, rel, lost);
+    if (node.type !== "dir") return this.#device(node, loc, rel, lost);
+    let fd: number;
     try {
-      mkdirSync(abs, { mode: 0o700 });
+      fd = this.#mkdir(loc);
     } catch (err) {
       const problem = createProblem(err);
       if (problem === null) throw err;
       return this.#salvage(node, rel, problem, filter);
     }
     if (!lost) this.counts.dirs++;
-    if (node.inconsistent) this.#options.warn(`Directory "${rel}" changed during the backup: restored in place, its listing may be incomplete`);
-    const child = await this.walkDir(node.subtree, abs, rel, filter, lost);
-    return { done: child.done.then(() => this.#meta.dir(abs, node, lost)) };
+    if (node.inconsistent) this.#options.warn(`Directory "${displayName(rel)}" changed during the backup: restored in place, its listing may be incomplete`);
+    return this.#fill(node, { fd, rel: loc.rel, lost }, rel, filter);
+  }
+
+  /** Makes a directory (0700 until its own metadata is set) and opens it. */
+  #mkdir(loc: Loc): number {
+    mkdirSync(at(loc.dirFd, loc.name), { mode: 0o700 });
+    return openDirAt(loc.dirFd, loc.name);
+  }
+
+  /** Walks a made directory; once all below it is done, sets its metadata through its descriptor and closes it. */
+  async #fill(node: DirNode, into: Into, rel: string, filter: IncludeNode | null): Promise<Done> {
+    let child: Done;
+    try {
+      child = await this.walkDir(node.subtree, into, rel, filter);
+    } catch (err) {
+      closeSync(into.fd);
+      throw err;
+    }
+    return {
+      done: child.done.then(() => {
+        try {
+          if (!this.failed()) this.#meta.dir(into.fd, node, into.lost, rel);
+        } finally {
+          closeSync(into.fd);
+        }
+      }),
+    };
   }
 
   /** Puts an entry that cannot take its proper place into lost+found. */
   async #salvage(node: Node, rel: string, reason: string, filter: IncludeNode | null): Promise<Done> {
     const spot = this.#lf.place(typeof node.name === "string" ? node.name : "unnamed");
-    if (node.type === "file") return this.#files.file(node, spot.path, rel, [reason]);
+    const loc: Loc = { dirFd: spot.dirFd, name: spot.name, rel: `${this.#lf.name}/${spot.name}`, inLost: true };
+    const shown = displayName(rel);
+    if (node.type === "file") return this.#files.file(node, loc, rel, [reason]);
     if (node.type === "symlink") {
+      const target = nameToBytes(node.target) ?? Buffer.from(node.target);
       try {
-        symlinkSync(node.target, spot.path);
-        this.#meta.symlink(spot.path, node);
-        this.fragment({ name: spot.name, original_path: rel, inode: null, size: byteLength(node.target), reason, missing_ranges: [] });
+        if (target.length === 0 || target.includes(0)) throw Object.assign(new Error("link target cannot be created"), { code: "ENOENT" });
+        symlinkSync(target, spot.path);
+        this.#meta.entry(spot.dirFd, spot.name, node, rel);
+        this.fragment({ name: spot.name, original_path: shown, inode: null, size: target.length, reason, missing_ranges: [] });
       } catch (err) {
         if (createProblem(err, ["ENOENT"]) === null) throw err;
-        writeFileSync(spot.path, node.target, { flag: "wx", mode: 0o600 });
-        this.fragment({ name: spot.name, original_path: rel, inode: null, size: byteLength(node.target), reason: `${reason}; saved as a file holding the link target`, missing_ranges: [] });
+        writeFileSync(spot.path, target, { flag: "wx", mode: 0o600 });
+        this.fragment({ name: spot.name, original_path: shown, inode: null, size: target.length, reason: `${reason}; saved as a file holding the link target`, missing_ranges: [] });
       }
       return { done: DONE };
     }
-    if (node.type !== "dir") return { done: DONE }; // TODO(#14): devices
-    mkdirSync(spot.path, { mode: 0o700 });
-    this.fragment({ name: spot.name, original_path: rel, inode: null, size: 0, reason, missing_ranges: [] });
-    const child = await this.walkDir(node.subtree, spot.path, rel, filter, true);
-    return { done: child.done.then(() => this.#meta.dir(spot.path, node, true)) };
+    if (node.type !== "dir") {
+      // A device in lost+found would be a device all the same: only its description goes there.
+      writeFileSync(spot.path, `${node.type} ${node.rdev}\n`, { flag: "wx", mode: 0o600 });
+      this.fragment({ name: spot.name, original_path: shown, inode: null, size: 0, reason: `${reason}; saved as a file describing the device`, missing_ranges: [] });
+      return { done: DONE };
+    }
+    const fd = this.#mkdir(loc);
+    this.fragment({ name: spot.name, original_path: shown, inode: null, size: 0, reason, missing_ranges: [] });
+    return this.#fill(node, { fd, rel: loc.rel, lost: true }, rel, filter);
   }
 
-  async #symlink(node: SymlinkNode, abs: string, rel: string, lost: boolean): Promise<Done> {
+  async #symlink(node: SymlinkNode, loc: Loc, rel: string, lost: boolean): Promise<Done> {
+    const target = nameToBytes(node.target);
     try {
-      symlinkSync(node.target, abs);
+      if (!target) throw Object.assign(new Error("link target has no byte form"), { code: "EILSEQ" });
+      if (target.includes(0)) throw Object.assign(new Error("link target holds NUL"), { code: "ERR_INVALID_ARG_VALUE" });
+      if (target.length === 0) throw Object.assign(new Error("empty link target"), { code: "ENOENT" });
+      symlinkSync(target, at(loc.dirFd, loc.name));
     } catch (err) {
       const problem = createProblem(err, ["ENOENT"]);
       if (problem === null) throw err;
       return this.#salvage(node, rel, problem, null);
     }
-    this.#meta.symlink(abs, node);
+    this.#meta.entry(loc.dirFd, loc.name, node, rel);
     if (!lost) this.counts.symlinks++;
     return { done: DONE };
   }
-}
 
-function byteLength(s: string): number {
-  return Buffer.byteLength(s, "utf8");
+  /** A character or block device: made as root; otherwise left out (counted, one warning at the end). */
+  async #device(node: DeviceNode, loc: Loc, rel: string, lost: boolean): Promise<Done> {
+    const type = DEVICE_TYPE[node.type];
+    try {
+      mknod(at(loc.dirFd, loc.name), type | 0o600, BigInt(node.rdev));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EPERM" || code === "ENOSYS") {
+        this.#devicesRefused++;
+        return { done: DONE };
+      }
+      const problem = createProblem(err);
+      if (problem === null) throw err;
+      return this.#salvage(node, rel, problem, null);
+    }
+    this.#meta.entry(loc.dirFd, loc.name, node, rel);
+    if (!lost) this.counts.devices++;
+    return { done: DONE };
+  }
 }

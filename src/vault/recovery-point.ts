@@ -4,6 +4,7 @@
  * objects, never by rewriting the recovery point.
  */
 import { EfsbakError, type VaultDamageError } from "../errors.ts";
+import type { RootMeta } from "../tree/node.ts";
 import { objectKey } from "./layout.ts";
 import { loadJsonObjects } from "./load-json.ts";
 import type { Vault } from "./vault.ts";
@@ -37,6 +38,8 @@ export interface RecoveryPoint {
   inconsistent: string[];
   warnings: string[];
   efsbak_version: string;
+  /** The source root's own mode, owner, mtime and xattrs (absent in recovery points of efsbak before 0.2). */
+  root?: RootMeta;
 }
 
 /** Saves a recovery point (after its packs and index). */

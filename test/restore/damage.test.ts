@@ -67,7 +67,7 @@ for (const [name, open] of backends) {
       delete expected["sub/b"];
       expect(snapshotTree(r.restoreDir, { ignore: ["efsbak-lost+found"] })).toEqual(expected);
       expect(r.fragments).toEqual([{ name: "0001-b", original_path: "sub/b", inode: String(lstatSync(join(src, "sub/b")).ino), size: B.length, reason: "missing or corrupt data", missing_ranges: [[start, end]] }]);
-      expect(manifest(r.restoreDir)).toEqual({ rp: rp.id, fragments: r.fragments });
+      expect(manifest(r.restoreDir)).toEqual({ rp: rp.id, lost_found: "efsbak-lost+found", fragments: r.fragments });
 
       const salvaged = readFileSync(join(r.restoreDir, "efsbak-lost+found", "0001-b"));
       expect(salvaged.length).toBe(B.length);

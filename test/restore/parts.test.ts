@@ -2,7 +2,7 @@ import { afterEach, beforeEach, expect, test } from "bun:test";
 import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLostFound, sanitizeName } from "../../src/restore/lost-found.ts";
+import { createLostFound, lostFoundName, sanitizeName } from "../../src/restore/lost-found.ts";
 import { hasExactTimes, parseNs, setFdTimes, setPathTimes } from "../../src/restore/metadata.ts";
 import { nameProblem } from "../../src/restore/walk.ts";
 import { isZero, mergeRanges } from "../../src/restore/write-file.ts";
@@ -25,11 +25,15 @@ const unsafe: [string, unknown, string | null][] = [
   ["backslash is fine", "a\\b", null],
 ];
 for (const [name, value, want] of unsafe) {
-  test(`nameProblem: ${name}`, () => expect(nameProblem(value, new Set(["seen"]), false)).toBe(want));
+  test(`nameProblem: ${name}`, () => expect(nameProblem(value, new Set(["seen"]))).toBe(want));
 }
-test("nameProblem: the lost+found name is reserved at the root only", () => {
-  expect(nameProblem("efsbak-lost+found", new Set(), true)).toBe("name collides on restore");
-  expect(nameProblem("efsbak-lost+found", new Set(), false)).toBeNull();
+test("nameProblem: raw bytes are fine, a lone surrogate that is no byte is not", () => {
+  expect(nameProblem("x\udcff", new Set())).toBeNull();
+  expect(nameProblem("x\ud800", new Set())).toBe("unsafe name");
+});
+test("lostFoundName: a root holding efsbak-lost+found gets the next free name", () => {
+  expect(lostFoundName(new Set(["a"]))).toBe("efsbak-lost+found");
+  expect(lostFoundName(new Set(["efsbak-lost+found", "efsbak-lost+found.1"]))).toBe("efsbak-lost+found.2");
 });
 
 test("sanitizeName keeps names readable, safe and short", () => {
@@ -42,13 +46,16 @@ test("sanitizeName keeps names readable, safe and short", () => {
 });
 
 test("lost+found names are unique and the folder appears only when used", () => {
-  const lf = createLostFound(tmp);
+  const fd = openSync(tmp, "r");
+  const lf = createLostFound({ fd, path: tmp });
   expect(lf.writeManifest("rp")).toBeNull();
   expect(() => lstatSync(lf.dir)).toThrow();
   const a = lf.place("x");
   const b = lf.place("x");
   expect([a.name, b.name]).toEqual(["0001-x", "0002-x"]);
   expect(lstatSync(lf.dir).mode & 0o777).toBe(0o700);
+  lf.close();
+  closeSync(fd);
 });
 
 test("mergeRanges sorts and merges", () => {
