@@ -133,7 +133,7 @@ export function setAtTimes(dirFd: number, name: string, t: Timespec): void {
 
 /** True when uid/gid look like real ids (a hostile tree may say anything). */
 export function validOwner(uid: unknown, gid: unknown): boolean {
-  return Number.isInteger(uid) && Number.isInteger(gid) && (uid as number) >= 0 && (gid as number) >= 0 && (uid as number) < 2 ** 32 && (gid as number) < 2 ** 32;
+  return Number.isInteger(uid) && Number.isInteger(gid) && (uid as number) >= 0 && (gid as number) >= 0 && (uid as number) < 2 ** 32 - 1 && (gid as number) < 2 ** 32 - 1;
 }
 
 /** Sets the metadata of restored entries, in the order above; a failure is a warning, never fatal. */
