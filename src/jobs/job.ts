@@ -9,6 +9,7 @@
  * States are AWS Backup's: CREATED → PENDING → RUNNING → COMPLETED | PARTIAL | FAILED |
  * ABORTED (via ABORTING), and EXPIRED for a scheduled job whose start window passed.
  */
+import { invocationPid } from "../process-id.ts";
 import { hostname } from "node:os";
 import type { Storage } from "../storage/storage.ts";
 import type { VaultDamageError } from "../errors.ts";
@@ -99,7 +100,7 @@ export async function createJob(vault: Pick<Vault, "saveJson">, job: NewJob, opt
     error: null,
     recovery_point: null,
     host: options.host ?? hostname(),
-    pid: options.pid ?? process.pid,
+    pid: options.pid ?? invocationPid(),
     efsbak_version: VERSION,
   };
   let seq = 0;

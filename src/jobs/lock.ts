@@ -16,6 +16,7 @@
  * ignored, and a lease of a dead process on this host is stale at once: no manual unlock,
  * ever. Leases always use the real clock, never the simulated plan clock (--now).
  */
+import { invocationPid } from "../process-id.ts";
 import { hostname } from "node:os";
 import { LockedError, VaultDamageError } from "../errors.ts";
 import { NotFoundError, type Storage } from "../storage/storage.ts";
@@ -90,7 +91,7 @@ interface Seen {
 export async function acquireLease(storage: Storage, folder: string, options: LeaseOptions): Promise<Lease> {
   const clock = options.clock ?? Date.now;
   const host = options.host ?? hostname();
-  const pid = options.pid ?? process.pid;
+  const pid = options.pid ?? invocationPid();
   const isAlive = options.isAlive ?? processAlive;
   const ttlMs = options.ttlMs ?? LEASE_TTL_MS;
   const id = randomId();
