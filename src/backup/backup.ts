@@ -121,6 +121,7 @@ export async function backup(vault: Vault, source: string, options: BackupOption
     walker.flushTrees();
     await pipeline.flush();
     walker.noteXattrFailures();
+    walker.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const finished = new Date(options.now.getTime());
     const rp: RecoveryPoint = {
       id: randomId(),
