@@ -265,6 +265,7 @@ export class Walker {
     };
     const linkKey = Number(st.nlink) > 1 ? `${st.dev}:${st.ino}` : "";
     let read = linkKey ? this.#links.get(linkKey) : undefined;
+    const readHere = !read;
     if (!read) {
       let started: StartedRead;
       try {
@@ -289,6 +290,7 @@ export class Walker {
       if (linkKey) this.#links.set(linkKey, read);
     }
     return { node: read.then((outcome) => {
+      if (outcome.kind !== "read" && readHere) this.progress.bytesRead -= size; // nothing was read
       if (outcome.kind === "vanished") return skipFile("vanished", `Skipped "${displayName(rel)}": it vanished during the backup`);
       if (outcome.kind === "error") return skipFile(outcome.code, `Cannot read "${displayName(rel)}": ${outcome.code}; skipped`);
       const r = outcome.read;

@@ -178,6 +178,17 @@ describe("extended attributes", () => {
     expect(again.code).toBe(0);
     expect(again.out.job.bytes_read).toBe(0);
     await check();
+
+    // An xattr changed (ctime moves, so the file is read again): the new value is recorded,
+    // and diff reports the file as changed.
+    set(join(src, "f.txt"), "user.comment", "changed");
+    expect((await backupJson(src, vault)).code).toBe(0);
+    const v = await openLocal(vault);
+    const rps = await listRecoveryPoints(v);
+    const f = (await treeOf(v, rps.at(-1)!.tree)).find((n) => n.name === "f.txt")!;
+    expect(f.xattrs!.find(([k]) => k === "user.comment")![1]).toBe(Buffer.from("changed").toString("base64"));
+    const d = await runBinary(["diff", rps.at(-2)!.id, rps.at(-1)!.id, "--vault", vault, "--json"], { cwd: work });
+    expect(JSON.parse(d.stdout).changed).toEqual(["f.txt"]);
   }, 60_000);
 });
 
@@ -302,6 +313,7 @@ describe("honest outcomes", () => {
     expect(job.skipped_count).toBe(3);
     expect(job.skipped).toEqual([{ path: "bad\\x0aname", reason: "EACCES" }, { path: "locked", reason: "EACCES" }, { path: "secret", reason: "EACCES" }]);
     expect(job.files).toBe(3); // ok/a, ok/b, top
+    expect(job.bytes_read).toBe(8); // "hi", "there", "t": nothing of the unreadable ones
     expect(r.stderr).toContain('Cannot read "bad\\x0aname": EACCES; skipped');
 
     const v = await openLocal(vault);
