@@ -321,6 +321,8 @@ describe("honest outcomes", () => {
     expect(rp.status).toBe("AVAILABLE");
     expect(rp.skipped).toBe(3);
     expect(rp.files).toBe(3);
+    const listed = JSON.parse((await runBinary(["recovery-points", "--vault", vault, "--json"], { cwd: work })).stdout).recovery_points;
+    expect(listed.map((x: any) => [x.status, x.skipped, x.files])).toEqual([["AVAILABLE", 3, 3]]);
     const paths = (await lsJson(vault)).map((e) => e.path).sort();
     expect(paths).toEqual(["locked", "ok", "ok/a", "ok/b", "top"]); // "latest" picks it
     const prom = readFileSync(metrics, "utf8");
