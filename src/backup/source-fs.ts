@@ -66,8 +66,16 @@ export function readTarget(path: string): string {
  */
 export class XattrReader {
   readonly #unsupported = new Set<string>();
+  readonly #list: typeof listXattrs;
+  readonly #get: typeof getXattr;
   /** Failures other than "not supported", by errno code: how many entries, and the first one's path. */
   readonly failures = new Map<string, { count: number; first: string }>();
+
+  /** The calls default to libc's (tests pass others). */
+  constructor(calls: { list?: typeof listXattrs; get?: typeof getXattr } = {}) {
+    this.#list = calls.list ?? listXattrs;
+    this.#get = calls.get ?? getXattr;
+  }
 
   /** The entry's attributes sorted by name, or undefined when it has none (or they cannot be read). */
   read(path: string, dev: bigint, shown: string): Xattr[] | undefined {
@@ -76,7 +84,7 @@ export class XattrReader {
     const p = fsPath(path);
     let names: Buffer[];
     try {
-      names = listXattrs(p);
+      names = this.#list(p);
     } catch (err) {
       this.#failed(err, devKey, shown);
       return undefined;
@@ -86,7 +94,7 @@ export class XattrReader {
     for (const n of names) {
       let value: Buffer | null;
       try {
-        value = getXattr(p, n);
+        value = this.#get(p, n);
       } catch (err) {
         this.#failed(err, null, shown);
         continue;
