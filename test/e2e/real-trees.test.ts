@@ -72,12 +72,14 @@ describe("names are bytes", () => {
     writeFileSync(Buffer.concat([bytePath(src, [0x64, 0x80]), Buffer.from("/lone-\xc3", "latin1")]), "lone");
     symlinkSync(Buffer.from([0x74, 0xfe, 0x0a, 0x5c]), bytePath(src, [0x6c]));
     writeFileSync(join(src, "new\nline"), "nl");
+    const big = Buffer.alloc(400_000, 0x5a); // past the small-file size: read on the main thread
+    writeFileSync(bytePath(src, [0x62, 0xff]), big);
     const vault = join(work, "v-names");
     const b = await backupJson(src, vault);
     expect(b.stderr).not.toContain("vanished");
     expect(b.code).toBe(0);
     expect(b.out.job.state).toBe("COMPLETED");
-    expect(b.out.job.files).toBe(5);
+    expect(b.out.job.files).toBe(6);
 
     // In the vault: the exact bytes of every name and of the target, each file its own content.
     const v = await openLocal(vault);
@@ -88,6 +90,7 @@ describe("names are bytes", () => {
       expect(node?.type).toBe("file");
       expect((await contentOf(v, (node as any).content)).toString()).toBe("abc"[i]);
     }
+    expect((await contentOf(v, (byBytes.get("62ff") as any).content)).equals(big)).toBe(true);
     const link = byBytes.get("6c")!;
     expect(link.type === "symlink" && nameToBytes(link.target)!.toString("hex")).toBe("74fe0a5c");
     const sub = await treeOf(v, (byBytes.get("6480") as any).subtree);
@@ -103,7 +106,7 @@ describe("names are bytes", () => {
     expect(text.stdout.split("\n").length).toBe(text.stdout.trimEnd().split("\n").length + 1);
     const entries = await lsJson(vault);
     const paths = entries.map((e) => e.path).sort();
-    expect(paths).toEqual(["d\\x80", "d\\x80/lone-\\xc3", "l", "new\\x0aline", "x\\xfe", "x\\xff", "x\ufffd"].sort());
+    expect(paths).toEqual(["b\\xff", "d\\x80", "d\\x80/lone-\\xc3", "l", "new\\x0aline", "x\\xfe", "x\\xff", "x\ufffd"].sort());
     expect(entries.find((e) => e.path === "l")!.target).toBe("t\\xfe\\x0a\\\\");
     // A path argument in the same escaped form finds the entry.
     const one = await lsJson(vault, ["d\\x80"]);
