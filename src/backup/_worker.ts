@@ -9,6 +9,7 @@
  *   hash   { slot, ranges: Int32Array [offset, length]*, paths, fileRange: Int32Array,
  *            expect: BigInt64Array [size, mtimeNs, ctimeNs]* }
  *          -> hashed { slot, ids, status: Int32Array, got: Int32Array, codes }
+ *          Paths are in tree/name.ts's lossless string form (opened by their exact bytes).
  *          Each path is read into its range (fileRange: index into ranges, -1 when empty) and
  *          checked against expect; status 0 ok, 1 changed (main reads it again), 2 vanished,
  *          3 error (codes[i]). A range that was not read cleanly is not hashed.
@@ -19,6 +20,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { createBlobHasher, type BlobHasher } from "../chunk/hash.ts";
 import { DIRECT_ALIGN, alignedBuffer } from "../storage/file-writer.ts";
+import { fsPath } from "../tree/name.ts";
 import type { VaultKeys } from "../vault/crypto.ts";
 import { BLOB_DATA, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
 
@@ -85,7 +87,7 @@ function addBlob(id: Uint8Array, raw: Uint8Array): void {
 function readSmall(path: string, at: number, size: number, expect: BigInt64Array, e: number, flags = OPEN_FLAGS | NOATIME): { status: number; got: number; code: string } {
   let fd: number;
   try {
-    fd = openSync(path, flags);
+    fd = openSync(fsPath(path), flags);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     if (code === "ENOENT") return { status: 2, got: 0, code: "" };

@@ -12,6 +12,7 @@
  */
 import { closeSync, constants, openSync, read, readSync } from "node:fs";
 import { DIRECT_ALIGN, alignedBuffer, directWritesAvailable } from "../storage/file-writer.ts";
+import { fsPath } from "../tree/name.ts";
 
 /** Files smaller than this are read through the page cache. */
 export const DIRECT_READ_MIN = 16 * 1024 * 1024;
@@ -48,9 +49,11 @@ export class FileSource {
 
   /**
    * Opens path with `flags` (O_DIRECT added when size >= DIRECT_READ_MIN and the file system
-   * takes it). Throws what openSync throws.
+   * takes it). `path` is in tree/name.ts's lossless form (opened by its exact bytes). Throws
+   * what openSync throws.
    */
-  static open(path: string, flags: number, size: number): FileSource {
+  static open(name: string, flags: number, size: number): FileSource {
+    const path = fsPath(name);
     if (size >= DIRECT_READ_MIN && directWritesAvailable()) {
       try {
         return new FileSource(openSync(path, flags | constants.O_DIRECT), true);

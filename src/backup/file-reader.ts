@@ -9,9 +9,12 @@
  *
  * A file whose size, mtime or ctime differ before and after the read is read again, up to
  * MAX_ATTEMPTS times in all, then kept as read and marked inconsistent.
+ * Paths are in tree/name.ts's lossless string form (exact bytes at the system call), and
+ * short: long ones go through a directory descriptor (source-fs.ts).
  */
 import { fstatSync, lstatSync, type BigIntStats, constants } from "node:fs";
 import { cutPoint, type ChunkerTables } from "../chunk/fastcdc.ts";
+import { fsPath } from "../tree/name.ts";
 import { FileSource } from "./direct-read.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { ChunkSink, Slot, SmallFileSink, SmallRead } from "./slot.ts";
@@ -98,7 +101,7 @@ export function readFile(p: Pipeline, tables: ChunkerTables, path: string, befor
 async function rereadOnMain(p: Pipeline, tables: ChunkerTables, path: string, signal?: AbortSignal): Promise<ReadOutcome> {
   let before: BigIntStats;
   try {
-    before = lstatSync(path, { bigint: true });
+    before = lstatSync(fsPath(path), { bigint: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return code === "ENOENT" ? { kind: "vanished" } : { kind: "error", code: code ?? (err as Error).message };

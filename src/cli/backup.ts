@@ -27,7 +27,7 @@ export const backupCommand = command({
     "delete-after": { type: "string", description: "delete the recovery point after this long", valueHint: "DURATION" },
   },
   repeatable: ["tag", "exclude"],
-  exitStatus: [...COMMON_EXIT, "3  the backup ended PARTIAL", "4  another backup of this resource is running"],
+  exitStatus: [...COMMON_EXIT, "3  the backup ended PARTIAL: stopped early, or skipped entries it could not read (listed in its job)", "4  another backup of this resource is running"],
   async run({ ctx, args, repeated }) {
     const { source, target } = resolveSource(ctx, String(args.resource), args.vault as string | undefined);
     source.exclude = [...(source.exclude ?? []), ...repeated.exclude];
@@ -59,10 +59,17 @@ export const backupCommand = command({
     }).finally(progress.done);
     const seconds = (performance.now() - t0) / 1000;
     const text = `Backed up "${source.id}" to ${target.name}: ${formatCount(job.files)} files, ${formatBytes(job.bytes_read)} read, ${formatBytes(job.bytes_new)} new, ${formatBytes(job.bytes_stored)} stored in ${formatSeconds(seconds)}\n` +
-      `recovery point ${job.recovery_point}${job.warnings.length ? ` (${job.warnings.length} warnings)` : ""}`;
+      `recovery point ${job.recovery_point}${job.warnings.length ? ` (${job.warnings.length} warnings)` : ""}` +
+      (job.skipped_count ? `\n${job.error}: ${skippedList(job.skipped ?? [])}` : "");
     return { exitCode: job.state === "COMPLETED" ? 0 : 3, json: { job: jobJson(job), recovery_point: job.recovery_point }, text };
   },
 });
+
+/** The first skipped entries for the summary line (all of them are in the job record). */
+function skippedList(skipped: { path: string; reason: string }[], max = 10): string {
+  const shown = skipped.slice(0, max).map((e) => `"${e.path}" (${e.reason})`).join(", ");
+  return skipped.length > max ? `${shown} and ${skipped.length - max} more (efsbak jobs --json lists them all)` : shown;
+}
 
 /** A resource id from the plans, or a directory path. */
 function resolveSource(ctx: Context, ref: string, vaultRef: string | undefined): { source: BackupSource; target: VaultTarget } {

@@ -25,6 +25,7 @@ export function jobJson(j: JobRecord): Record<string, unknown> {
     error: j.error,
     recovery_point: j.recovery_point,
     inconsistent: j.inconsistent ?? [],
+    ...(j.type === "backup" ? { skipped: j.skipped ?? [], skipped_count: j.skipped_count ?? 0 } : {}),
     ...(j.restore_dir !== undefined ? { restore_dir: j.restore_dir, fragments: j.fragments ?? 0 } : {}),
     ...(j.details ? { details: j.details } : {}),
     host: j.host,

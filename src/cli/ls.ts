@@ -1,6 +1,7 @@
 /** `efsbak ls RP [PATH]` and `efsbak diff RP_A RP_B`: look inside recovery points. */
 import { EfsbakError } from "../errors.ts";
 import { decodeTree } from "../tree/tree.ts";
+import { displayName, parseDisplayName } from "../tree/name.ts";
 import { diffTrees, findPath, walkTree, type TreeEntry, type TreeLoader } from "../tree/list.ts";
 import type { Node } from "../tree/node.ts";
 import { fromHex } from "../vault/id.ts";
@@ -22,10 +23,12 @@ function mtimeIso(ns: string): string {
   return new Date(Number(BigInt(ns) / 1_000_000n)).toISOString();
 }
 
+/** An entry for --json: names, targets and xattr names in displayName form (docs/json.md). */
 function entryJson(e: TreeEntry): Record<string, unknown> {
   const n = e.node;
   return {
-    path: e.path,
+    path: displayName(e.path),
+    name: displayName(n.name),
     type: n.type,
     mode: `0${n.mode.toString(8)}`,
     uid: n.uid,
@@ -33,17 +36,44 @@ function entryJson(e: TreeEntry): Record<string, unknown> {
     mtime: mtimeIso(n.mtime),
     mtime_ns: n.mtime,
     ...(n.type === "file" ? { size: n.size, chunks: n.content.length, inode: n.ino } : {}),
-    ...(n.type === "symlink" ? { target: n.target } : {}),
+    ...(n.type === "symlink" ? { target: displayName(n.target) } : {}),
+    ...(n.type === "chardev" || n.type === "blockdev" ? { rdev: n.rdev, major: deviceMajor(n.rdev), minor: deviceMinor(n.rdev) } : {}),
+    ...(n.xattrs ? { xattrs: n.xattrs.map(([name, value]) => ({ name: displayName(name), value })) } : {}),
     ...(n.inconsistent ? { inconsistent: true } : {}),
   };
 }
 
-function modeString(n: Node): string {
-  const t = n.type === "dir" ? "d" : n.type === "symlink" ? "l" : "-";
+const TYPE_LETTER: Record<Node["type"], string> = { file: "-", dir: "d", symlink: "l", chardev: "c", blockdev: "b" };
+
+/** The mode as `ls -l` shows it: type, rwx, setuid/setgid as s/S, sticky as t/T. */
+export function modeString(n: Pick<Node, "type" | "mode">): string {
   const bits = "rwxrwxrwx";
-  let s = t;
-  for (let i = 0; i < 9; i++) s += n.mode & (1 << (8 - i)) ? bits[i] : "-";
+  let s = TYPE_LETTER[n.type] ?? "?";
+  for (let i = 0; i < 9; i++) {
+    const on = (n.mode & (1 << (8 - i))) !== 0;
+    const special = i === 2 ? n.mode & 0o4000 : i === 5 ? n.mode & 0o2000 : i === 8 ? n.mode & 0o1000 : 0;
+    if (special) s += i === 8 ? (on ? "t" : "T") : on ? "s" : "S";
+    else s += on ? bits[i] : "-";
+  }
   return s;
+}
+
+/** Linux's major and minor numbers of an st_rdev (glibc's gnu_dev_major/minor). */
+function deviceMajor(rdev: string): number {
+  const d = BigInt(rdev);
+  return Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
+}
+
+function deviceMinor(rdev: string): number {
+  const d = BigInt(rdev);
+  return Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
+}
+
+/** One line of `ls`: mode, size (or major, minor), mtime, path, symlink target; names in displayName form. */
+function lsLine(e: TreeEntry): string {
+  const n = e.node;
+  const size = n.type === "file" ? formatBytes(n.size) : n.type === "chardev" || n.type === "blockdev" ? `${deviceMajor(n.rdev)}, ${deviceMinor(n.rdev)}` : "";
+  return `${modeString(n)}  ${size.padStart(10)}  ${mtimeIso(n.mtime).slice(0, 19)}Z  ${displayName(e.path)}${n.type === "dir" ? "/" : ""}${n.type === "symlink" ? ` -> ${displayName(n.target)}` : ""}`;
 }
 
 /** The ls command. */
@@ -61,18 +91,14 @@ export const lsCommand = command({
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
     const rp = findRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), args.resource as string | undefined);
     const load = vaultTreeLoader(vault);
-    const path = (args.path as string | undefined) ?? "";
+    const path = parseDisplayName((args.path as string | undefined) ?? "");
     const at = await findPath(load, rp.tree, path);
-    if (path && !at.node) throw new EfsbakError(`Cannot find "${path}" in recovery point ${rp.id}`, { exitCode: 1, hint: `list the root with "efsbak ls ${rp.id}"` });
+    if (path && !at.node) throw new EfsbakError(`Cannot find "${displayName(path)}" in recovery point ${rp.id}`, { exitCode: 1, hint: `list the root with "efsbak ls ${rp.id}"` });
     const entries: TreeEntry[] = [];
     const prefix = path.split("/").filter((p) => p && p !== ".").join("/");
     if (at.node && at.node.type !== "dir") entries.push({ path: prefix, node: at.node });
     else if (at.treeId) for await (const e of walkTree(load, at.treeId, prefix)) entries.push(e);
-    const text = entries.map((e) => {
-      const n = e.node;
-      const size = n.type === "file" ? formatBytes(n.size) : "";
-      return `${modeString(n)}  ${size.padStart(10)}  ${mtimeIso(n.mtime).slice(0, 19)}Z  ${e.path}${n.type === "dir" ? "/" : ""}${n.type === "symlink" ? ` -> ${n.target}` : ""}`;
-    }).join("\n");
+    const text = entries.map(lsLine).join("\n");
     return { exitCode: 0, json: { recovery_point: rp.id, entries: entries.map(entryJson) }, text: text || "(empty)" };
   },
 });
@@ -94,8 +120,8 @@ export const diffCommand = command({
     const b = findRecoveryPoint(rps, String(args.b));
     const d = await diffTrees(vaultTreeLoader(vault), a.tree, b.tree);
     const lines = [...d.added.map((p) => ["+", p]), ...d.removed.map((p) => ["-", p]), ...d.changed.map((p) => ["M", p])]
-      .sort((x, y) => (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0)).map(([k, p]) => `${k} ${p}`);
+      .sort((x, y) => (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0)).map(([k, p]) => `${k} ${displayName(p)}`);
     const summary = `${d.added.length} added, ${d.removed.length} removed, ${d.changed.length} changed`;
-    return { exitCode: 0, json: { a: a.id, b: b.id, ...d }, text: lines.length ? `${lines.join("\n")}\n${summary}` : `No differences (${summary})` };
+    return { exitCode: 0, json: { a: a.id, b: b.id, added: d.added.map(displayName), removed: d.removed.map(displayName), changed: d.changed.map(displayName) }, text: lines.length ? `${lines.join("\n")}\n${summary}` : `No differences (${summary})` };
   },
 });

@@ -98,6 +98,7 @@ export function buildMetrics(vaults: VaultFacts[], now: Date): Family[] {
   const duration = f("efsbak_job_duration_seconds", "Duration of the newest finished job of each type, per resource (empty resource: vault-wide jobs such as prune and check)");
   const bytes = f("efsbak_job_bytes", "Bytes of the newest finished backup job, per resource: read from the source, new to the vault, stored after compression");
   const files = f("efsbak_job_files", "Files in the newest finished backup job, per resource");
+  const skippedEntries = f("efsbak_last_backup_skipped_entries", "Entries the newest finished backup job could not read and left out, per resource (job PARTIAL when above 0)");
   const counts = f("efsbak_jobs", `Jobs created in the last ${JOBS_WINDOW_MS / 3600_000}h, by resource, type and state`);
   const vaultBytes = f("efsbak_vault_bytes", "Bytes of pack files in the vault, by storage tier");
   const rpCount = f("efsbak_recovery_points", "Recovery points in the vault, per resource");
@@ -140,6 +141,7 @@ export function buildMetrics(vaults: VaultFacts[], now: Date): Family[] {
     for (const [resource, j] of sorted(lastBackup)) {
       bytes.samples.push({ labels: { ...base(resource), kind: "read" }, value: j.bytes_read }, { labels: { ...base(resource), kind: "new" }, value: j.bytes_new }, { labels: { ...base(resource), kind: "stored" }, value: j.bytes_stored });
       files.samples.push({ labels: base(resource), value: j.files });
+      skippedEntries.samples.push({ labels: base(resource), value: j.skipped_count ?? 0 });
     }
     for (const [, c] of sorted(windowCounts)) counts.samples.push({ labels: { ...base(c.resource), type: c.type, state: c.state }, value: c.n });
     const tiers = { warm: 0, cold: 0 };
@@ -159,7 +161,7 @@ export function buildMetrics(vaults: VaultFacts[], now: Date): Family[] {
     for (const [resource, j] of sorted(lastDrill)) ttr.samples.push({ labels: base(resource), value: ((j.details as { time_to_restore_ms: number }).time_to_restore_ms) / 1000 });
     for (const [resource, j] of sorted(drillSuccess)) drillOk.samples.push({ labels: base(resource), value: seconds(j.ended_at!) });
   }
-  return [lastSuccess, duration, bytes, files, counts, vaultBytes, rpCount, newestRp, ttr, drillOk];
+  return [lastSuccess, duration, bytes, files, skippedEntries, counts, vaultBytes, rpCount, newestRp, ttr, drillOk];
 }
 
 function sorted<V>(m: Map<string, V>): [string, V][] {

@@ -20,6 +20,7 @@ export function rpJson(rp: RecoveryPoint, state: { tier?: "warm" | "cold"; statu
     delete_at: rp.delete_at,
     size_bytes: rp.size_bytes,
     files: rp.files,
+    skipped: rp.skipped ?? 0,
     bytes_new: rp.bytes_new,
     tags: rp.tags,
     host: rp.host,

@@ -5,7 +5,9 @@
  *   job CREATED -> RUNNING
  *   parent = newest recovery point of the resource
  *   backup() -> recovery point
- *   job COMPLETED (or FAILED with the error), lease released
+ *   job COMPLETED; PARTIAL when it stopped early (RP PARTIAL, resumed next time) or skipped
+ *     entries it could not read (RP AVAILABLE; the job lists them: "Completed with issues");
+ *     FAILED with the error; lease released
  *
  * Used by `efsbak backup` and by `efsbak run`, so both behave the same.
  */
@@ -120,8 +122,11 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         signal: stop.signal,
       });
       const rp = result.rp;
+      const stopped = rp.status === "PARTIAL";
+      const skipped = result.skipped.length;
+      const issues = skipped > 0 ? `Completed with issues: ${skipped} ${skipped === 1 ? "entry" : "entries"} skipped` : null;
       await job.update({
-        state: rp.status === "PARTIAL" ? "PARTIAL" : "COMPLETED",
+        state: stopped || skipped > 0 ? "PARTIAL" : "COMPLETED",
         ended_at: options.now().toISOString(),
         files: rp.files,
         bytes_read: result.bytesRead,
@@ -130,7 +135,8 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         warnings: [...ignored, ...result.warnings],
         inconsistent: rp.inconsistent,
         recovery_point: rp.id,
-        error: rp.status === "PARTIAL" ? `${stopReason || "stopped"}: recovery point ${rp.id} is PARTIAL; the next backup resumes from it` : null,
+        ...(skipped > 0 ? { skipped: result.skipped, skipped_count: skipped } : {}),
+        error: stopped ? `${stopReason || "stopped"}: recovery point ${rp.id} is PARTIAL; the next backup resumes from it${issues ? `; ${issues}` : ""}` : issues,
       });
       return job.record;
     } catch (err) {

@@ -53,6 +53,9 @@ export interface JobRecord {
   efsbak_version: string;
   /** Paths recorded as inconsistent (changed during the backup). */
   inconsistent?: string[];
+  /** Backup jobs: entries that could not be backed up (path in displayName form, reason), and how many. */
+  skipped?: { path: string; reason: string }[];
+  skipped_count?: number;
   /** Restore jobs: where the files went, and how many went to lost+found. */
   restore_dir?: string | null;
   fragments?: number;

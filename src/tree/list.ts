@@ -100,6 +100,8 @@ async function collect(load: TreeLoader, treeId: string, prefix: string, into: s
 
 function sameLeaf(a: Node, b: Node): boolean {
   if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtime !== b.mtime) return false;
+  if (JSON.stringify(a.xattrs ?? []) !== JSON.stringify(b.xattrs ?? [])) return false;
+  if ((a.type === "chardev" || a.type === "blockdev") && b.type === a.type) return a.rdev === b.rdev;
   if (a.type === "file" && b.type === "file") return a.size === b.size && a.content.length === b.content.length && a.content.every((c, i) => c === b.content[i]);
   if (a.type === "symlink" && b.type === "symlink") return a.target === b.target;
   return true;

@@ -8,6 +8,7 @@ import type { RootMeta } from "../tree/node.ts";
 import { objectKey } from "./layout.ts";
 import { loadJsonObjects } from "./load-json.ts";
 import type { Vault } from "./vault.ts";
+import type { RootMeta } from "../tree/node.ts";
 
 /** Statuses, as AWS Backup names them. */
 export type RpStatus = "CREATING" | "AVAILABLE" | "PARTIAL" | "EXPIRED" | "DELETING";
@@ -37,6 +38,12 @@ export interface RecoveryPoint {
   /** Paths (relative to the source) recorded as inconsistent. */
   inconsistent: string[];
   warnings: string[];
+  /** Entries the backup could not read and left out (their paths are in the job record); absent when none. */
+  skipped?: number;
+  /** Sockets and named pipes left out by design; absent when none. */
+  omitted?: number;
+  /** The root directory's own mode, owner, mtime and xattrs (absent in recovery points written before it was recorded). */
+  root?: RootMeta;
   efsbak_version: string;
   /** The source root's own mode, owner, mtime and xattrs (absent in recovery points of efsbak before 0.2). */
   root?: RootMeta;

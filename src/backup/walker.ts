@@ -1,0 +1,338 @@
+/**
+ * The backup's walk of the source (backup.ts drives it): depth first on the main thread,
+ * one node per entry, one tree blob per directory once every child's ids are known.
+ *
+ *   walkDir(dir):
+ *     list names as bytes; lstat and read the xattrs of every entry (not following symlinks)
+ *       file unchanged since parent RP  -> reuse its chunk ids, read nothing (current metadata)
+ *       file (new or changed)           -> readFile: into pipeline slots (awaits only space)
+ *       dir                             -> walkDir(child); deep ones through a descriptor
+ *       symlink                         -> readlink (bytes)
+ *       character or block device       -> a device node (rdev)
+ *       socket, fifo                    -> counted, a warning, omitted
+ *     whatever cannot be read is skipped: counted, listed with its reason (exit 3 upstream)
+ *
+ * Paths in warnings and in the skipped list are shown with displayName (printable, lossless).
+ */
+import { fstatSync, lstatSync, type BigIntStats } from "node:fs";
+import type { ChunkerTables } from "../chunk/fastcdc.ts";
+import type { BlobHasher } from "../chunk/hash.ts";
+import type { Vault } from "../vault/vault.ts";
+import { BLOB_TREE, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
+import { fromHex, toHex } from "../vault/id.ts";
+import { displayName, fsPath } from "../tree/name.ts";
+import { type DeviceNode, type DirNode, type Node, type Xattr, baseFromStat, unchanged } from "../tree/node.ts";
+import { decodeTree, encodeTree } from "../tree/tree.ts";
+import { compileExcludes } from "../tree/exclude.ts";
+import type { Pipeline } from "./pipeline.ts";
+import { readFile, type ReadOutcome, type StartedRead } from "./file-reader.ts";
+import { type SourceDir, XattrReader, closeSourceDir, entryPath, isLongPath, listNames, openSourceDir, readTarget } from "./source-fs.ts";
+import type { BackupOptions, BackupProgress, SkippedEntry } from "./backup.ts";
+
+/**
+ * Files read into the current slot before it goes to the workers even if not full. A
+ * directory's tree waits for the ids of all its files, and with only small files a slot may
+ * not fill for a long time: without this, every directory of a tree of mostly tiny or empty
+ * files stays pending (its nodes in memory) until the end of the walk.
+ */
+const DISPATCH_EVERY_FILES = 1000;
+/** Directory descriptors (long paths) open at once, beyond those of the directories being walked. */
+const MAX_OPEN_DIRS = 64;
+
+/** A node that completes later (wrapped: an async function would flatten a bare promise). */
+interface Later {
+  node: Promise<Node | null>;
+}
+
+/** A directory walked: its tree id once every entry under it is stored. */
+export interface PendingDir {
+  done: Promise<string>;
+  changed: boolean;
+}
+
+/** An open directory descriptor and whether its directory is still being walked. */
+interface OpenDir {
+  walking: boolean;
+  closed: Promise<void>;
+}
+
+/** Walks the source for one backup (state: counters, warnings, link groups, tree pack). */
+export class Walker {
+  readonly progress: BackupProgress = { files: 0, dirs: 0, bytesRead: 0, bytesSkipped: 0, currentPath: "" };
+  readonly warnings: string[] = [];
+  readonly inconsistent: string[] = [];
+  /** Entries that could not be backed up, with the reason. */
+  readonly skipped: SkippedEntry[] = [];
+  /** Sockets and named pipes left out (by design). */
+  omitted = 0;
+  totalBytes = 0;
+  /** True when the signal stopped the walk: the tree holds only what was walked. */
+  stopped = false;
+  readonly xattrs = new XattrReader();
+  readonly #vault: Vault;
+  readonly #pipeline: Pipeline;
+  readonly #tables: ChunkerTables;
+  readonly #hasher: BlobHasher;
+  readonly #options: BackupOptions;
+  readonly #excluded: (rel: string, isDir: boolean) => boolean;
+  readonly #links = new Map<string, Promise<ReadOutcome>>();
+  readonly #treePacker: PackWriter;
+  readonly #openDirs = new Set<OpenDir>();
+  #lastProgress = 0;
+  #undispatched = 0;
+
+  constructor(vault: Vault, pipeline: Pipeline, tables: ChunkerTables, hasher: BlobHasher, options: BackupOptions) {
+    this.#vault = vault;
+    this.#pipeline = pipeline;
+    this.#tables = tables;
+    this.#hasher = hasher;
+    this.#options = options;
+    this.#excluded = compileExcludes(options.exclude ?? []);
+    this.#treePacker = new PackWriter(new Uint8Array(256 * 1024), { keys: vault.keys, packType: BLOB_TREE, growTo: PACK_TARGET_BYTES + 1024 * 1024 });
+  }
+
+  async loadTree(hex: string): Promise<Map<string, Node> | null> {
+    const id = fromHex(hex, 32);
+    if (!id || !this.#vault.index.has(id)) return null; // parent damaged: back up in full
+    const nodes = decodeTree(`tree ${hex}`, await this.#vault.loadBlob(id));
+    return new Map(nodes.map((n) => [n.name, n]));
+  }
+
+  /** Records a warning for the job (not about a path). */
+  note(message: string): void {
+    this.#warn(message);
+  }
+
+  /** One warning per kind of xattr failure (not per entry), once the walk is done. */
+  noteXattrFailures(): void {
+    for (const [code, f] of this.xattrs.failures) {
+      this.#warn(`Cannot read extended attributes of ${f.count} ${f.count === 1 ? "entry" : "entries"}: ${code} (first: "${f.first}"); stored without them`);
+    }
+  }
+
+  #warn(message: string): void {
+    this.warnings.push(message);
+    this.#options.onWarning?.(message);
+  }
+
+  #skip(rel: string, reason: string, message: string): void {
+    this.skipped.push({ path: displayName(rel || "."), reason });
+    this.#warn(message);
+  }
+
+  /** The xattrs of an entry, as a node field (absent when it has none). */
+  #xattrsOf(path: string, st: BigIntStats, rel: string): { xattrs?: Xattr[] } {
+    const x = this.xattrs.read(path, st.dev, displayName(rel || "."));
+    return x ? { xattrs: x } : {};
+  }
+
+  /** The root directory's own xattrs, as a RootMeta field. */
+  rootXattrs(source: string, st: BigIntStats): { xattrs?: Xattr[] } {
+    return this.#xattrsOf(source, st, "");
+  }
+
+  /** Walks the root (its path may itself be long). */
+  async walkRoot(source: string, st: BigIntStats, prev: Map<string, Node> | null): Promise<PendingDir> {
+    return this.#walkAt(source, "", st, prev);
+  }
+
+  /** Walks the directory at `path` (reached through a descriptor when the path is long). */
+  async #walkAt(path: string, rel: string, st: BigIntStats, prev: Map<string, Node> | null): Promise<PendingDir> {
+    if (!isLongPath(path)) return this.walkDir({ path }, rel, st, prev);
+    await this.#roomForDir();
+    let dir: SourceDir;
+    try {
+      dir = openSourceDir(path);
+    } catch (err) {
+      return this.walkDir(null, rel, st, prev, (err as NodeJS.ErrnoException).code ?? (err as Error).message);
+    }
+    let release!: () => void;
+    const open: OpenDir = { walking: true, closed: new Promise<void>((r) => (release = r)) };
+    this.#openDirs.add(open);
+    const pending = await this.walkDir(dir, rel, st, prev);
+    open.walking = false;
+    const close = () => {
+      closeSourceDir(dir);
+      this.#openDirs.delete(open);
+      release();
+    };
+    pending.done.then(close, close);
+    return pending;
+  }
+
+  /** Waits until fewer than MAX_OPEN_DIRS descriptors of finished walks are open. */
+  async #roomForDir(): Promise<void> {
+    for (;;) {
+      const waiting = [...this.#openDirs].filter((d) => !d.walking);
+      if (waiting.length < MAX_OPEN_DIRS) return;
+      this.#pipeline.dispatch(); // their reads must reach a worker
+      await this.#pipeline.until(Promise.race(waiting.map((d) => d.closed)));
+    }
+  }
+
+  /** Walks one directory; `dir` null (with `listError`) when it could not be opened. */
+  async walkDir(dir: SourceDir | null, rel: string, before: BigIntStats, prev: Map<string, Node> | null, listError?: string): Promise<PendingDir> {
+    let names: string[] = [];
+    if (dir) {
+      try {
+        names = listNames(dir.path);
+      } catch (err) {
+        listError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      }
+    }
+    if (listError !== undefined) this.#skip(rel, listError, `Cannot list "${displayName(rel || ".")}": ${listError}; stored as empty`);
+    names.sort();
+    this.progress.dirs++;
+    const entries: Promise<Node | null>[] = [];
+    for (const name of names) {
+      if (this.#options.signal?.aborted) {
+        this.stopped = true;
+        break;
+      }
+      const childPath = entryPath(dir!.path, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      let st: BigIntStats;
+      try {
+        st = lstatSync(fsPath(childPath), { bigint: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        if (code === "ENOENT") this.#skip(childRel, "vanished", `Skipped "${displayName(childRel)}": it vanished during the backup`);
+        else this.#skip(childRel, code, `Cannot read "${displayName(childRel)}": ${code}; skipped`);
+        continue;
+      }
+      if (this.#excluded(childRel, st.isDirectory())) continue;
+      const prevNode = prev?.get(name);
+      if (st.isFile()) entries.push((await this.#file(childPath, childRel, name, st, prevNode)).node);
+      else if (st.isDirectory()) entries.push((await this.#dir(childPath, childRel, name, st, prevNode)).node);
+      else if (st.isSymbolicLink()) {
+        try {
+          const target = readTarget(childPath);
+          entries.push(Promise.resolve({ ...baseFromStat(name, st), ...this.#xattrsOf(childPath, st, childRel), type: "symlink", target }));
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+          this.#skip(childRel, code, `Cannot read link "${displayName(childRel)}": ${code}; skipped`);
+        }
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        const node: DeviceNode = { ...baseFromStat(name, st), ...this.#xattrsOf(childPath, st, childRel), type: st.isCharacterDevice() ? "chardev" : "blockdev", rdev: st.rdev.toString() };
+        entries.push(Promise.resolve(node));
+      } else {
+        this.omitted++;
+        this.#warn(`Omitted ${st.isSocket() ? "socket" : st.isFIFO() ? "named pipe" : "special file"} "${displayName(childRel)}"`);
+      }
+      this.#report(childRel);
+    }
+    let changed = false;
+    if (dir) {
+      try {
+        const after = dir.fd !== undefined ? fstatSync(dir.fd, { bigint: true }) : lstatSync(fsPath(dir.path), { bigint: true });
+        changed = after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs;
+      } catch {
+        changed = true; // gone or replaced while walked
+      }
+    }
+    if (changed) this.inconsistent.push(displayName(rel || "."));
+    const done = Promise.all(entries).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== null)));
+    return { done, changed };
+  }
+
+  async #dir(path: string, rel: string, name: string, st: BigIntStats, prevNode: Node | undefined): Promise<Later> {
+    const prevTree = prevNode?.type === "dir" ? await this.loadTree(prevNode.subtree).catch(() => null) : null;
+    const xattrs = this.#xattrsOf(path, st, rel);
+    const pending = await this.#walkAt(path, rel, st, prevTree);
+    return { node: pending.done.then((subtree): DirNode => {
+      const node: DirNode = { ...baseFromStat(name, st), ...xattrs, type: "dir", subtree };
+      if (pending.changed) node.inconsistent = true;
+      return node;
+    }) };
+  }
+
+  async #file(path: string, rel: string, name: string, st: BigIntStats, prevNode: Node | undefined): Promise<Later> {
+    this.progress.files++;
+    const size = Number(st.size);
+    this.totalBytes += size;
+    // The xattrs are read for every file, unchanged ones too: the parent's may be stale.
+    const base = { ...baseFromStat(name, st), ...this.#xattrsOf(path, st, rel), type: "file" as const, size, ctime: st.ctimeNs.toString(), ino: st.ino.toString() };
+    const links = Number(st.nlink) > 1 ? { links: Number(st.nlink), dev: st.dev.toString() } : {};
+    if (unchanged(prevNode, st) && prevNode.content.every((h) => this.#known(h))) {
+      this.progress.bytesSkipped += size;
+      return { node: Promise.resolve({ ...base, ...links, content: prevNode.content }) };
+    }
+    const skipFile = (reason: string, message: string): null => {
+      this.progress.files--;
+      this.totalBytes -= size;
+      this.#skip(rel, reason, message);
+      return null;
+    };
+    const linkKey = Number(st.nlink) > 1 ? `${st.dev}:${st.ino}` : "";
+    let read = linkKey ? this.#links.get(linkKey) : undefined;
+    const readHere = !read;
+    if (!read) {
+      let started: StartedRead;
+      try {
+        const s = readFile(this.#pipeline, this.#tables, path, st, this.#options.signal);
+        started = s instanceof Promise ? await s : s;
+      } catch (err) {
+        if (this.#options.signal?.aborted) {
+          this.stopped = true; // stopped mid-file: the file is left out; its stored chunks dedupe next time
+          this.progress.files--;
+          this.totalBytes -= size;
+          return { node: Promise.resolve(null) };
+        }
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        return { node: Promise.resolve(skipFile(code, `Cannot read "${displayName(rel)}": ${code}; skipped`)) };
+      }
+      this.progress.bytesRead += size;
+      read = started.done;
+      if (size > 0 && ++this.#undispatched >= DISPATCH_EVERY_FILES) {
+        this.#pipeline.dispatch();
+        this.#undispatched = 0;
+      }
+      if (linkKey) this.#links.set(linkKey, read);
+    }
+    return { node: read.then((outcome) => {
+      if (outcome.kind !== "read" && readHere) this.progress.bytesRead -= size; // nothing was read
+      if (outcome.kind === "vanished") return skipFile("vanished", `Skipped "${displayName(rel)}": it vanished during the backup`);
+      if (outcome.kind === "error") return skipFile(outcome.code, `Cannot read "${displayName(rel)}": ${outcome.code}; skipped`);
+      const r = outcome.read;
+      if (r.inconsistent) this.inconsistent.push(displayName(rel));
+      // The content belongs to the stat taken before the kept read (the file may have changed
+      // since the walker's lstat): record that stat, and the length actually read.
+      const node = { ...base, ...baseFromStat(name, r.stat), size: r.size, ctime: r.stat.ctimeNs.toString(), ...links, content: r.content, ...(r.inconsistent ? { inconsistent: true as const } : {}) };
+      return node;
+    }) };
+  }
+
+  #known(hex: string): boolean {
+    const id = fromHex(hex, 32);
+    return id !== null && this.#pipeline.known(id, hex);
+  }
+
+  #saveTree(nodes: Node[]): string {
+    const raw = encodeTree(nodes);
+    const id = this.#hasher.hash(raw);
+    const hex = toHex(id);
+    if (this.#pipeline.known(id, hex)) return hex;
+    this.#pipeline.markInflight(hex);
+    if (!this.#treePacker.add(BLOB_TREE, id, raw)) {
+      this.flushTrees();
+      this.#treePacker.add(BLOB_TREE, id, raw);
+    }
+    if (this.#treePacker.size >= PACK_TARGET_BYTES) this.flushTrees();
+    return hex;
+  }
+
+  /** Closes the current tree pack and hands it to the pipeline to save. */
+  flushTrees(): void {
+    if (this.#treePacker.count === 0) return;
+    const { bytes, entries } = this.#treePacker.finish();
+    this.#pipeline.savePack(bytes.slice(), entries, BLOB_TREE);
+  }
+
+  #report(path: string): void {
+    const now = performance.now();
+    if (!this.#options.onProgress || now - this.#lastProgress < 100) return;
+    this.#lastProgress = now;
+    this.progress.currentPath = displayName(path);
+    this.#options.onProgress(this.progress);
+  }
+}
