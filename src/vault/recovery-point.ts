@@ -8,7 +8,6 @@ import type { RootMeta } from "../tree/node.ts";
 import { objectKey } from "./layout.ts";
 import { loadJsonObjects } from "./load-json.ts";
 import type { Vault } from "./vault.ts";
-import type { RootMeta } from "../tree/node.ts";
 
 /** Statuses, as AWS Backup names them. */
 export type RpStatus = "CREATING" | "AVAILABLE" | "PARTIAL" | "EXPIRED" | "DELETING";
@@ -45,8 +44,6 @@ export interface RecoveryPoint {
   /** The root directory's own mode, owner, mtime and xattrs (absent in recovery points written before it was recorded). */
   root?: RootMeta;
   efsbak_version: string;
-  /** The source root's own mode, owner, mtime and xattrs (absent in recovery points of efsbak before 0.2). */
-  root?: RootMeta;
 }
 
 /** Saves a recovery point (after its packs and index). */
