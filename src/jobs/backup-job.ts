@@ -15,7 +15,7 @@ import { idOfKey, leasePrefix } from "../vault/layout.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import { type Vault, openVault } from "../vault/vault.ts";
 import { createJob, type JobRecord } from "./job.ts";
-import { acquireLease, type Lease } from "./lock.ts";
+import { acquireLease, type Lease } from "../vault/lock.ts";
 
 /** The resource to back up. */
 export interface BackupSource {

@@ -27,7 +27,7 @@ import { listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.
 import type { Vault } from "../vault/vault.ts";
 import { verifyRestore, type Mismatch } from "./drill-verify.ts";
 import { createJob, type JobRecord, type JobWriter } from "./job.ts";
-import { acquireLease } from "./lock.ts";
+import { acquireLease } from "../vault/lock.ts";
 
 export type { Mismatch } from "./drill-verify.ts";
 

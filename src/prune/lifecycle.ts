@@ -12,7 +12,7 @@
  * only the warm packs it must.
  */
 import { createJob, type JobRecord } from "../jobs/job.ts";
-import { acquireLease } from "../jobs/lock.ts";
+import { acquireLease } from "../vault/lock.ts";
 import { idOfKey, objectKey } from "../vault/layout.ts";
 import { listLifecycleMarks, listRecoveryPoints, markCold } from "../vault/recovery-point.ts";
 import { type Vault, openVault } from "../vault/vault.ts";

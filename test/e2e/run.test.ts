@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTree } from "../support/tree.ts";
 import { ensureBinary, runBinary } from "../support/cli.ts";
-import { acquireLease } from "../../src/jobs/lock.ts";
+import { acquireLease } from "../../src/vault/lock.ts";
 import { localStorage } from "../../src/storage/local.ts";
 import { leasePrefix } from "../../src/vault/layout.ts";
 

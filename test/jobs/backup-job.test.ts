@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBackupJob } from "../../src/jobs/backup-job.ts";
-import { acquireLease } from "../../src/jobs/lock.ts";
+import { acquireLease } from "../../src/vault/lock.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { leasePrefix } from "../../src/vault/layout.ts";

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { EfsbakError, VaultDamageError } from "../../src/errors.ts";
-import { acquireLease, liveLeases } from "../../src/jobs/lock.ts";
+import { acquireLease, liveLeases } from "../../src/vault/lock.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { toHex } from "../../src/vault/id.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { acquireLease, liveLeases } from "../../src/jobs/lock.ts";
+import { acquireLease, liveLeases } from "../../src/vault/lock.ts";
 import { LockedError } from "../../src/errors.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 

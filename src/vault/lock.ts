@@ -19,9 +19,9 @@
 import { hostname } from "node:os";
 import { LockedError, VaultDamageError } from "../errors.ts";
 import { NotFoundError, type Storage } from "../storage/storage.ts";
-import type { VaultKeys } from "../vault/crypto.ts";
-import { randomId } from "../vault/id.ts";
-import { decodeJson, encodeJson } from "../vault/object.ts";
+import type { VaultKeys } from "./crypto.ts";
+import { randomId } from "./id.ts";
+import { decodeJson, encodeJson } from "./object.ts";
 
 /** What a lease object says. */
 export interface LeaseInfo {
