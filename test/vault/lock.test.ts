@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { acquireLease, liveLeases } from "../../src/vault/lock.ts";
+import { acquireLease, liveLeases } from "../../src/vault/_lease.ts";
 import { LockedError } from "../../src/errors.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 
@@ -12,17 +12,17 @@ function clockedStorage() {
 describe("leases", () => {
   test("a second exclusive claim is refused, naming the holder; free again after release", async () => {
     const { storage, clock, advance } = clockedStorage();
-    const a = await acquireLease(storage, "leases/r/", { purpose: 'a backup of "r"', exclusive: true, clock, host: "hostA", pid: 111, isAlive: () => true });
+    const a = await acquireLease(storage, "leases/r/", { purpose: 'a backup of "r"', exclusive: true, keys: null, clock, host: "hostA", pid: 111, isAlive: () => true });
     advance(10);
-    const err = await acquireLease(storage, "leases/r/", { purpose: 'a backup of "r"', exclusive: true, clock, host: "hostB", pid: 222, isAlive: () => true }).catch((e) => e);
+    const err = await acquireLease(storage, "leases/r/", { purpose: 'a backup of "r"', exclusive: true, keys: null, clock, host: "hostB", pid: 222, isAlive: () => true }).catch((e) => e);
     expect(err).toBeInstanceOf(LockedError);
     expect(err.exitCode).toBe(4);
     expect(err.message).toContain('host "hostA", pid 111');
     // the refused claim left nothing behind
-    expect((await liveLeases(storage, "leases/r/", { clock, isAlive: () => true })).length).toBe(1);
+    expect((await liveLeases(storage, "leases/r/", { keys: null, clock, isAlive: () => true })).length).toBe(1);
     await a.release();
     advance(10);
-    const b = await acquireLease(storage, "leases/r/", { purpose: "x", exclusive: true, clock, host: "hostB", pid: 222, isAlive: () => true });
+    const b = await acquireLease(storage, "leases/r/", { purpose: "x", exclusive: true, keys: null, clock, host: "hostB", pid: 222, isAlive: () => true });
     expect(b.info.host).toBe("hostB");
     expect(a.recovered || b.recovered).toBe(false); // released claims are no sign of a crash
     await b.release();
@@ -33,7 +33,7 @@ describe("leases", () => {
 
   test("shared claims coexist; exclusive waits for them; shared is refused by an older exclusive", async () => {
     const { storage, clock, advance } = clockedStorage();
-    const opts = { clock, host: "h", pid: 1, isAlive: () => true };
+    const opts = { clock, host: "h", pid: 1, isAlive: () => true, keys: null };
     const s1 = await acquireLease(storage, "locks/", { ...opts, purpose: "backup 1", exclusive: false });
     advance(1);
     const s2 = await acquireLease(storage, "locks/", { ...opts, purpose: "backup 2", exclusive: false });
@@ -52,22 +52,22 @@ describe("leases", () => {
 
   test("a claim of a dead process on this host is freed at once", async () => {
     const { storage, clock, advance } = clockedStorage();
-    await acquireLease(storage, "leases/r/", { purpose: "old", exclusive: true, clock, host: "me", pid: 999_999, isAlive: () => true });
+    await acquireLease(storage, "leases/r/", { purpose: "old", exclusive: true, keys: null, clock, host: "me", pid: 999_999, isAlive: () => true });
     advance(5);
-    const b = await acquireLease(storage, "leases/r/", { purpose: "new", exclusive: true, clock, host: "me", pid: 5, isAlive: (pid) => pid !== 999_999 });
+    const b = await acquireLease(storage, "leases/r/", { purpose: "new", exclusive: true, keys: null, clock, host: "me", pid: 5, isAlive: (pid) => pid !== 999_999 });
     expect(b.info.purpose).toBe("new");
     expect(b.recovered).toBe(true); // a crash may have left work behind
-    const live = await liveLeases(storage, "leases/r/", { clock, host: "me", isAlive: () => true });
-    expect(live.map((l) => l.info.purpose)).toEqual(["new"]);
+    const live = await liveLeases(storage, "leases/r/", { keys: null, clock, host: "me", isAlive: () => true });
+    expect(live.map((l) => l.info?.purpose)).toEqual(["new"]);
   });
 
   test("a claim not refreshed within the ttl expires by itself (other host)", async () => {
     const { storage, clock, advance } = clockedStorage();
-    await acquireLease(storage, "leases/r/", { purpose: "old", exclusive: true, clock, host: "other", pid: 1, ttlMs: 60_000 });
+    await acquireLease(storage, "leases/r/", { purpose: "old", exclusive: true, keys: null, clock, host: "other", pid: 1, ttlMs: 60_000 });
     advance(30_000);
-    expect(await acquireLease(storage, "leases/r/", { purpose: "new", exclusive: true, clock, host: "me", pid: 2, ttlMs: 60_000 }).catch((e) => e)).toBeInstanceOf(LockedError);
+    expect(await acquireLease(storage, "leases/r/", { purpose: "new", exclusive: true, keys: null, clock, host: "me", pid: 2, ttlMs: 60_000 }).catch((e) => e)).toBeInstanceOf(LockedError);
     advance(31_000);
-    const b = await acquireLease(storage, "leases/r/", { purpose: "new", exclusive: true, clock, host: "me", pid: 2, ttlMs: 60_000 });
+    const b = await acquireLease(storage, "leases/r/", { purpose: "new", exclusive: true, keys: null, clock, host: "me", pid: 2, ttlMs: 60_000 });
     expect(b.info.purpose).toBe("new");
   });
 
@@ -87,7 +87,7 @@ describe("leases", () => {
         return key === "leases/r/0000" ? new TextEncoder().encode(JSON.stringify(other)) : storage.load(key, range);
       },
     };
-    const err = await acquireLease(racing, "leases/r/", { purpose: "mine", exclusive: true, clock, host: "me", pid: 2, settleMs: 1 }).catch((e) => e);
+    const err = await acquireLease(racing, "leases/r/", { purpose: "mine", exclusive: true, keys: null, clock, host: "me", pid: 2, settleMs: 1 }).catch((e) => e);
     expect(lists).toBe(2);
     expect(err).toBeInstanceOf(LockedError);
     expect(err.message).toContain("the other backup");
