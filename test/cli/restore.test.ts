@@ -1,10 +1,11 @@
 /**
  * `efsbak restore` and `efsbak check` take the vault's shared lock, in process on a local
  * vault: while a prune holds the exclusive one they exit 4 naming it, write nothing and
- * record no job; once it is gone they run as usual.
+ * record no job; once it is gone they run as usual. On a vault they cannot write (read-only
+ * use) they run without a lock and without a job record, and say so in one warning.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { localStorage } from "../../src/storage/local.ts";
@@ -54,3 +55,44 @@ test("restore and check exit 4 while a prune holds the vault, and run once it is
   expect((await run(["check", "--read-data"])).code).toBe(0);
   expect(readdirSync(join(vault, "locks"))).toEqual([]); // both released their claims
 });
+
+test("read-only use: on a vault whose locks/ and jobs/ cannot be written, restore and check go on with one warning and record no job", async () => {
+  const src = join(work, "src-ro");
+  const vault = join(work, "vault-ro");
+  makeTree(src, { "c.bin": bytes(80_000, 6), "d.txt": "dee\n" });
+  const run = (argv: string[]) => runInProcess([...argv, "--vault", vault], { cwd: work });
+  expect((await run(["backup", src])).code).toBe(0);
+  const jobsBefore = readdirSync(join(vault, "jobs")).length;
+  const locked = [join(vault, "locks"), join(vault, "jobs")];
+  for (const d of locked) readOnlyDir(d, true);
+  try {
+    const warning = `Cannot lock vault "${vault}": writing to "locks/" was refused`;
+    const restored = await run(["restore", "latest", "--target", join(work, "out-ro"), "--json"]);
+    expect(restored.code).toBe(0);
+    expect(restored.stderr.split("\n").filter((l) => l.trim() !== "")).toHaveLength(1);
+    expect(restored.stderr).toContain(warning);
+    expect(restored.stderr).toContain("; going on without a lock (read-only use)");
+    const out = JSON.parse(restored.stdout);
+    expect(out.job).toBeNull();
+    expect(snapshotTree(out.restore_dir)).toEqual(snapshotTree(src));
+    const checked = await run(["check", "--read-data", "--json"]);
+    expect(checked.code).toBe(0);
+    expect(checked.stderr.split("\n").filter((l) => l.trim() !== "")).toHaveLength(1);
+    expect(checked.stderr).toContain(warning);
+    expect(JSON.parse(checked.stdout).job).toBeNull();
+  } finally {
+    for (const d of locked) readOnlyDir(d, false);
+  }
+  expect(readdirSync(join(vault, "jobs")).length).toBe(jobsBefore);
+  expect(readdirSync(join(vault, "locks"))).toEqual([]);
+});
+
+/** Makes a directory unwritable (root ignores modes, so as root it is made immutable), or undoes it. */
+function readOnlyDir(dir: string, on: boolean): void {
+  if (process.getuid?.() === 0) {
+    const r = Bun.spawnSync(["chattr", on ? "+i" : "-i", dir], { stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`chattr failed: ${r.stderr.toString()}`);
+  } else {
+    chmodSync(dir, on ? 0o555 : 0o700);
+  }
+}
