@@ -15,6 +15,7 @@
  * AccessDenied) is no error: the caller gets a lease with `held: false`, one warning through
  * `onReadOnly`, and records no job. Any other failure to save the claim is thrown.
  */
+import { hostname } from "node:os";
 import { StorageError } from "../storage/storage.ts";
 import { type Claimant, type Lease, type LeaseInfo, acquireLease } from "./_lease.ts";
 import { leasePrefix } from "./layout.ts";
@@ -64,8 +65,9 @@ export function acquireResourceLease(vault: Vault, resourceId: string, options: 
   return acquireLease(vault.storage, leasePrefix(resourceId, vault.keys?.idKey), { ...options, exclusive: true, keys: vault.keys });
 }
 
+/** What read-only use gets: a lease that holds nothing, so the caller knows to record no job. */
 function unheld(options: VaultLockOptions): Lease {
   const now = new Date((options.clock ?? Date.now)()).toISOString();
-  const info: LeaseInfo = { id: "", purpose: options.purpose, exclusive: options.exclusive, host: options.host ?? "", pid: options.pid ?? process.pid, job_id: options.jobId ?? null, started_at: now, refreshed_at: now };
+  const info: LeaseInfo = { id: "", purpose: options.purpose, exclusive: options.exclusive, host: options.host ?? hostname(), pid: options.pid ?? process.pid, job_id: options.jobId ?? null, started_at: now, refreshed_at: now };
   return { info, held: false, recovered: false, lost: null, abandon() {}, async release() {} };
 }
