@@ -2,6 +2,8 @@
 import { UsageError } from "../errors.ts";
 import { check } from "../check/check.ts";
 import { createJob } from "../jobs/job.ts";
+import { acquireVaultLock } from "../vault/lock.ts";
+import { withCurrentIndex } from "../vault/vault.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount } from "./output.ts";
 import { jobJson } from "./jobs.ts";
@@ -18,31 +20,41 @@ export const checkCommand = command({
     "read-data": { type: "string", description: "also read and verify data: all, or a random share like 10%", valueHint: "PERCENT" },
   },
   implied: { "read-data": "100%" },
-  exitStatus: ["0  no problems found", "1  damage found (each problem names the object and the recovery points it affects)", "2  usage error"],
+  exitStatus: ["0  no problems found", "1  damage found (each problem names the object and the recovery points it affects)", "2  usage error", "4  a prune holds the vault's lock"],
   async run({ ctx, args }) {
     const target = ctx.vaultTarget(args.vault as string | undefined);
     // A damaged index file must not stop check from running: check reads the index files
     // itself and reports each damaged one.
-    const vault = await ctx.openVault(target, { onIndexDamage: () => {} });
+    const opened = await ctx.openVault(target, { onIndexDamage: () => {} });
     const readData = parseShare(args["read-data"] as string | undefined);
-    const job = await createJob(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now() });
-    await job.update({ started_at: ctx.now().toISOString() });
+    // The shared vault lock: a prune cannot repack what check is reading (which would look
+    // like damage). On a vault this process cannot write: no lock and no job, one warning.
+    const lock = await acquireVaultLock(opened, { purpose: "a check", exclusive: false, settleMs: ctx.settleMs(target), signal: ctx.io.signal, onReadOnly: (m) => ctx.log.warn(m) });
     let report;
-    const progress = phaseProgress(ctx, { verb: "checking", units: CHECK_UNITS });
+    let job;
     try {
-      report = await check(vault, { readData: readData === null ? false : { share: readData }, onProgress: progress.update }).finally(progress.done);
-    } catch (err) {
-      await job.update({ state: "FAILED", ended_at: ctx.now().toISOString(), error: (err as Error).message }).catch(() => {});
-      throw err;
+      const vault = await withCurrentIndex(opened, { onIndexDamage: () => {} });
+      job = lock.held ? await createJob(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now() }) : null;
+      await job?.update({ started_at: ctx.now().toISOString() });
+      const progress = phaseProgress(ctx, { verb: "checking", units: CHECK_UNITS });
+      try {
+        report = await check(vault, { readData: readData === null ? false : { share: readData }, onProgress: progress.update }).finally(progress.done);
+      } catch (err) {
+        await job?.update({ state: "FAILED", ended_at: ctx.now().toISOString(), error: (err as Error).message }).catch(() => {});
+        throw err;
+      }
+      const damaged = report.problems.length > 0;
+      await job?.update({
+        state: damaged ? "FAILED" : "COMPLETED",
+        ended_at: ctx.now().toISOString(),
+        bytes_read: report.bytesRead,
+        error: damaged ? `${report.problems.length} problems found` : null,
+        details: { recovery_points: report.recoveryPoints, trees: report.trees, blobs: report.blobs, packs: report.packs, packs_read: report.packsRead, problems: report.problems.slice(0, 100), unindexed_packs: report.unindexedPacks.length },
+      });
+    } finally {
+      await lock.release().catch(() => {});
     }
     const damaged = report.problems.length > 0;
-    await job.update({
-      state: damaged ? "FAILED" : "COMPLETED",
-      ended_at: ctx.now().toISOString(),
-      bytes_read: report.bytesRead,
-      error: damaged ? `${report.problems.length} problems found` : null,
-      details: { recovery_points: report.recoveryPoints, trees: report.trees, blobs: report.blobs, packs: report.packs, packs_read: report.packsRead, problems: report.problems.slice(0, 100), unindexed_packs: report.unindexedPacks.length },
-    });
     const lines = [
       `Checked ${target.name}: ${formatCount(report.recoveryPoints)} recovery points, ${formatCount(report.trees)} trees, ${formatCount(report.blobs)} blobs, ${formatCount(report.packs)} packs` +
         (readData !== null ? `; read ${formatCount(report.packsRead)} packs (${formatBytes(report.bytesRead)})` : ""),
@@ -50,7 +62,7 @@ export const checkCommand = command({
     if (report.unindexedPacks.length) lines.push(`${report.unindexedPacks.length} packs are not indexed yet (left by an interrupted backup; the next backup adopts them)`);
     for (const p of report.problems) lines.push(`damage: ${p.object}: ${p.message}${p.recoveryPoints.length ? ` (affects recovery points ${p.recoveryPoints.join(", ")})` : ""}`);
     lines.push(damaged ? `${report.problems.length} problems found\nhint: restore affected recovery points anyway: what is intact goes back in place and the rest to efsbak-lost+found; back up the resources again to store fresh copies` : "No problems found");
-    return { exitCode: damaged ? 1 : 0, json: { job: jobJson(job.record), ...report }, text: lines.join("\n") };
+    return { exitCode: damaged ? 1 : 0, json: { job: job ? jobJson(job.record) : null, ...report }, text: lines.join("\n") };
   },
 });
 

@@ -13,11 +13,10 @@
  */
 import { EfsbakError, LockedError } from "../errors.ts";
 import { backup, type BackupProgress } from "../backup/backup.ts";
-import { idOfKey, leasePrefix } from "../vault/layout.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
-import { type Vault, openVault } from "../vault/vault.ts";
+import { type Vault, withCurrentIndex } from "../vault/vault.ts";
 import { createJob, type JobRecord } from "./job.ts";
-import { acquireLease, type Lease } from "./lock.ts";
+import { acquireResourceLease, acquireVaultLock, type Lease } from "../vault/lock.ts";
 
 /** The resource to back up. */
 export interface BackupSource {
@@ -57,8 +56,8 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
   // exclusive, waits while backups run), taken together: each claim settles for a moment.
   const purpose = `a backup of "${source.id}"`;
   const claims = await Promise.allSettled([
-    acquireLease(vault.storage, leasePrefix(source.id, vault.keys?.idKey), { purpose, what: purpose, exclusive: true, settleMs: options.settleMs, keys: vault.keys }),
-    acquireLease(vault.storage, "locks/", { purpose, what: purpose, exclusive: false, settleMs: options.settleMs, keys: vault.keys }),
+    acquireResourceLease(vault, source.id, { purpose, settleMs: options.settleMs }),
+    acquireVaultLock(vault, { purpose, exclusive: false, settleMs: options.settleMs }),
   ]);
   const refused = claims.find((c): c is PromiseRejectedResult => c.status === "rejected");
   if (refused) {
@@ -152,17 +151,4 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
     if (leaveClaim) lease.abandon();
     else await lease.release().catch(() => {});
   }
-}
-
-/**
- * The vault was opened, and its index read, before the claims were taken: a prune that ended
- * in between may have deleted packs that index names, and deduplicating against them would
- * make a recovery point that points at nothing. A prune removes every index file it read, so
- * when one of ours is gone the index is read again.
- */
-async function withCurrentIndex(vault: Vault): Promise<Vault> {
-  const present = new Set<string>();
-  for await (const o of vault.storage.list("index/")) present.add(idOfKey(o.key));
-  if (vault.indexFiles.every((id) => present.has(id))) return vault;
-  return openVault(vault.storage, { cold: vault.cold, config: vault.config, keys: vault.keys });
 }

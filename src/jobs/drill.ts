@@ -3,7 +3,8 @@
  * by restoring it and checking every byte against the recovery point's own hashes.
  *
  *   pick the recovery point: newest AVAILABLE one of the resource, or a random one
- *   take a shared claim on the vault (prune waits; backups go on)
+ *   take the shared vault lock, sealed like every claim (prune waits; backups go on); read the
+ *     index again if a prune replaced it meanwhile
  *   job PENDING -> RUNNING (type "drill", plan null, rule = the restore test's name)
  *   mkdtemp SCRATCH/efsbak-drill-XXXX; restore() into it          time_to_restore_ms
  *   verify (drill-verify.ts): walk the recovery point's trees; for every entry the restored
@@ -24,10 +25,10 @@ import { EfsbakError, LockedError } from "../errors.ts";
 import { restore, type RestoreProgress } from "../restore/restore.ts";
 import { StorageError } from "../storage/storage.ts";
 import { listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
-import type { Vault } from "../vault/vault.ts";
+import { type Vault, withCurrentIndex } from "../vault/vault.ts";
 import { verifyRestore, type Mismatch } from "./drill-verify.ts";
 import { createJob, type JobRecord, type JobWriter } from "./job.ts";
-import { acquireLease } from "./lock.ts";
+import { acquireVaultLock } from "../vault/lock.ts";
 
 export type { Mismatch } from "./drill-verify.ts";
 
@@ -103,7 +104,7 @@ export async function runDrill(vault: Vault, resource: string, options: DrillOpt
   const purpose = `a drill of "${resource}"`;
   let shared;
   try {
-    shared = await acquireLease(vault.storage, "locks/", { purpose, what: purpose, exclusive: false, settleMs: options.settleMs });
+    shared = await acquireVaultLock(vault, { purpose, exclusive: false, settleMs: options.settleMs });
   } catch (err) {
     if (err instanceof LockedError && options.recordBlocked) {
       const job = await createJob(vault, { ...fields, state: "FAILED" }, { now: options.now() });
@@ -119,6 +120,7 @@ export async function runDrill(vault: Vault, resource: string, options: DrillOpt
   let job: JobWriter | null = null;
   try {
     job = await createJob(vault, { ...fields, state: "PENDING" }, { now: options.now() });
+    vault = await withCurrentIndex(vault); // a prune may have ended while the claim was taken
     const rp = pickRecoveryPoint(drillCandidates(await listRecoveryPoints(vault), resource), algorithm, options.random);
     if (!rp) {
       await job.update({ state: "FAILED", started_at: options.now().toISOString(), ended_at: options.now().toISOString(), error: `No AVAILABLE recovery point of "${resource}" to restore`, details: { ...details } });

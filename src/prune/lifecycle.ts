@@ -12,7 +12,7 @@
  * only the warm packs it must.
  */
 import { createJob, type JobRecord } from "../jobs/job.ts";
-import { acquireLease } from "../jobs/lock.ts";
+import { acquireVaultLock } from "../vault/lock.ts";
 import { idOfKey, objectKey } from "../vault/layout.ts";
 import { listLifecycleMarks, listRecoveryPoints, markCold } from "../vault/recovery-point.ts";
 import { type Vault, openVault } from "../vault/vault.ts";
@@ -83,7 +83,7 @@ export async function applyLifecycle(vault: Vault, options: LifecycleOptions): P
     return { decisions, deleted: [], movedCold: [], gc, gcDone: null, job: null };
   }
 
-  const lease = await acquireLease(vault.storage, "locks/", { purpose: "a prune", what: "prune", exclusive: true, settleMs: options.settleMs, keys: vault.keys });
+  const lease = await acquireVaultLock(vault, { purpose: "a prune", exclusive: true, settleMs: options.settleMs, signal: options.signal });
   try {
     const job = await createJob(vault, { type: "prune", vault: options.vaultName, state: "RUNNING" }, { now: options.now() });
     await job.update({ started_at: options.now().toISOString() });

@@ -28,8 +28,9 @@ export function localStorage(dir: string): Storage {
   function fail(op: string, key: string, err: unknown): never {
     const e = err as NodeJS.ErrnoException;
     if (e?.code === "ENOENT") throw new NotFoundError(key, location);
-    const permanent = e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EISDIR" || e?.code === "ENOTDIR" || e?.code === "EROFS";
-    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err });
+    const denied = e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EROFS" ? e.code : null;
+    const permanent = denied !== null || e?.code === "EISDIR" || e?.code === "ENOTDIR";
+    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err, denied });
   }
 
   async function ensureDir(folder: string): Promise<void> {

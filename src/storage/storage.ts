@@ -64,11 +64,17 @@ export interface Storage {
 export class StorageError extends EfsbakError {
   readonly permanent: boolean;
   readonly key?: string;
-  constructor(message: string, options: { permanent: boolean; key?: string; cause?: unknown; hint?: string }) {
+  /**
+   * The code when the storage refused for lack of permission (EACCES, EPERM, EROFS; S3
+   * AccessDenied), else null: read-only use of a vault goes on without a lock (vault/lock.ts).
+   */
+  readonly denied: string | null;
+  constructor(message: string, options: { permanent: boolean; key?: string; cause?: unknown; hint?: string; denied?: string | null }) {
     super(message, { exitCode: 1, hint: options.hint ?? "check that the vault is reachable and that its credentials allow this, then try again", cause: options.cause });
     this.name = "StorageError";
     this.permanent = options.permanent;
     this.key = options.key;
+    this.denied = options.denied ?? null;
   }
 }
 

@@ -8,7 +8,7 @@
  *   rps/<id>                    recovery points
  *   lifecycle/<rp id>           lifecycle state of a recovery point (moved to the cold tier)
  *   jobs/<job id>/<seq>         job records; each state change is a new object
- *   locks/<id>                  vault locks (shared for backups, exclusive for prune)
+ *   locks/<id>                  vault locks (shared: backup, restore, check, drill; exclusive: prune)
  *   leases/<resource>/<id>      per-resource backup leases (<resource> a keyed hash when encrypted)
  * The cold tier is a second storage (VAULT/cold, cold_path, or the same bucket under
  * PREFIX/cold with a cold storage class) holding packs/ with the same key scheme.

@@ -11,7 +11,7 @@
 import { EfsbakError, VaultDamageError } from "../errors.ts";
 import { NotFoundError, type Storage } from "../storage/storage.ts";
 import { BlobIndex, type BlobLocation, type Tier } from "./blob-index.ts";
-import { CONFIG_KEY, objectKey, packKey } from "./layout.ts";
+import { CONFIG_KEY, idOfKey, objectKey, packKey } from "./layout.ts";
 import { type VaultConfig, FORMAT_VERSION, decodeConfig, encodeConfig } from "./config.ts";
 import type { VaultKeys } from "./crypto.ts";
 import { type IndexFile, decodeIndexFile, encodeIndexFile } from "./index-file.ts";
@@ -176,6 +176,18 @@ export async function openVault(storage: Storage, options: {
 
   await loadIndexes(vault, options.onIndexDamage);
   return vault;
+}
+
+/**
+ * The vault as it is now, for a job that opened it (and read its index) before taking its
+ * claim: a prune that ended in between may have deleted packs that index names. A prune
+ * removes every index file it read, so when one of ours is gone the index is read again.
+ */
+export async function withCurrentIndex(vault: Vault, options: { onIndexDamage?: (err: VaultDamageError) => void } = {}): Promise<Vault> {
+  const present = new Set<string>();
+  for await (const o of vault.storage.list("index/")) present.add(idOfKey(o.key));
+  if (vault.indexFiles.every((id) => present.has(id))) return vault;
+  return openVault(vault.storage, { cold: vault.cold, config: vault.config, keys: vault.keys, onIndexDamage: options.onIndexDamage });
 }
 
 /**

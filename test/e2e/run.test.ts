@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTree } from "../support/tree.ts";
 import { ensureBinary, runBinary } from "../support/cli.ts";
-import { acquireLease } from "../../src/jobs/lock.ts";
+import { acquireResourceLease } from "../../src/vault/lock.ts";
 import { localStorage } from "../../src/storage/local.ts";
-import { leasePrefix } from "../../src/vault/layout.ts";
+import { openVault } from "../../src/vault/vault.ts";
 
 let work: string;
 
@@ -124,7 +124,7 @@ describe("efsbak run under a simulated clock", () => {
 
   test("a held lease blocks the scheduled backup: recorded FAILED, exit 4", async () => {
     const storage = localStorage(join(work, "vault"));
-    const lease = await acquireLease(storage, leasePrefix("fs-home"), { purpose: "a backup elsewhere", exclusive: true, host: "other-host", pid: 4242, isAlive: () => true });
+    const lease = await acquireResourceLease(await openVault(storage, { cold: storage }), "fs-home", { purpose: "a backup elsewhere", host: "other-host", pid: 4242, isAlive: () => true });
     try {
       const r = await run(["run", "plans", "--now", "2026-03-03T05:20:00Z", "--json"]);
       expect(r.code).toBe(4);

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBackupJob } from "../../src/jobs/backup-job.ts";
-import { acquireLease } from "../../src/jobs/lock.ts";
+import { acquireResourceLease } from "../../src/vault/lock.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { leasePrefix } from "../../src/vault/layout.ts";
@@ -34,7 +34,7 @@ async function orphanedVault(src: string): Promise<Storage> {
 
 /** Leaves a claim of a dead process of this host in the resource's lease folder. */
 async function leaveDeadClaim(storage: Storage): Promise<void> {
-  const lease = await acquireLease(storage, leasePrefix("r"), { purpose: "a killed backup", exclusive: true, host: hostname(), pid: 4_000_000, isAlive: () => true });
+  const lease = await acquireResourceLease(await openVault(storage, { cold: memoryStorage() }), "r", { purpose: "a killed backup", host: hostname(), pid: 4_000_000, isAlive: () => true });
   const keys: string[] = [];
   for await (const o of storage.list(leasePrefix("r"))) keys.push(o.key);
   const copy = await storage.load(keys[0]);

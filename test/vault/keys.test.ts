@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { EfsbakError, VaultDamageError } from "../../src/errors.ts";
-import { acquireLease, liveLeases } from "../../src/jobs/lock.ts";
+import { acquireLease, liveLeases } from "../../src/vault/_lease.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { toHex } from "../../src/vault/id.ts";
@@ -229,7 +229,7 @@ describe("leases in encrypted vaults", () => {
       for (const word of ["fs-secret-home", "host-a", "purpose"]) expect(raw.includes(word)).toBe(false);
     }
     const live = await liveLeases(storage, folder, { keys, isAlive: () => true });
-    expect(live.map((l) => l.info.purpose)).toEqual(['a backup of "fs-secret-home"']);
+    expect(live.map((l) => l.info?.purpose)).toEqual(['a backup of "fs-secret-home"']);
     // A second claim sees the first one through the seal, and names its holder.
     const err = await acquireLease(storage, folder, { purpose: "another", exclusive: true, keys, host: "host-b", pid: 2, isAlive: () => true }).catch((e) => e);
     expect(String(err.message)).toContain('a backup of "fs-secret-home" holds the lease');
