@@ -8,7 +8,8 @@ const entry = join(root, "src/main.ts");
 const worker = join(root, "src/backup/_worker.ts");
 const restoreWorker = join(root, "src/restore/_decode-worker.ts");
 const argon2Worker = join(root, "src/vault/_argon2-worker.ts");
+const timesWorker = join(root, "src/restore/_times-worker.ts");
 const out = process.env.EFSBAK_BUILD_OUT ?? join(root, "dist/efsbak"); // another path for side-by-side builds
 const started = performance.now();
-await $`bun build --compile --minify --bytecode --format=esm ${entry} ${worker} ${argon2Worker} ${restoreWorker} --outfile ${out}`.cwd(root).quiet();
+await $`bun build --compile --minify --bytecode --format=esm ${entry} ${worker} ${argon2Worker} ${restoreWorker} ${timesWorker} --outfile ${out}`.cwd(root).quiet();
 console.error(`built ${out} in ${Math.round(performance.now() - started)} ms`);

@@ -22,7 +22,7 @@
  * when its own name is refused it goes to lost+found before the group is registered, so the
  * next member takes its place as the group's first.
  */
-import { closeSync, constants, copyFileSync, linkSync, openSync, renameSync } from "node:fs";
+import { close, closeSync, constants, copyFileSync, linkSync, open, openSync, renameSync } from "node:fs";
 import { displayName } from "../tree/name.ts";
 import type { FileNode } from "../tree/node.ts";
 import { at } from "./at.ts";
@@ -119,7 +119,7 @@ export class FileRestorer {
     if (eager) {
       await this.#gate.take();
       try {
-        fd = openSync(at(loc.dirFd, loc.name), CREATE_FLAGS, 0o600);
+        fd = await create(at(loc.dirFd, loc.name));
       } catch (err) {
         this.#gate.give();
         const problem = createProblem(err);
@@ -138,21 +138,21 @@ export class FileRestorer {
     const task = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
     const done = this.#host.track(task);
     await this.#writer.write(node, {
-      open: () => {
+      open: async () => {
         if (fd >= 0) return fd;
         try {
-          fd = openSync(at(path.dirFd, path.name), CREATE_FLAGS, 0o600);
+          fd = await create(at(path.dirFd, path.name));
         } catch (err) {
           const problem = createProblem(err);
           if (problem === null || path.inLost) throw err;
           path = this.#spot(node);
           placed = false;
           why.push(problem);
-          fd = openSync(at(path.dirFd, path.name), CREATE_FLAGS, 0o600);
+          fd = await create(at(path.dirFd, path.name));
         }
         return fd;
       },
-      finish: (r, fatal) => {
+      finish: (r, fatal) => void (async () => {
         let err = fatal;
         let missing: [number, number][] = [];
         if (r) {
@@ -168,14 +168,14 @@ export class FileRestorer {
               path = to;
               placed = false;
             }
-            this.#meta.file(fd, node, !placed, rel);
+            await this.#meta.fileAsync(fd, node, !placed, rel);
           } catch (e) {
             err = e;
           }
         }
         if (fd >= 0) {
           try {
-            closeSync(fd);
+            await closeFd(fd);
           } catch (e) {
             err ??= e;
           }
@@ -190,7 +190,7 @@ export class FileRestorer {
         this.#host.progress.files++;
         resolveGroup({ placedRel: placed ? path.rel : null, contentRel: path.rel, missing });
         finished(null);
-      },
+      })(),
     });
     return { done };
   }
@@ -248,6 +248,15 @@ export class FileRestorer {
       void this.#writer.write(node, { open: () => fd, finish: (r, fatal) => (r ? resolve(r) : reject(fatal)) });
     });
   }
+}
+
+/** Creates a new file (never through anything existing) on the thread pool. */
+function create(path: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => open(path, CREATE_FLAGS, 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => close(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 function nameOf(node: FileNode): string {

@@ -13,17 +13,14 @@
  * createMetaSetter applies that order for the walker and turns failures into warnings.
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { chmodSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync } from "node:fs";
+import { chmodSync, fchmod, fchmodSync, fchown, fchownSync, futimesSync, lchownSync, lutimesSync } from "node:fs";
 import { setFdXattr, setXattr } from "../fs/libc.ts";
 import { displayName, nameToBytes } from "../tree/name.ts";
 import type { DeviceNode, DirNode, FileNode, RootMeta, SymlinkNode, Xattr } from "../tree/node.ts";
 import { at } from "./at.ts";
+import { type Timespec, createTimesSetter } from "./times.ts";
 
-/** A parsed nanosecond timestamp: whole seconds and 0..999_999_999 nanoseconds. */
-export interface Timespec {
-  sec: bigint;
-  nsec: bigint;
-}
+export type { Timespec } from "./times.ts";
 
 /** Parses a node's mtime (decimal ns since the epoch); null when it is not an integer. */
 export function parseNs(ns: string | bigint): Timespec | null {
@@ -140,12 +137,16 @@ export function validOwner(uid: unknown, gid: unknown): boolean {
 export interface MetaSetter {
   /** An open regular file (`lost`: it is in lost+found, so it stays readable by its owner). */
   file(fd: number, node: FileNode, lost: boolean, rel: string): void;
+  /** The same on the thread pool (round trips of many files overlap); never rejects. */
+  fileAsync(fd: number, node: FileNode, lost: boolean, rel: string): Promise<void>;
   /** A directory the restore made, open as `fd`, once everything below it is done. */
   dir(fd: number, node: DirNode | RootMeta, lost: boolean, rel: string): void;
   /** A restored symlink or device node `name` in the directory open as `dirFd` (never followed). */
   entry(dirFd: number, name: string, node: SymlinkNode | DeviceNode, rel: string): void;
   /** Warnings that summarize what could not be set, once per kind (call at the end). */
   summarize(): void;
+  /** Stops the times workers, if any. */
+  close(): void;
 }
 
 /**
@@ -161,6 +162,7 @@ export interface MetaSetter {
  */
 export function createMetaSetter(options: { chown: boolean; newOwner: { uid: number; gid: number }; warn(message: string): void }): MetaSetter {
   let warnedOwner = false;
+  const timesSetter = createTimesSetter(setFdTimes);
   const xattrFailures = new Map<string, { count: number; example: string }>();
   const same = (uid: number, gid: number) => uid === options.newOwner.uid && gid === options.newOwner.gid;
 
@@ -173,10 +175,27 @@ export function createMetaSetter(options: { chown: boolean; newOwner: { uid: num
       set();
       return true;
     } catch (err) {
-      if (!warnedOwner) {
-        warnedOwner = true;
-        options.warn(`Cannot restore owners: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run as root to restore uid/gid)`);
-      }
+      ownerFailed(err);
+      return false;
+    }
+  }
+
+  function ownerFailed(err: unknown): void {
+    if (!warnedOwner) {
+      warnedOwner = true;
+      options.warn(`Cannot restore owners: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run as root to restore uid/gid)`);
+    }
+  }
+
+  async function ownerAsync(fd: number, uid: number, gid: number): Promise<boolean> {
+    if (!validOwner(uid, gid)) return false;
+    if (same(uid, gid)) return true;
+    if (!options.chown) return false;
+    try {
+      await call((cb) => fchown(fd, uid, gid, cb));
+      return true;
+    } catch (err) {
+      ownerFailed(err);
       return false;
     }
   }
@@ -228,6 +247,23 @@ export function createMetaSetter(options: { chown: boolean; newOwner: { uid: num
       xattrs(node.xattrs, rel, (n, v) => setFdXattr(fd, n, v));
       times(rel, node.mtime, (t) => setFdTimes(fd, t));
     },
+    async fileAsync(fd, node, lost, rel) {
+      const exact = await ownerAsync(fd, node.uid, node.gid);
+      try {
+        await call((cb) => fchmod(fd, mode(node.mode, exact, lost, 0o600), cb));
+      } catch (err) {
+        failed("mode", rel, err);
+      }
+      xattrs(node.xattrs, rel, (n, v) => setFdXattr(fd, n, v));
+      const t = parseNs(node.mtime);
+      if (t) {
+        try {
+          await timesSetter.set(fd, t);
+        } catch (err) {
+          failed("mtime", rel, err);
+        }
+      }
+    },
     dir(fd, node, lost, rel) {
       const exact = owner(node.uid, node.gid, () => setFdOwner(fd, node.uid, node.gid));
       try {
@@ -258,7 +294,15 @@ export function createMetaSetter(options: { chown: boolean; newOwner: { uid: num
       }
       xattrFailures.clear();
     },
+    close() {
+      timesSetter.close();
+    },
   };
+}
+
+/** A node-style callback call as a promise. */
+function call(f: (cb: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => f((err) => (err ? reject(err) : resolve())));
 }
 
 /** The kind of an attribute for summaries: its namespace, or the ACL/capability it is. */

@@ -178,6 +178,7 @@ async function restoreInto(vault: Vault, rp: RecoveryPoint, root: RestoreRoot, o
     chown: options.chown ?? false,
     signal: options.signal,
     maxOpenFiles: Math.max(8, (options.concurrency ?? DEFAULT_CONCURRENCY) * 4),
+    dirsAtOnce: options.concurrency ?? DEFAULT_CONCURRENCY,
     totalBytes: include ? null : rp.size_bytes,
     warn(message) {
       warnings.push(message);
@@ -201,6 +202,7 @@ async function restoreInto(vault: Vault, rp: RecoveryPoint, root: RestoreRoot, o
     }
   } finally {
     lf.close();
+    walker.close();
   }
   walker.report(true);
   return {

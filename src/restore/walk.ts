@@ -49,6 +49,12 @@ export interface WalkOptions {
   signal?: AbortSignal;
   /** Files held open at once while their chunks load (those of several chunks). */
   maxOpenFiles: number;
+  /**
+   * Directories walked at once. The kernel creates entries in one directory one at a time
+   * (the directory's lock is held across the LOOKUP and CREATE round trips), so on a network
+   * file system files go into many directories at once or not fast at all.
+   */
+  dirsAtOnce?: number;
   /** Known total of bytes to restore, or null to count file sizes as they are found. */
   totalBytes: number | null;
   warn(message: string): void;
@@ -79,7 +85,15 @@ interface Into {
   /** "" for the restore directory itself. */
   rel: string;
   lost: boolean;
+  /**
+   * Tree ids of the directories above (cycle detection): shared by walks that run one after
+   * the other, copied for a walk that runs beside its parent's.
+   */
+  ancestors: Set<string>;
 }
+
+/** Walks below this depth do not run beside their parent's (the ancestors copy would cost depth²). */
+const MAX_FORK_DEPTH = 64;
 
 const DEVICE_TYPE = { chardev: constants.S_IFCHR, blockdev: constants.S_IFBLK } as const;
 
@@ -98,7 +112,8 @@ export class RestoreWalker implements FileHost {
   readonly #meta: MetaSetter;
   readonly #files: FileRestorer;
   readonly #inflight = new Set<Promise<void>>();
-  readonly #ancestors = new Set<string>();
+  /** Directory walks that may still run beside the current one (see WalkOptions.dirsAtOnce). */
+  #freeDirWalks: number;
   /** Listings loaded ahead of the walk (subdirectories of the directory being walked). */
   readonly #prefetched = new Map<string, Promise<{ nodes: Node[] | null } | { error: unknown }>>();
   #lastReport = -Infinity;
@@ -112,6 +127,7 @@ export class RestoreWalker implements FileHost {
     this.#options = options;
     this.countSizes = options.totalBytes === null;
     this.progress = { files: 0, bytes: 0, totalBytes: options.totalBytes ?? 0, currentPath: "" };
+    this.#freeDirWalks = Math.max(0, (options.dirsAtOnce ?? 16) - 1);
     const made = fstatSync(rootFd);
     this.#meta = createMetaSetter({ chown: options.chown, newOwner: { uid: made.uid, gid: made.gid }, warn: options.warn });
     this.#files = new FileRestorer(this, lf, writer, { meta: this.#meta, maxOpenFiles: options.maxOpenFiles });
@@ -169,8 +185,13 @@ export class RestoreWalker implements FileHost {
 
   /** Restores the recovery point's root tree into the restore directory; `root`: its recorded metadata, set on the restore directory at the end. */
   async walkRoot(tree: string, filter: IncludeNode | null, root: RootMeta | undefined): Promise<Done> {
-    const d = await this.walkDir(tree, { fd: this.#rootFd, rel: "", lost: false }, "", filter);
+    const d = await this.walkDir(tree, { fd: this.#rootFd, rel: "", lost: false, ancestors: new Set() }, "", filter);
     return { done: d.done.then(() => this.finish(root)) };
+  }
+
+  /** Releases what the walker holds (the times workers); after the walk, failed or not. */
+  close(): void {
+    this.#meta.close();
   }
 
   /** Summaries of what could not be restored, and the root's own metadata (when recorded). */
@@ -187,8 +208,9 @@ export class RestoreWalker implements FileHost {
    */
   async walkDir(tree: string, into: Into, rel: string, filter: IncludeNode | null): Promise<Done> {
     const lost = into.lost;
+    const ancestors = into.ancestors;
     const where = rel || ".";
-    if (this.#ancestors.has(tree)) {
+    if (ancestors.has(tree)) {
       this.fragment({ name: displayName(where), original_path: displayName(where), inode: null, size: 0, reason: REASON.cycle, missing_ranges: [] });
       return { done: DONE };
     }
@@ -197,21 +219,21 @@ export class RestoreWalker implements FileHost {
       // What can still be found: the same directory in another recovery point goes to
       // lost+found, whole, for the user to compare (it may be older or newer than this one).
       const other = lost ? null : await this.#options.olderListing?.(rel).catch(() => null);
-      if (other && !this.#ancestors.has(other.tree)) {
+      if (other && !ancestors.has(other.tree)) {
         const name = rel.split("/").pop() || "root";
         const dir: DirNode = { type: "dir", name, subtree: other.tree, mode: 0o700, uid: 0, gid: 0, mtime: "0" };
-        return this.#salvage(dir, where, `${REASON.listingLost}; recovered from recovery point ${other.rp}, which may differ`, filter);
+        return this.#salvage(dir, where, `${REASON.listingLost}; recovered from recovery point ${other.rp}, which may differ`, filter, ancestors);
       }
       this.fragment({ name: displayName(where), original_path: displayName(where), inode: null, size: 0, reason: REASON.listingLost, missing_ranges: [] });
       return { done: DONE };
     }
     if (into.fd === this.#rootFd) this.#lf.avoid(new Set(entries.map((n) => n.name)));
-    this.#ancestors.add(tree);
+    ancestors.add(tree);
     const pending: Promise<void>[] = [];
     const seen = new Set<string>();
     // Load the listings of the next few subdirectories while this one is walked (a vault on
     // S3 answers each in tens of milliseconds); at most PREFETCH ahead per level.
-    const subdirs = entries.filter((n): n is DirNode => n.type === "dir" && n.subtree !== tree && !this.#ancestors.has(n.subtree) && !decide(filter, n.name, true).skip);
+    const subdirs = entries.filter((n): n is DirNode => n.type === "dir" && n.subtree !== tree && !ancestors.has(n.subtree) && !decide(filter, n.name, true).skip);
     let nextPrefetch = 0;
     let dirsSeen = 0;
     try {
@@ -229,12 +251,12 @@ export class RestoreWalker implements FileHost {
         if (d.skip) continue;
         this.progress.currentPath = childRel;
         const loc: Loc = { dirFd: into.fd, name, rel: into.rel ? `${into.rel}/${name}` : name, inLost: false };
-        const started = problem ? await this.#salvage(node, childRel, problem, d.filter) : await this.#create(node, loc, childRel, d.filter, lost);
+        const started = problem ? await this.#salvage(node, childRel, problem, d.filter, ancestors) : await this.#create(node, loc, childRel, d.filter, lost, ancestors);
         pending.push(started.done);
         this.report();
       }
     } finally {
-      this.#ancestors.delete(tree);
+      ancestors.delete(tree);
     }
     return { done: Promise.all(pending).then(() => undefined) };
   }
@@ -264,7 +286,7 @@ export class RestoreWalker implements FileHost {
     }
   }
 
-  async #create(node: Node, loc: Loc, rel: string, filter: IncludeNode | null, lost: boolean): Promise<Done> {
+  async #create(node: Node, loc: Loc, rel: string, filter: IncludeNode | null, lost: boolean, ancestors: Set<string>): Promise<Done> {
     if (node.type === "file") return this.#files.file(node, loc, rel, lost ? [] : null);
     if (node.type === "symlink") return this.#symlink(node, loc, rel, lost);
     if (node.type !== "dir") return this.#device(node, loc, rel, lost);
@@ -274,11 +296,11 @@ export class RestoreWalker implements FileHost {
     } catch (err) {
       const problem = createProblem(err);
       if (problem === null) throw err;
-      return this.#salvage(node, rel, problem, filter);
+      return this.#salvage(node, rel, problem, filter, ancestors);
     }
     if (!lost) this.counts.dirs++;
     if (node.inconsistent) this.#options.warn(`Directory "${displayName(rel)}" changed during the backup: restored in place, its listing may be incomplete`);
-    return this.#fill(node, { fd, rel: loc.rel, lost }, rel, filter);
+    return this.#fill(node, { fd, rel: loc.rel, lost, ancestors }, rel, filter);
   }
 
   /** Makes a directory (0700 until its own metadata is set) and opens it. */
@@ -287,14 +309,30 @@ export class RestoreWalker implements FileHost {
     return openDirAt(loc.dirFd, loc.name);
   }
 
-  /** Walks a made directory; once all below it is done, sets its metadata through its descriptor and closes it. */
+  /**
+   * Walks a made directory; once all below it is done, sets its metadata through its
+   * descriptor and closes it. While fewer than dirsAtOnce walks run, the walk goes on beside
+   * the caller's (the caller goes on with its next entry); otherwise the caller waits for it.
+   */
   async #fill(node: DirNode, into: Into, rel: string, filter: IncludeNode | null): Promise<Done> {
     let child: Done;
-    try {
-      child = await this.walkDir(node.subtree, into, rel, filter);
-    } catch (err) {
-      closeSync(into.fd);
-      throw err;
+    if (this.#freeDirWalks > 0 && into.ancestors.size < MAX_FORK_DEPTH) {
+      this.#freeDirWalks--;
+      const walked = this.walkDir(node.subtree, { ...into, ancestors: new Set(into.ancestors) }, rel, filter).finally(() => this.#freeDirWalks++);
+      const done = walked.then(
+        (c) => c.done,
+        (err: unknown) => {
+          if (!this.failure) this.failure = err;
+        },
+      );
+      child = { done: this.track(done) };
+    } else {
+      try {
+        child = await this.walkDir(node.subtree, into, rel, filter);
+      } catch (err) {
+        closeSync(into.fd);
+        throw err;
+      }
     }
     return {
       done: child.done.then(() => {
@@ -308,7 +346,7 @@ export class RestoreWalker implements FileHost {
   }
 
   /** Puts an entry that cannot take its proper place into lost+found. */
-  async #salvage(node: Node, rel: string, reason: string, filter: IncludeNode | null): Promise<Done> {
+  async #salvage(node: Node, rel: string, reason: string, filter: IncludeNode | null, ancestors: Set<string>): Promise<Done> {
     const spot = this.#lf.place(typeof node.name === "string" ? node.name : "unnamed");
     const loc: Loc = { dirFd: spot.dirFd, name: spot.name, rel: `${this.#lf.name}/${spot.name}`, inLost: true };
     const shown = displayName(rel);
@@ -335,7 +373,7 @@ export class RestoreWalker implements FileHost {
     }
     const fd = this.#mkdir(loc);
     this.fragment({ name: spot.name, original_path: shown, inode: null, size: 0, reason, missing_ranges: [] });
-    return this.#fill(node, { fd, rel: loc.rel, lost: true }, rel, filter);
+    return this.#fill(node, { fd, rel: loc.rel, lost: true, ancestors }, rel, filter);
   }
 
   async #symlink(node: SymlinkNode, loc: Loc, rel: string, lost: boolean): Promise<Done> {
@@ -348,7 +386,7 @@ export class RestoreWalker implements FileHost {
     } catch (err) {
       const problem = createProblem(err, ["ENOENT"]);
       if (problem === null) throw err;
-      return this.#salvage(node, rel, problem, null);
+      return this.#salvage(node, rel, problem, null, new Set());
     }
     this.#meta.entry(loc.dirFd, loc.name, node, rel);
     if (!lost) this.counts.symlinks++;
@@ -368,7 +406,7 @@ export class RestoreWalker implements FileHost {
       }
       const problem = createProblem(err);
       if (problem === null) throw err;
-      return this.#salvage(node, rel, problem, null);
+      return this.#salvage(node, rel, problem, null, new Set());
     }
     this.#meta.entry(loc.dirFd, loc.name, node, rel);
     if (!lost) this.counts.devices++;

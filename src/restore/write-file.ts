@@ -12,19 +12,20 @@
  *   each blob as it arrives (in any order):
  *     the file is created (sink.open) when its first data is ready, or at the end when there
  *     is none: a one-chunk file is created, written and finished in one go
- *     all zero -> leave a hole; else positional writeSync at its offset
+ *     all zero -> leave a hole; else a copy written positionally at its offset, on the
+ *     thread pool (many files' writes in flight; the copy holds its budget until written)
  *     damage (missing or corrupt blob) -> leave a hole, record [offset, end) as missing
  *   after the last:     ftruncate(size) only when the writes did not reach it (holes at the end
  *                       stay holes: sparse files restored sparse)
  *   EFBIG               (a size the file system cannot hold) the file only: what fits is written
- *   sink.finish()       exactly once, synchronously after the last blob, so the caller sets
- *                       metadata and closes before anything else runs
+ *   sink.finish()       exactly once, after the last write; the caller sets metadata and
+ *                       closes
  *
  * Writes are positional, so they land in place in whatever order loads end. Damage (a missing
  * or corrupt blob) is per chunk and never fatal; anything else (the vault is unreachable, the
  * disk is full) ends the file with a fatal error, stops the reader, and ends the restore.
  */
-import { fstatSync, ftruncateSync, writeSync } from "node:fs";
+import { fstat, ftruncate, write } from "node:fs";
 import type { FileNode } from "../tree/node.ts";
 import type { BlobLocation } from "../vault/blob-index.ts";
 import { fromHex } from "../vault/id.ts";
@@ -45,8 +46,8 @@ export interface ContentResult {
 
 /** Where one file's content goes. */
 export interface FileSink {
-  /** Creates the file (new and empty, or already open and empty) and returns its descriptor; may throw. Called at most once. */
-  open(): number;
+  /** Creates the file (new and empty, or already open and empty) and gives its descriptor; may throw or reject. Called at most once. */
+  open(): number | Promise<number>;
   /** Called exactly once: with the result, or with the fatal error that ended the file. MUST NOT throw. */
   finish(result: ContentResult | null, fatal: unknown): void;
 }
@@ -197,6 +198,7 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
     #tooLarge = false;
     #fatal: unknown = null;
     #fd = -1;
+    #opening: Promise<number> | null = null;
     /** Where the writes reached: the file's length, since it was created empty. */
     #end = 0;
     /** Chunks asked for and not yet done, plus one while chunks are still being asked for. */
@@ -246,14 +248,15 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
     }
 
     #arrive(p: Placed, loc: BlobLocation, end: number, data: Uint8Array | null, err: unknown): void {
-      budget.give(loc.storedLength);
       if (data === null) {
+        budget.give(loc.storedLength);
         reader.isDamage(err, loc.id).then(
           (damage) => (damage ? this.#lose(p.offset, end) : this.#fail(err)),
           (e: unknown) => this.#fail(e),
         ).finally(() => this.#settle());
         return;
       }
+      let writing = false;
       try {
         if (this.#fatal) return;
         if (data.length !== p.length) {
@@ -261,20 +264,38 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
           return;
         }
         if (isZero(data)) zeroChunks.add(p.hex);
-        else this.#write(data, end - p.offset, p.offset);
+        else {
+          // The decoder reuses its buffers once this returns: the write gets its own copy,
+          // charged to the budget until it is written, so many files' writes can be in flight.
+          writing = true;
+          const length = end - p.offset;
+          const copy = Buffer.allocUnsafe(length);
+          copy.set(data.subarray(0, length));
+          this.#pending++;
+          void this.#write(copy, p.offset).then(
+            () => onBytes(length),
+            (e: unknown) => this.#fail(e),
+          ).finally(() => {
+            budget.give(loc.storedLength);
+            this.#settle();
+          });
+          return;
+        }
         onBytes(end - p.offset);
       } catch (e) {
         this.#fail(e);
       } finally {
+        if (!writing) budget.give(loc.storedLength);
         this.#settle();
       }
     }
 
-    #write(data: Uint8Array, length: number, offset: number): void {
-      const fd = this.#open();
+    async #write(data: Buffer, offset: number): Promise<void> {
+      const fd = await this.#open();
+      const length = data.length;
       try {
         let done = 0;
-        while (done < length) done += writeSync(fd, data, done, length - done, offset + done);
+        while (done < length) done += await writeAt(fd, data, done, length - done, offset + done);
       } catch (err) {
         // Past what the file system allows in one file: a problem of this file only.
         if ((err as NodeJS.ErrnoException).code !== "EFBIG") throw err;
@@ -285,13 +306,13 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
       if (offset + length > this.#end) this.#end = offset + length;
     }
 
-    #open(): number {
-      if (this.#fd < 0) {
+    #open(): Promise<number> {
+      if (!this.#opening) {
         const signal = options.signal;
-        if (signal?.aborted) throw signal.reason ?? new Error("aborted");
-        this.#fd = this.#sink.open();
+        this.#opening = signal?.aborted ? Promise.reject(signal.reason ?? new Error("aborted")) : Promise.resolve().then(() => this.#sink.open());
+        this.#opening.then((fd) => (this.#fd = fd), () => {});
       }
-      return this.#fd;
+      return this.#opening;
     }
 
     #lose(start: number, end: number): void {
@@ -309,17 +330,21 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
     /** One pending step is done; after the last, the file is finished. */
     #settle(): void {
       if (--this.#pending > 0) return;
+      void this.#finish();
+    }
+
+    async #finish(): Promise<void> {
       const size = this.#node.size;
       if (!this.#fatal) {
         try {
-          const fd = this.#open();
-          if (this.#end !== size) ftruncateSync(fd, size);
+          const fd = await this.#open();
+          if (this.#end !== size) await truncateTo(fd, size);
         } catch (err) {
           // A declared size no file here can have (a hostile vault, or a small target file system).
           const code = (err as NodeJS.ErrnoException).code;
           if (this.#fd >= 0 && (code === "EFBIG" || code === "EINVAL" || code === "ERR_OUT_OF_RANGE")) {
             this.#tooLarge = true;
-            this.#missing.push([fstatSync(this.#fd).size, size]);
+            this.#missing.push([await sizeOf(this.#fd), size]);
           } else {
             this.#fatal = err;
             reader.stop(err);
@@ -346,6 +371,18 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
       return new Promise<void>((started) => void file.request(plan.placed, started));
     },
   };
+}
+
+function writeAt(fd: number, data: Buffer, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, data, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function truncateTo(fd: number, size: number): Promise<void> {
+  return new Promise((resolve, reject) => ftruncate(fd, size, (err) => (err ? reject(err) : resolve())));
+}
+
+function sizeOf(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st.size))));
 }
 
 /** Sorts and merges [start, end) ranges. */
