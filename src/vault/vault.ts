@@ -9,7 +9,7 @@
  * - Metadata (config, index, trees, recovery points, jobs) stays warm; only data packs go cold.
  */
 import { EfsbakError, VaultDamageError } from "../errors.ts";
-import { NotFoundError, type Storage } from "../storage/storage.ts";
+import { NotFoundError, type Storage, UnsafeObjectError } from "../storage/storage.ts";
 import { BlobIndex, type BlobLocation, type Tier } from "./blob-index.ts";
 import { CONFIG_KEY, objectKey, packKey } from "./layout.ts";
 import { type VaultConfig, FORMAT_VERSION, decodeConfig, encodeConfig } from "./config.ts";
@@ -195,7 +195,14 @@ export function missingPackError(loc: BlobLocation): VaultDamageError {
 async function loadIndexes(vault: Vault, onDamage?: (err: VaultDamageError) => void): Promise<void> {
   const files: { id: string; doc: IndexFile }[] = [];
   const keys: string[] = [];
-  for await (const o of vault.storage.list("index/")) keys.push(o.key);
+  try {
+    for await (const o of vault.storage.list("index/")) keys.push(o.key);
+  } catch (err) {
+    // A link in a local vault's index/ (named after everything else was listed): damage to
+    // report when the caller takes it (check), else the refusal stands.
+    if (!(err instanceof UnsafeObjectError) || !onDamage) throw err;
+    for (const key of err.keys) onDamage(new VaultDamageError(key, "is a symbolic link, which efsbak does not follow"));
+  }
   const queue = keys.slice();
   async function worker() {
     for (let key = queue.pop(); key !== undefined; key = queue.pop()) {
