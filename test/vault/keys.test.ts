@@ -88,7 +88,8 @@ describe("key files", () => {
     const err = await failure(openVault(storage, { cold }));
     expect(err.message).toContain("encrypted");
     const vault = await openVault(storage, { cold, keys: unlocked.keys });
-    expect(vault.keys).toBe(unlocked.keys);
+    expect(vault.keys?.encryptKey).toBe(unlocked.keys.encryptKey);
+    expect(vault.keys?.legacy).toBe(false); // created in format 2: no format-1 objects accepted
   });
 
   test("a second password unlocks the same master key; labels are readable only when unlocked", async () => {
