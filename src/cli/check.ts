@@ -23,7 +23,7 @@ export const checkCommand = command({
     const target = ctx.vaultTarget(args.vault as string | undefined);
     // A damaged index file must not stop check from running: check reads the index files
     // itself and reports each damaged one.
-    const vault = await ctx.openVault(target, { onIndexDamage: () => {} });
+    const vault = await ctx.openVault(target, { readOnly: true, onIndexDamage: () => {} });
     const readData = parseShare(args["read-data"] as string | undefined);
     const job = await createJob(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now() });
     await job.update({ started_at: ctx.now().toISOString() });

@@ -33,6 +33,11 @@ export function passwordVariables(kind: PasswordKind = "current"): string {
   return `${a}, ${b} or ${c}`;
 }
 
+/** The variable that gives the current password (set and not empty), or null when none does. */
+export function passwordSource(env: Record<string, string | undefined>): string | null {
+  return VARS.current.find((v) => env[v] !== undefined && env[v] !== "") ?? null;
+}
+
 /**
  * Gets a password. `action` names what it is for in messages ('unlock vault "main"');
  * `confirm` asks twice on a terminal (a new password).

@@ -7,7 +7,8 @@
  *
  *   create (format 2)     keys/<id>, then config.sealed, then config (config last: the vault exists)
  *   open (format 2)       config.sealed must exist, authenticate, and say what config says
- *   open (format 1)       no config.sealed may exist (else it was upgraded: a downgrade);
+ *   open (format 1)       config.sealed, if any, must be exactly this config upgraded (an
+ *                         interrupted upgrade), else it was upgraded and config taken back;
  *                         an index file of format 2 gives a downgrade away too (vault.ts)
  *   upgrade (1 -> 2)      config.sealed of the upgraded config, then config; a crash between
  *                         is finished by the next upgrade (the sealed copy is authentic)
@@ -60,11 +61,18 @@ function differences(config: VaultConfig, sealed: VaultConfig): string {
 export async function verifyConfig(storage: Pick<Storage, "load">, keys: VaultKeys, config: VaultConfig): Promise<void> {
   const sealed = await readSealed(storage, keys);
   if (config.version === 1) {
+    // An upgrade a crash (or a failed write) interrupted: the sealed copy is exactly config upgraded.
+    if (sealed && same(sealed, upgraded(config))) return;
     if (sealed) throw new VaultDamageError(CONFIG_KEY, `config says format version 1, but the vault was upgraded to format ${sealed.version} (${CONFIG_SEAL_KEY} exists)`, HINT);
     return;
   }
   if (!sealed) throw new VaultDamageError(CONFIG_KEY, `config is not authenticated: ${CONFIG_SEAL_KEY}, which every encrypted vault of format ${config.version} has, is missing`, HINT);
   if (!same(config, sealed)) throw new VaultDamageError(CONFIG_KEY, `config does not match its sealed copy (${CONFIG_SEAL_KEY}): ${differences(config, sealed)} differ`, HINT);
+}
+
+/** config as upgradeConfig makes it from a format-1 config. */
+function upgraded(config: VaultConfig): VaultConfig {
+  return { ...config, version: FORMAT_VERSION, upgraded_from: 1 };
 }
 
 /**
@@ -74,7 +82,7 @@ export async function verifyConfig(storage: Pick<Storage, "load">, keys: VaultKe
  */
 export async function upgradeConfig(storage: Pick<Storage, "load" | "save">, keys: VaultKeys, config: VaultConfig): Promise<VaultConfig> {
   if (!config.encryption || config.version !== 1) return config;
-  const next: VaultConfig = { ...config, version: FORMAT_VERSION, upgraded_from: 1 };
+  const next = upgraded(config);
   const sealed = await readSealed(storage, keys);
   if (sealed && !same(sealed, next)) {
     throw new VaultDamageError(CONFIG_KEY, `config says format version 1, but ${CONFIG_SEAL_KEY} holds another config (${differences(next, sealed)} differ)`, HINT);
