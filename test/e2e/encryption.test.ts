@@ -422,6 +422,25 @@ describe("downgrade and config tampering", () => {
   });
 });
 
+describe("a vault made by the previous release (format 1)", () => {
+  test("check leaves it as it is; the first backup upgrades it; everything still restores", async () => {
+    const old = join(work, "v1-vault");
+    cpSync(join(import.meta.dir, "../vault/fixtures/v1-encrypted/vault"), old, { recursive: true });
+    const pw = { EFSBAK_PASSWORD: "old-release-pw" };
+    const checked = await efsbak(["check", "--read-data", "--vault", old], pw);
+    expect(checked.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(old, "config"), "utf8")).version).toBe(1);
+    expect(existsSync(join(old, "config.sealed"))).toBe(false);
+    const b = await efsbak(["backup", src, "--vault", old], pw);
+    expect(b.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(old, "config"), "utf8"))).toMatchObject({ version: 2, upgraded_from: 1 });
+    expect(existsSync(join(old, "config.sealed"))).toBe(true);
+    expect((await efsbak(["check", "--read-data", "--vault", old], pw)).code).toBe(0);
+    const rps = JSON.parse((await efsbak(["recovery-points", "--vault", old, "--json"], pw)).stdout).recovery_points;
+    expect(rps.length).toBe(2);
+  });
+});
+
 describe("an encrypted S3 vault", () => {
   let server: S3Server;
   let s3Work: string;
