@@ -15,16 +15,23 @@
  */
 import { constants } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DIRECT_MIN_BYTES, FileWriter, directWritesAvailable } from "./file-writer.ts";
 import { type ByteRange, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, UnsafeObjectError, assertKey, checkRange } from "./storage.ts";
 
 const TEMP_MARK = ".tmp-";
 
-/** Opens (without creating) a storage rooted at dir. */
-export function localStorage(dir: string): Storage {
+/**
+ * Opens (without creating) a storage rooted at dir. With `linkFreeBelow` (a folder dir is
+ * inside, such as the vault holding a cold tier at VAULT/cold), the folders between it and
+ * dir are checked like the ones below dir: only linkFreeBelow itself may be a link.
+ */
+export function localStorage(dir: string, options: { linkFreeBelow?: string } = {}): Storage {
   const location = dir;
+  const trusted = options.linkFreeBelow ?? dir;
+  const between = relative(trusted, dir);
+  const lead = between && !between.startsWith("..") && !isAbsolute(between) ? between.split(sep) : [];
   let direct = directWritesAvailable();
 
   function pathOf(key: string): string {
@@ -47,12 +54,12 @@ export function localStorage(dir: string): Storage {
    * non-folder, naming that folder's key.
    */
   async function folders(op: string, key: string, create = false): Promise<"ok" | "missing"> {
-    const parts = key.split("/");
+    const parts = [...lead, ...key.split("/")];
     // The root may be missing (made on first save, with its parents) and may be a link.
-    if (create) await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err) => fail(op, key, err));
+    if (create) await mkdir(trusted, { recursive: true, mode: 0o700 }).catch((err) => fail(op, key, err));
     for (let i = 1; i < parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
-      const path = join(dir, rel);
+      const path = join(trusted, rel);
       let st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
         if (err.code === "ENOENT") return null;
         fail(op, key, err);

@@ -161,3 +161,24 @@ describe("local storage follows no symbolic link below its root", () => {
     }
   });
 });
+
+test("a cold tier at VAULT/cold: VAULT/cold itself must not be a link (only the vault root may be)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "efsbak-coldlink-"));
+  try {
+    const root = join(dir, "vault");
+    await mkdir(join(dir, "elsewhere"), { recursive: true });
+    await mkdir(root);
+    const { openStorage } = await import("../../src/storage/open.ts");
+    const { cold } = openStorage(root, { baseDir: dir, env: {} });
+    await cold.save("packs/ab/ab01", new Uint8Array([1]));
+    expect(Array.from(await readFile(join(root, "cold/packs/ab/ab01")))).toEqual([1]);
+    await rm(join(root, "cold"), { recursive: true });
+    await symlink(join(dir, "elsewhere"), join(root, "cold"));
+    const err = await cold.save("packs/ab/ab02", new Uint8Array([1])).then(() => null, (e) => e);
+    expect(err).toBeInstanceOf(UnsafeObjectError);
+    expect((err as UnsafeObjectError).key).toBe("cold");
+    expect(await readdir(join(dir, "elsewhere"))).toEqual([]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
