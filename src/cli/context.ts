@@ -13,6 +13,7 @@ import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import { initVault, openVault, readConfig, type Vault } from "../vault/vault.ts";
 import type { VaultKeys } from "../vault/crypto.ts";
+import type { VaultConfig } from "../vault/config.ts";
 import { initEncryptedVault } from "../vault/keys.ts";
 import { upgradeConfig } from "../vault/config-seal.ts";
 import { CONFIG_SEAL_KEY } from "../vault/layout.ts";
@@ -164,10 +165,10 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
           if (existsSync(abs) && !statSync(abs).isDirectory()) throw new EfsbakError(`Cannot create vault "${target.name}": "${abs}" is a file`, { exitCode: 1 });
         }
         const source = passwordSource(io.env);
-        if (!target.spec?.encryption && source) {
+        if (!target.spec?.encryption && target.spec?.encryption !== null && source) {
           // A vault that vanished (or was wiped) while a password is at hand must not come back
           // unencrypted: nothing is created, nothing written.
-          throw new EfsbakError(`Cannot create vault "${target.name}" unencrypted: ${source} is set, so it is meant to be encrypted`, { exitCode: 1, hint: `if the vault was wiped, find out by whom; to create it encrypted, use "efsbak vault init --encryption aes-256-gcm" or set encryption in its table in the plans; to create it unencrypted, unset ${source}` });
+          throw new EfsbakError(`Cannot create vault "${target.name}" unencrypted: ${source} is set, so it is meant to be encrypted`, { exitCode: 1, hint: `if the vault was wiped, find out by whom; to create it encrypted, use "efsbak vault init --encryption aes-256-gcm" or set encryption in its table in the plans; to create it unencrypted, unset ${source} or set encryption = "none" in its table in the plans` });
         }
         if (target.spec?.encryption) {
           const password = await readPassword(ctx, { action: `create encrypted vault "${target.name}"`, confirm: true });
@@ -201,8 +202,8 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
           throw new EfsbakError(`Cannot open vault "${target.name}": the plans say it is encrypted, but its config at "${storage.location}" says it is not`, { exitCode: 1, hint: "if it was created unencrypted on purpose, remove encryption from its table in the plans; otherwise its config may have been tampered with" });
         }
         const source = passwordSource(io.env);
-        if (source) {
-          throw new EfsbakError(`Cannot open vault "${target.name}": its config at "${storage.location}" says it is not encrypted, but ${source} is set`, { exitCode: 1, hint: `nothing was written. If someone replaced its config (a downgrade), restore the vault from a copy; if the vault is unencrypted on purpose, unset ${source} for commands on it` });
+        if (source && target.spec?.encryption !== null) {
+          throw new EfsbakError(`Cannot open vault "${target.name}": its config at "${storage.location}" says it is not encrypted, but ${source} is set`, { exitCode: 1, hint: `nothing was written. If someone replaced its config (a downgrade), restore the vault from a copy; if the vault is unencrypted on purpose, unset ${source} for commands on it, or set encryption = "none" in its table in the plans` });
         }
         for await (const _ of storage.list("keys/")) {
           throw new EfsbakError(`Cannot open vault "${target.name}": its config says it is not encrypted, but it has key files`, { exitCode: 1, hint: "its config may have been tampered with; restore config from a copy of the vault" });
@@ -223,7 +224,7 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     },
   };
   /** Upgrades a format-1 encrypted vault; a vault that cannot be written (a read-only copy) is used as it is. */
-  async function upgrade(name: string, storage: Storage, keys: VaultKeys, config: NonNullable<Awaited<ReturnType<typeof readConfig>>>) {
+  async function upgrade(name: string, storage: Storage, keys: VaultKeys, config: VaultConfig): Promise<VaultConfig> {
     try {
       const next = await upgradeConfig(storage, keys, config);
       log.info(`Upgraded vault "${name}" to format ${next.version}: its config is now authenticated and new objects are sealed with a key each`);

@@ -398,6 +398,16 @@ describe("downgrade and config tampering", () => {
     expect(existsSync(gone)).toBe(false);
   });
 
+  test('a vault the plans call encryption = "none" is used unencrypted with a password set', async () => {
+    const planned = join(dir, "planned-none");
+    mkdirSync(join(planned, "plans"), { recursive: true });
+    writeFileSync(join(planned, "plans/v.toml"), '[vaults.open]\nurl = "./open"\nencryption = "none"\n');
+    const r = await runBinary(["backup", src, "--vault", "open"], { cwd: planned, env: env() });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(planned, "open/config"), "utf8")).encryption).toBe(null);
+    expect((await runBinary(["recovery-points", "--vault", "open"], { cwd: planned, env: env() })).code).toBe(0);
+  });
+
   test("chunker parameters changed in config: every command refuses, naming config, before writing", async () => {
     const copy = join(dir, "tampered");
     cpSync(wiped, copy, { recursive: true });
