@@ -357,3 +357,32 @@ describe("copies of sealed objects under other keys (encrypted vault)", () => {
     expect(report.problems.map((p) => p.object)).toContain(copyKey);
   });
 });
+
+// Attack 4 of "Vaults under attack", end to end in process: with packs/ and index/ of a local
+// vault replaced by links, a backup wrote its packs and index into another directory.
+test("a backup into a local vault whose packs/ and index/ are links fails, naming them, and writes nothing through them", async () => {
+  const { localStorage } = await import("../../src/storage/local.ts");
+  const { UnsafeObjectError } = await import("../../src/storage/storage.ts");
+  const { initVault, openVault } = await import("../../src/vault/vault.ts");
+  const { backup } = await import("../../src/backup/backup.ts");
+  const { symlinkSync } = await import("node:fs");
+  const root = join(tmp, "vault");
+  const elsewhere = join(tmp, "elsewhere");
+  mkdirSync(elsewhere);
+  const storage = localStorage(root);
+  await initVault(storage, { cold: localStorage(join(root, "cold")), now: T1 });
+  symlinkSync(elsewhere, join(root, "packs"));
+  symlinkSync(elsewhere, join(root, "index"));
+  const src = join(tmp, "src");
+  makeTree(src, { "a.bin": bytes(300_000, 5), "b.txt": "hello\n" });
+  const opened = await openVault(storage, { cold: localStorage(join(root, "cold")) }).then((v) => v, (e) => e);
+  // index/ is listed when the vault opens: refused there already
+  expect(opened).toBeInstanceOf(UnsafeObjectError);
+  expect((opened as InstanceType<typeof UnsafeObjectError>).key).toBe("index");
+  rmSync(join(root, "index"));
+  const vault = await openVault(storage, { cold: localStorage(join(root, "cold")) });
+  const err = await backup(vault, src, { resource: "r", now: T1, jobId: "j-links", host: "test" }).then(() => null, (e) => e);
+  expect(err).toBeInstanceOf(UnsafeObjectError);
+  expect((err as InstanceType<typeof UnsafeObjectError>).key).toBe("packs");
+  expect(readdirSync(elsewhere)).toEqual([]);
+});
