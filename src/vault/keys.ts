@@ -6,8 +6,9 @@
  *   keys/<id>    plaintext JSON: Argon2id parameters and salt, and
  *                wrapped = AES-256-GCM(Argon2id(password, salt), 1 ‖ vault id ‖ master)
  *
- * Unlocking tries every key file with the password; the first that authenticates and names
- * this vault's id gives the master key. Adding a password writes a new key file around the
+ * Unlocking tries the key files with the password, cheapest Argon2id first and within a work
+ * budget (UNLOCK_WORK_BUDGET_KIB); the first that authenticates and names this vault's id
+ * gives the master key. Parameters beyond KDF_LIMITS are refused before any Argon2id work. Adding a password writes a new key file around the
  * same master key, so rotating a password never re-encrypts data. A key file reveals its
  * parameters and creation time, nothing else: its label is sealed with the vault's keys.
  * Invariants: the last key file is never removed; a new key file is written before an old
