@@ -66,18 +66,19 @@ export async function initVault(storage: Storage, options: InitOptions): Promise
   if (await storage.stat(CONFIG_KEY)) {
     throw new EfsbakError(`Cannot create a vault at "${storage.location}": a vault already exists there`, { exitCode: 1 });
   }
+  const encryption = options.encryption !== undefined ? options.encryption : options.keys ? { cipher: "aes-256-gcm" as const, kdf: "argon2id" as const } : null;
   const config: VaultConfig = {
     format: "efsbak-vault",
-    version: options.keys ? FORMAT_VERSION : PLAIN_FORMAT_VERSION,
+    version: encryption ? FORMAT_VERSION : PLAIN_FORMAT_VERSION,
     id: options.id ?? randomId(),
     created_at: options.now.toISOString(),
     chunker: options.chunker ?? DEFAULT_CHUNKER_CONFIG,
     hash: options.keys ? "blake3-keyed" : "blake3",
     compression: "zstd",
     pack_size: PACK_TARGET_BYTES,
-    encryption: options.encryption ?? (options.keys ? { cipher: "aes-256-gcm", kdf: "argon2id" } : null),
+    encryption,
   };
-  if (options.keys) await sealConfig(storage, options.keys, config);
+  if (options.keys && encryption) await sealConfig(storage, options.keys, config);
   await storage.save(CONFIG_KEY, encodeConfig(config));
   return config;
 }
