@@ -55,16 +55,17 @@ function takeBuffer(): Uint8Array {
 
 /** Hands the pack's bytes so far to main (streamed packs), keeping the last partial block. */
 function emitPiece(): void {
+  const packId = writer.packId;
   const piece = writer.cut(takeBuffer());
   const buffer = piece.buffer as ArrayBuffer;
-  self.postMessage({ t: "piece", buffer, offset: piece.byteOffset, length: piece.length }, [buffer]);
+  self.postMessage({ t: "piece", packId, buffer, offset: piece.byteOffset, length: piece.length }, [buffer]);
 }
 
 function emitPack(): void {
-  const { bytes, size, entries } = writer.finish();
+  const { bytes, size, entries, packId } = writer.finish();
   const buffer = bytes.buffer as ArrayBuffer;
   // A pack that outgrew the buffer lives in a new one; either way hand the whole buffer over.
-  self.postMessage({ t: "pack", buffer, offset: bytes.byteOffset, length: bytes.length, size, entries }, [buffer]);
+  self.postMessage({ t: "pack", packId, buffer, offset: bytes.byteOffset, length: bytes.length, size, entries }, [buffer]);
   writer.useBuffer(takeBuffer());
 }
 

@@ -14,7 +14,6 @@
  */
 import type { ObjectWriter } from "../storage/storage.ts";
 import type { Vault } from "../vault/vault.ts";
-import { randomId } from "../vault/id.ts";
 import type { IndexedPack } from "../vault/index-file.ts";
 import { packKey } from "../vault/layout.ts";
 import type { PackEntry } from "../vault/pack.ts";
@@ -55,9 +54,11 @@ export class PackStore {
     return this.#streams.has(key);
   }
 
-  /** Saves a whole pack and indexes it; `done` runs once it is written. */
-  save(bytes: Uint8Array, entries: PackEntry[], packType: number, done?: () => void): void {
-    const packId = randomId();
+  /**
+   * Saves a whole pack under packId (chosen by its PackWriter: the sealed header is bound to
+   * it) and indexes it; `done` runs once it is written.
+   */
+  save(packId: string, bytes: Uint8Array, entries: PackEntry[], packType: number, done?: () => void): void {
     this.#track(this.#vault.storage.save(packKey(packId), bytes).then(() => this.#index(packId, bytes.length, entries, packType)), done);
   }
 
@@ -65,15 +66,15 @@ export class PackStore {
    * Appends a piece to the data pack `key` is streaming (opening one first); with `last` (the
    * piece holding the header), commits and indexes it. `done` runs once the piece is written.
    */
-  stream(key: number, bytes: Uint8Array, last: { size: number; entries: PackEntry[] } | null, done: () => void): void {
+  stream(key: number, packId: string, bytes: Uint8Array, last: { size: number; entries: PackEntry[] } | null, done: () => void): void {
     let stream = this.#streams.get(key);
+    if (stream && stream.packId !== packId) throw new Error(`PackStore.stream: piece of pack ${packId} while ${stream.packId} is open`);
     if (!stream) {
-      const packId = randomId();
       const writer = this.#vault.storage.create!(packKey(packId));
       stream = { packId, writer, chain: writer.then(() => {}) };
       this.#streams.set(key, stream);
     }
-    const { packId, writer } = stream;
+    const { writer } = stream;
     stream.chain = stream.chain.then(async () => {
       const w = await writer;
       await w.write(bytes);

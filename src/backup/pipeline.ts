@@ -243,9 +243,9 @@ export class Pipeline {
     return this.#inflight.has(hex) || this.#vault.index.has(id);
   }
 
-  /** Saves a finished pack (from the tree packer) and indexes it. */
-  savePack(bytes: Uint8Array, entries: PackEntry[], packType: number, done?: () => void): void {
-    this.#packs.save(bytes, entries, packType, done);
+  /** Saves a finished pack (from the tree packer) under the id its writer chose, and indexes it. */
+  savePack(packId: string, bytes: Uint8Array, entries: PackEntry[], packType: number, done?: () => void): void {
+    this.#packs.save(packId, bytes, entries, packType, done);
   }
 
   /** Marks a blob as on its way (for blobs packed outside the workers). */
@@ -315,8 +315,8 @@ export class Pipeline {
         const buffer: ArrayBuffer = m.buffer;
         const bytes = new Uint8Array(buffer, m.offset, m.length);
         const recycle = () => this.#workers[worker].postMessage({ t: "recycle", buffer, offset: m.offset }, [buffer]);
-        if (m.t === "pack" && !this.#packs.streaming(worker)) this.#packs.save(bytes, m.entries, 0, recycle);
-        else this.#packs.stream(worker, bytes, m.t === "pack" ? { size: m.size, entries: m.entries } : null, recycle);
+        if (m.t === "pack" && !this.#packs.streaming(worker)) this.#packs.save(m.packId, bytes, m.entries, 0, recycle);
+        else this.#packs.stream(worker, m.packId, bytes, m.t === "pack" ? { size: m.size, entries: m.entries } : null, recycle);
         break;
       }
       case "ready":

@@ -324,8 +324,8 @@ export class Walker {
   /** Closes the current tree pack and hands it to the pipeline to save. */
   flushTrees(): void {
     if (this.#treePacker.count === 0) return;
-    const { bytes, entries } = this.#treePacker.finish();
-    this.#pipeline.savePack(bytes.slice(), entries, BLOB_TREE);
+    const { bytes, entries, packId } = this.#treePacker.finish();
+    this.#pipeline.savePack(packId, bytes.slice(), entries, BLOB_TREE);
   }
 
   #report(path: string): void {

@@ -22,7 +22,7 @@
  */
 import { createBlobHasher } from "../chunk/hash.ts";
 import { VaultDamageError } from "../errors.ts";
-import { NotFoundError, type Storage } from "../storage/storage.ts";
+import { NotFoundError, type ObjectInfo, type Storage, UnsafeObjectError } from "../storage/storage.ts";
 import { BlobIndex, type Tier } from "../vault/blob-index.ts";
 import { decodeConfig } from "../vault/config.ts";
 import { type IndexFile, decodeIndexFile } from "../vault/index-file.ts";
@@ -94,8 +94,8 @@ export async function check(vault: Vault, options: CheckOptions = {}): Promise<C
   progress("config", 1, 1);
 
   signal?.throwIfAborted();
-  const warm = await listPacks(vault.storage);
-  const cold = vault.cold === vault.storage ? new Map<string, number>() : await listPacks(vault.cold);
+  const warm = await listPacks(vault.storage, log);
+  const cold = vault.cold === vault.storage ? new Map<string, number>() : await listPacks(vault.cold, log);
   const stored = (tier: Tier) => (tier === "cold" ? cold : warm);
 
   const index = new BlobIndex();
@@ -171,9 +171,24 @@ async function checkConfig(storage: Storage, log: ProblemLog): Promise<void> {
 }
 
 /** Pack key -> size of every object under packs/ in one storage. */
-async function listPacks(storage: Storage): Promise<Map<string, number>> {
+async function listPacks(storage: Storage, log: ProblemLog): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for await (const o of storage.list("packs/")) out.set(o.key, o.size);
+  for (const o of await listAll(storage, "packs/", log)) out.set(o.key, o.size);
+  return out;
+}
+
+/**
+ * Every object under prefix. Objects storage refuses (symbolic links in a local vault, which
+ * it names after listing everything else) are problems, not a reason to stop checking.
+ */
+async function listAll(storage: Pick<Storage, "list" | "location">, prefix: string, log: ProblemLog): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  try {
+    for await (const o of storage.list(prefix)) out.push(o);
+  } catch (err) {
+    if (!(err instanceof UnsafeObjectError)) throw err;
+    for (const key of err.keys) log.add(key, `is a symbolic link in "${storage.location}"; nothing inside a vault may be one, and efsbak does not follow it`);
+  }
   return out;
 }
 
@@ -197,9 +212,7 @@ async function loadIndex(
   stored: (tier: Tier) => Map<string, number>,
   ctx: { signal?: AbortSignal; progress: (phase: "index", done: number, total: number) => void },
 ): Promise<Map<string, IndexedPackInfo>> {
-  const keys: string[] = [];
-  for await (const o of vault.storage.list("index/")) keys.push(o.key);
-  keys.sort();
+  const keys = (await listAll(vault.storage, "index/", log)).map((o) => o.key).sort();
   const docs = new Map<string, IndexFile>();
   let done = 0;
   ctx.progress("index", 0, keys.length);
@@ -243,9 +256,7 @@ async function loadRecoveryPoints(
   log: ProblemLog,
   ctx: { signal?: AbortSignal; progress: (phase: "recovery-points", done: number, total: number) => void },
 ): Promise<{ count: number; roots: RpRoot[] }> {
-  const keys: string[] = [];
-  for await (const o of vault.storage.list("rps/")) keys.push(o.key);
-  keys.sort();
+  const keys = (await listAll(vault.storage, "rps/", log)).map((o) => o.key).sort();
   const roots: RpRoot[] = [];
   let count = 0;
   let done = 0;

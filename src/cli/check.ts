@@ -25,7 +25,7 @@ export const checkCommand = command({
     const target = ctx.vaultTarget(args.vault as string | undefined);
     // A damaged index file must not stop check from running: check reads the index files
     // itself and reports each damaged one.
-    const opened = await ctx.openVault(target, { onIndexDamage: () => {} });
+    const opened = await ctx.openVault(target, { readOnly: true, onIndexDamage: () => {} });
     const readData = parseShare(args["read-data"] as string | undefined);
     // The shared vault lock: a prune cannot repack what check is reading (which would look
     // like damage). On a vault this process cannot write: no lock and no job, one warning.

@@ -13,9 +13,13 @@ import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import { initVault, openVault, readConfig, type Vault } from "../vault/vault.ts";
 import type { VaultKeys } from "../vault/crypto.ts";
+import type { VaultConfig } from "../vault/config.ts";
 import { initEncryptedVault } from "../vault/keys.ts";
+import { upgradeConfig } from "../vault/config-seal.ts";
+import { CONFIG_SEAL_KEY } from "../vault/layout.ts";
+import { StorageError } from "../storage/storage.ts";
 import type { GlobalFlags } from "./args.ts";
-import { newKeyKdf, readPassword, unlockWithPassword } from "./password.ts";
+import { newKeyKdf, passwordSource, readPassword, unlockWithPassword } from "./password.ts";
 
 /** A writable stream as the CLI needs it. */
 export interface Out {
@@ -55,7 +59,11 @@ export interface Context {
   /** Resolves --vault (a name from the plans, or a URL/path). */
   vaultTarget(ref: string | undefined): VaultTarget;
   /** Opens a vault; with create, initializes a missing one. */
-  openVault(target: VaultTarget, options?: { create?: boolean; onIndexDamage?: (err: VaultDamageError) => void }): Promise<Vault>;
+  /**
+   * Opens a vault; with create, initializes a missing one. An encrypted vault of format 1 is
+   * upgraded to format 2 on the way (not with readOnly: check never writes).
+   */
+  openVault(target: VaultTarget, options?: { create?: boolean; readOnly?: boolean; onIndexDamage?: (err: VaultDamageError) => void }): Promise<Vault>;
   /** Storage of a target, without opening the vault. */
   storageOf(target: VaultTarget): { storage: Storage; cold: Storage };
   /** Seconds a lease claim waits before it is sure (longer on object stores). */
@@ -156,6 +164,12 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
           const abs = resolve(io.cwd, target.url);
           if (existsSync(abs) && !statSync(abs).isDirectory()) throw new EfsbakError(`Cannot create vault "${target.name}": "${abs}" is a file`, { exitCode: 1 });
         }
+        const source = passwordSource(io.env);
+        if (!target.spec?.encryption && target.spec?.encryption !== null && source) {
+          // A vault that vanished (or was wiped) while a password is at hand must not come back
+          // unencrypted: nothing is created, nothing written.
+          throw new EfsbakError(`Cannot create vault "${target.name}" unencrypted: ${source} is set, so it is meant to be encrypted`, { exitCode: 1, hint: `if the vault was wiped, find out by whom; to create it encrypted, use "efsbak vault init --encryption aes-256-gcm" or set encryption in its table in the plans; to create it unencrypted, unset ${source} or set encryption = "none" in its table in the plans` });
+        }
         if (target.spec?.encryption) {
           const password = await readPassword(ctx, { action: `create encrypted vault "${target.name}"`, confirm: true });
           const made = await initEncryptedVault(storage, password, { cold, now: ctx.now(), kdf: newKeyKdf(ctx) });
@@ -187,16 +201,40 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
         if (target.spec?.encryption) {
           throw new EfsbakError(`Cannot open vault "${target.name}": the plans say it is encrypted, but its config at "${storage.location}" says it is not`, { exitCode: 1, hint: "if it was created unencrypted on purpose, remove encryption from its table in the plans; otherwise its config may have been tampered with" });
         }
+        const source = passwordSource(io.env);
+        if (source && target.spec?.encryption !== null) {
+          throw new EfsbakError(`Cannot open vault "${target.name}": its config at "${storage.location}" says it is not encrypted, but ${source} is set`, { exitCode: 1, hint: `nothing was written. If someone replaced its config (a downgrade), restore the vault from a copy; if the vault is unencrypted on purpose, unset ${source} for commands on it, or set encryption = "none" in its table in the plans` });
+        }
         for await (const _ of storage.list("keys/")) {
           throw new EfsbakError(`Cannot open vault "${target.name}": its config says it is not encrypted, but it has key files`, { exitCode: 1, hint: "its config may have been tampered with; restore config from a copy of the vault" });
         }
+        if (await storage.stat(CONFIG_SEAL_KEY)) {
+          throw new EfsbakError(`Cannot open vault "${target.name}": its config says it is not encrypted, but it has a sealed config (${CONFIG_SEAL_KEY})`, { exitCode: 1, hint: "its config may have been tampered with; restore config from a copy of the vault" });
+        }
       }
-      return openVault(storage, { cold, config, keys, onIndexDamage: options.onIndexDamage });
+      const vault = await openVault(storage, { cold, config, keys, onIndexDamage: options.onIndexDamage });
+      // Upgraded once the vault opened as it is: opening finds a config taken back to format 1
+      // (an index file of format 2 gives it away), which an upgrade first would seal as authentic.
+      if (!keys || config.version !== 1 || options.readOnly) return vault;
+      const next = await upgrade(target.name, storage, keys, config);
+      return next === config ? vault : { ...vault, config: next };
     },
     settleMs(target) {
       return target.url.startsWith("s3://") ? 1500 : 50;
     },
   };
+  /** Upgrades a format-1 encrypted vault; a vault that cannot be written (a read-only copy) is used as it is. */
+  async function upgrade(name: string, storage: Storage, keys: VaultKeys, config: VaultConfig): Promise<VaultConfig> {
+    try {
+      const next = await upgradeConfig(storage, keys, config);
+      log.info(`Upgraded vault "${name}" to format ${next.version}: its config is now authenticated and new objects are sealed with a key each`);
+      return next;
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      log.warn(`Vault "${name}" stays in format 1 (its config is not authenticated): cannot write its upgrade: ${err.message}`);
+      return config;
+    }
+  }
   return ctx;
 }
 

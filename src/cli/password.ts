@@ -33,6 +33,11 @@ export function passwordVariables(kind: PasswordKind = "current"): string {
   return `${a}, ${b} or ${c}`;
 }
 
+/** The variable that gives the current password (set and not empty), or null when none does. */
+export function passwordSource(env: Record<string, string | undefined>): string | null {
+  return VARS.current.find((v) => env[v] !== undefined && env[v] !== "") ?? null;
+}
+
 /**
  * Gets a password. `action` names what it is for in messages ('unlock vault "main"');
  * `confirm` asks twice on a terminal (a new password).
@@ -69,7 +74,9 @@ export async function readPassword(ctx: Context, options: { action: string; kind
 /** Unlocks an encrypted vault with the password from the environment (or a prompt). */
 export async function unlockWithPassword(ctx: Context, options: { name: string; storage: Storage; config: VaultConfig }): Promise<UnlockedKeys> {
   const password = await readPassword(ctx, { action: `unlock vault "${options.name}"` });
-  return unlockVault(options.storage, password, { config: options.config, name: options.name });
+  const unlocked = await unlockVault(options.storage, password, { config: options.config, name: options.name });
+  for (const err of unlocked.refused ?? []) ctx.log.warn(`Vault "${options.name}": a key file was not tried: ${err.message}`);
+  return unlocked;
 }
 
 /** Argon2id parameters for new key files: the defaults, or cheap ones under EFSBAK_TEST_KDF=cheap (tests only). */

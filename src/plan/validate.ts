@@ -273,7 +273,8 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
   if (forcePathStyle !== undefined) vault.forcePathStyle = forcePathStyle;
   const encryption = r.string([...path, "encryption"]);
   if (encryption === "aes-256-gcm") vault.encryption = encryption;
-  else if (encryption !== undefined) r.report([...path, "encryption"], `Invalid "encryption" value "${encryption}": expected "aes-256-gcm"`, "value");
+  else if (encryption === "none") vault.encryption = null; // unencrypted on purpose, even with a password set
+  else if (encryption !== undefined) r.report([...path, "encryption"], `Invalid "encryption" value "${encryption}": expected "aes-256-gcm" or "none"`, "value");
   if (r.table([...path, "lock"], `[vaults.${name}.lock]`, LOCK_KEYS)) {
     const minRetentionMs = duration(r, [...path, "lock", "min_retention"]);
     const maxRetentionMs = duration(r, [...path, "lock", "max_retention"]);

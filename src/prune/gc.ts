@@ -25,7 +25,6 @@ import { BLOB_DATA, BLOB_TREE, PACK_TARGET_BYTES, PackWriter, type PackEntry } f
 import type { BlobIndex, Tier } from "../vault/blob-index.ts";
 import type { IndexedPack } from "../vault/index-file.ts";
 import type { Vault } from "../vault/vault.ts";
-import { randomId } from "../vault/id.ts";
 import type { References } from "./references.ts";
 
 /** Packs whose live share falls below this are repacked. */
@@ -152,8 +151,7 @@ export async function executeGc(vault: Vault, plan: GcPlan, refs: References, op
   };
   const flush = async (entry: { w: PackWriter; tier: Tier; packType: number }) => {
     if (entry.w.count === 0) return;
-    const { bytes, entries } = entry.w.finish();
-    const packId = randomId();
+    const { bytes, entries, packId } = entry.w.finish();
     await vault.tierStorage(entry.tier).save(packKey(packId), bytes);
     written.push({ packId, tier: entry.tier, packType: entry.packType, size: bytes.length, entries });
     result.packsWritten++;

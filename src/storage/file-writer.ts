@@ -69,7 +69,8 @@ export class FileWriter {
 
   /** Creates path; direct asks for O_DIRECT (falls back to buffered where refused). */
   static async create(path: string, direct: boolean, onRefused: () => void = () => {}): Promise<FileWriter> {
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+    // O_EXCL already refuses an existing link; O_NOFOLLOW says so (local storage follows nothing).
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     if (direct) {
       try {
         return new FileWriter(await open(path, flags | constants.O_DIRECT, 0o600), path, true, onRefused);
@@ -160,7 +161,7 @@ export class FileWriter {
       // The file system took the O_DIRECT open but not the write: nothing is on disk yet.
       this.#onRefused();
       await this.#fh.close();
-      this.#fh = await open(this.#path, constants.O_WRONLY | constants.O_TRUNC);
+      this.#fh = await open(this.#path, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
       this.#direct = false;
       await this.#writeAt(bytes, 0);
       this.#written = bytes.length;

@@ -4,20 +4,34 @@
  * so a crash leaves either the old state or the whole new object (temp files are ignored by
  * list and cleaned up by prune). Files are 0600 and folders 0700. Objects of 1 MiB and more
  * (packs) are written with O_DIRECT where the file system takes it (file-writer.ts).
+ *
+ * Nothing below the root is followed: a folder or object that is a symbolic link (or not a
+ * plain folder or file) is refused with UnsafeObjectError naming its key, in every verb.
+ * Folders are checked with lstat on each use (never cached: a folder swapped for a link later
+ * is caught too), objects are opened with O_NOFOLLOW (and O_NONBLOCK, so a FIFO put in a
+ * pack's place cannot hang a reader) and fstat-checked. A hostile vault therefore cannot
+ * turn a load into a read of a file elsewhere, nor a save or remove into a write elsewhere.
+ * The root itself may be a link: that is the user's choice.
  */
 import { constants } from "node:fs";
-import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { lstat, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DIRECT_MIN_BYTES, FileWriter, directWritesAvailable } from "./file-writer.ts";
-import { type ByteRange, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, assertKey, checkRange } from "./storage.ts";
+import { type ByteRange, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, UnsafeObjectError, assertKey, checkRange } from "./storage.ts";
 
 const TEMP_MARK = ".tmp-";
 
-/** Opens (without creating) a storage rooted at dir. */
-export function localStorage(dir: string): Storage {
+/**
+ * Opens (without creating) a storage rooted at dir. With `linkFreeBelow` (a folder dir is
+ * inside, such as the vault holding a cold tier at VAULT/cold), the folders between it and
+ * dir are checked like the ones below dir: only linkFreeBelow itself may be a link.
+ */
+export function localStorage(dir: string, options: { linkFreeBelow?: string } = {}): Storage {
   const location = dir;
-  const madeDirs = new Set<string>();
+  const trusted = options.linkFreeBelow ?? dir;
+  const between = relative(trusted, dir);
+  const lead = between && !between.startsWith("..") && !isAbsolute(between) ? between.split(sep) : [];
   let direct = directWritesAvailable();
 
   function pathOf(key: string): string {
@@ -27,16 +41,55 @@ export function localStorage(dir: string): Storage {
 
   function fail(op: string, key: string, err: unknown): never {
     const e = err as NodeJS.ErrnoException;
+    if (err instanceof StorageError) throw err;
     if (e?.code === "ENOENT") throw new NotFoundError(key, location);
+    if (e?.code === "ELOOP") throw new UnsafeObjectError(`${op} "${key}"`, [key], location);
     const denied = e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EROFS" ? e.code : null;
     const permanent = denied !== null || e?.code === "EISDIR" || e?.code === "ENOTDIR";
     throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err, denied });
   }
 
-  async function ensureDir(folder: string): Promise<void> {
-    if (madeDirs.has(folder)) return;
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    madeDirs.add(folder);
+  /**
+   * Checks the folders between the root and key's object (lstat each): "missing" when one
+   * does not exist (with create, makes it, 0700); throws UnsafeObjectError for a link or a
+   * non-folder, naming that folder's key.
+   */
+  async function folders(op: string, key: string, create = false): Promise<"ok" | "missing"> {
+    const parts = [...lead, ...key.split("/")];
+    // The root may be missing (made on first save, with its parents) and may be a link.
+    if (create) await mkdir(trusted, { recursive: true, mode: 0o700 }).catch((err) => fail(op, key, err));
+    for (let i = 1; i < parts.length; i++) {
+      const rel = parts.slice(0, i).join("/");
+      const path = join(trusted, rel);
+      let st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return null;
+        fail(op, key, err);
+      });
+      if (!st && create) {
+        await mkdir(path, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "EEXIST") fail(op, key, err);
+        });
+        st = await lstat(path).catch((err) => fail(op, key, err));
+      }
+      if (!st) return "missing";
+      if (st.isSymbolicLink()) throw new UnsafeObjectError(`${op} "${key}"`, [rel], location);
+      if (!st.isDirectory()) throw new UnsafeObjectError(`${op} "${key}"`, [rel], location, "not a folder");
+    }
+    return "ok";
+  }
+
+  /** lstat of key's object after checking its folders; null when missing; refuses a link. */
+  async function lstatObject(op: string, key: string) {
+    if ((await folders(op, key)) === "missing") return null;
+    try {
+      const st = await lstat(pathOf(key));
+      if (st.isSymbolicLink()) throw new UnsafeObjectError(`${op} "${key}"`, [key], location);
+      return st;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return null;
+      fail(op, key, err);
+    }
   }
 
   /**
@@ -54,7 +107,7 @@ export function localStorage(dir: string): Storage {
     const opened = async (first: Uint8Array): Promise<FileWriter> => {
       if (file) return file;
       sized ||= first.length >= DIRECT_MIN_BYTES;
-      await ensureDir(folder);
+      await folders("save", key, true);
       return (file = await FileWriter.create(temp, direct && sized, refused));
     };
     return {
@@ -68,6 +121,9 @@ export function localStorage(dir: string): Storage {
       async commit() {
         try {
           await (await opened(new Uint8Array(0))).finish();
+          // Checked again right before the rename: a folder swapped for a link meanwhile, or
+          // a link planted under the key, is refused, never written through or replaced.
+          await lstatObject("save", key);
           await rename(temp, path);
           await syncDir(folder);
         } catch (err) {
@@ -82,7 +138,7 @@ export function localStorage(dir: string): Storage {
   }
 
   async function syncDir(folder: string): Promise<void> {
-    const fh = await open(folder, constants.O_RDONLY);
+    const fh = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     try { await fh.sync(); } finally { await fh.close(); }
   }
 
@@ -103,12 +159,15 @@ export function localStorage(dir: string): Storage {
       const path = pathOf(key);
       let fh;
       try {
-        fh = await open(path, "r");
+        if ((await folders("load", key)) === "missing") throw new NotFoundError(key, location);
+        fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       } catch (err) {
         fail("load", key, err);
       }
       try {
-        const size = (await fh.stat()).size;
+        const st = await fh.stat();
+        if (!st.isFile()) throw new UnsafeObjectError(`load "${key}"`, [key], location, "not a plain file");
+        const size = st.size;
         const offset = range ? range.offset : 0;
         const length = range ? range.length : size;
         if (range) checkRange(key, size, range);
@@ -132,24 +191,24 @@ export function localStorage(dir: string): Storage {
       }
     },
     async stat(key: string): Promise<ObjectInfo | null> {
-      const path = pathOf(key);
-      try {
-        const s = await stat(path);
-        return s.isFile() ? { key, size: s.size, mtimeMs: s.mtimeMs } : null;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return null;
-        fail("stat", key, err);
-      }
+      assertKey(key);
+      const s = await lstatObject("stat", key);
+      return s?.isFile() ? { key, size: s.size, mtimeMs: s.mtimeMs } : null;
     },
     async *list(prefix: string) {
       // Walk only the folder that can hold the prefix, then filter by the full prefix.
       const cut = prefix.lastIndexOf("/");
       const base = cut < 0 ? "" : prefix.slice(0, cut);
-      yield* walk(dir, base, prefix);
+      if (base && (await folders(`list "${prefix}"`, `${base}/x`)) === "missing") return;
+      const refused: string[] = [];
+      yield* walk(dir, base, prefix, refused);
+      // Everything else was listed first, so that check can report the links and go on.
+      if (refused.length) throw new UnsafeObjectError(`list "${prefix}"`, refused.sort(), location);
     },
     async remove(key: string) {
       const path = pathOf(key);
       try {
+        if (!(await lstatObject("remove", key))) return;
         await unlink(path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
@@ -159,7 +218,7 @@ export function localStorage(dir: string): Storage {
   };
 }
 
-async function* walk(root: string, rel: string, prefix: string): AsyncGenerator<ObjectInfo> {
+async function* walk(root: string, rel: string, prefix: string, refused: string[]): AsyncGenerator<ObjectInfo> {
   let entries;
   try {
     entries = await readdir(rel ? join(root, rel) : root, { withFileTypes: true });
@@ -170,16 +229,20 @@ async function* walk(root: string, rel: string, prefix: string): AsyncGenerator<
   }
   for (const e of entries) {
     const key = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) {
-      if (prefix.startsWith(key + "/") || key.startsWith(prefix) || prefix === "") yield* walk(root, key, prefix);
+    const wanted = prefix.startsWith(key + "/") || key.startsWith(prefix) || prefix === "";
+    if (e.isSymbolicLink()) {
+      if (wanted) refused.push(key);
+    } else if (e.isDirectory()) {
+      if (wanted) yield* walk(root, key, prefix, refused);
     } else if (e.isFile() && !e.name.startsWith(TEMP_MARK) && key.startsWith(prefix)) {
       let s;
       try {
-        s = await stat(join(root, key));
+        s = await lstat(join(root, key));
       } catch {
         continue; // removed while listing
       }
-      yield { key, size: s.size, mtimeMs: s.mtimeMs };
+      if (s.isSymbolicLink()) refused.push(key); // swapped for a link while listing
+      else if (s.isFile()) yield { key, size: s.size, mtimeMs: s.mtimeMs };
     }
   }
 }

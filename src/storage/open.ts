@@ -89,7 +89,8 @@ export function parseS3Url(url: string): S3Url {
 function openLocal(path: string, options: OpenStorageOptions): OpenedStorage {
   const dir = isAbsolute(path) ? resolve(path) : resolve(options.baseDir, path);
   const coldDir = options.coldPath ? resolve(options.baseDir, options.coldPath) : join(dir, "cold");
-  return { storage: localStorage(dir), cold: localStorage(coldDir), location: dir };
+  // The default cold tier is a folder of the vault: it must not be a link either.
+  return { storage: localStorage(dir), cold: localStorage(coldDir, options.coldPath ? {} : { linkFreeBelow: dir }), location: dir };
 }
 
 function openS3(url: S3Url, options: OpenStorageOptions): OpenedStorage {

@@ -86,6 +86,25 @@ export class NotFoundError extends StorageError {
   }
 }
 
+/**
+ * An object, or a folder on the way to it, is something storage refuses to follow: a symbolic
+ * link (or a device, FIFO or socket) inside a local vault. Always permanent; `keys` names every
+ * refused object or folder (list reports them all, after yielding everything else).
+ */
+export class UnsafeObjectError extends StorageError {
+  readonly keys: string[];
+  constructor(op: string, keys: string[], location: string, what = "a symbolic link") {
+    const more = keys.length > 1 ? ` (and ${keys.length - 1} more)` : "";
+    super(`Cannot ${op} in "${location}": "${keys[0]}" is ${what}${more}, and nothing inside a vault may be one`, {
+      permanent: true,
+      key: keys[0],
+      hint: 'someone may have tampered with the vault: replace it with the real object or remove it, then run "efsbak check"',
+    });
+    this.name = "UnsafeObjectError";
+    this.keys = keys;
+  }
+}
+
 /** Throws a permanent StorageError when a key is not a clean relative path. */
 export function assertKey(key: string): void {
   if (key === "" || key.startsWith("/") || key.endsWith("/") || key.includes("\0") ||

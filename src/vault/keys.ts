@@ -6,8 +6,9 @@
  *   keys/<id>    plaintext JSON: Argon2id parameters and salt, and
  *                wrapped = AES-256-GCM(Argon2id(password, salt), 1 ‖ vault id ‖ master)
  *
- * Unlocking tries every key file with the password; the first that authenticates and names
- * this vault's id gives the master key. Adding a password writes a new key file around the
+ * Unlocking tries the key files with the password, cheapest Argon2id first and within a work
+ * budget (UNLOCK_WORK_BUDGET_KIB); the first that authenticates and names this vault's id
+ * gives the master key. Parameters beyond KDF_LIMITS are refused before any Argon2id work. Adding a password writes a new key file around the
  * same master key, so rotating a password never re-encrypts data. A key file reveals its
  * parameters and creation time, nothing else: its label is sealed with the vault's keys.
  * Invariants: the last key file is never removed; a new key file is written before an old
@@ -37,8 +38,20 @@ export const DEFAULT_KDF: KdfParams = { memoryKib: 64 * 1024, iterations: 3, par
 /** Cheap parameters for tests only: a key file made with them barely protects its password. */
 export const TEST_KDF: KdfParams = { memoryKib: 64, iterations: 1, parallelism: 1 };
 
-/** What a reader accepts, so that a hostile key file cannot make unlocking eat all memory. */
-const KDF_LIMITS = { memoryKib: [8, 1024 * 1024], iterations: [1, 64], parallelism: [1, 64] } as const;
+/**
+ * What a reader accepts, checked before any Argon2id work, so that a hostile key file cannot
+ * make unlocking eat memory or time: 4x the default memory, 16 passes, 16 lanes, and at most
+ * KDF_MAX_WORK_KIB of memory x passes (5.3x the default's 192 MiB-passes, ~0.65 s here).
+ */
+export const KDF_LIMITS = { memoryKib: [8, 256 * 1024], iterations: [1, 16], parallelism: [1, 16] } as const;
+/** Most memory x passes (KiB) one key file may ask for: 1 GiB-pass. */
+export const KDF_MAX_WORK_KIB = 1024 * 1024;
+/**
+ * Most memory x passes (KiB) one unlock spends over all the key files it tries: 4 GiB-passes,
+ * about 21 tries at the defaults (~2.6 s here), 4 at the per-file maximum. Key files are tried
+ * cheapest first, so expensive hostile ones come after every key file at the defaults.
+ */
+export const UNLOCK_WORK_BUDGET_KIB = 4 * 1024 * 1024;
 
 const FORMAT = "efsbak-key";
 const VERSION = 1;
@@ -76,6 +89,8 @@ export interface UnlockedKeys {
   keys: VaultKeys;
   /** The key file the password opened. */
   keyId: string;
+  /** Key files that were not tried (refused as damage, e.g. asking for too much memory): for a warning. */
+  refused?: VaultDamageError[];
   vaultId: string;
   master: Uint8Array;
 }
@@ -115,7 +130,14 @@ export async function initEncryptedVault(storage: Storage, password: string, opt
  * Opens the vault's master key with a password: tries every key file. A password no key
  * file takes is "wrong password" (exit 1); a vault without key files is damage.
  */
-export async function unlockVault(storage: Storage, password: string, options: { config?: VaultConfig; name?: string } = {}): Promise<UnlockedKeys> {
+export async function unlockVault(storage: Storage, password: string, options: {
+  config?: VaultConfig;
+  name?: string;
+  /** Memory x passes (KiB) this unlock may spend over all key files (UNLOCK_WORK_BUDGET_KIB). */
+  workBudgetKib?: number;
+  /** Called before each Argon2id run, with the key file's id (tests). */
+  onAttempt?: (keyId: string) => void;
+} = {}): Promise<UnlockedKeys> {
   const config = options.config ?? (await readConfig(storage));
   const name = options.name ?? storage.location;
   if (!config) throw new EfsbakError(`Cannot unlock vault "${name}": there is no vault at "${storage.location}"`, { exitCode: 1 });
@@ -124,10 +146,20 @@ export async function unlockVault(storage: Storage, password: string, options: {
     throw new VaultDamageError(KEYS_PREFIX, "the vault is encrypted but has no key files", "restore keys/ from a copy of the vault; without a key file the data cannot be read");
   }
   const unreadable = files.filter((f) => f.error);
+  const refused = unreadable.map((f) => f.error!);
   let otherVault = 0;
-  for (const f of files) {
-    if (!f.file) continue;
-    const plain = await tryUnwrap(f.file, password);
+  let budget = options.workBudgetKib ?? UNLOCK_WORK_BUDGET_KIB;
+  let untried = 0;
+  // Cheapest first (ties by id), so a pile of expensive hostile key files delays no real one.
+  const candidates = files.flatMap((f) => (f.file ? [f.file] : [])).sort((a, b) => workOf(a) - workOf(b) || (a.id < b.id ? -1 : 1));
+  for (const file of candidates) {
+    if (workOf(file) > budget) {
+      untried++;
+      continue;
+    }
+    budget -= workOf(file);
+    options.onAttempt?.(file.id);
+    const plain = await tryUnwrap(file, password);
     if (!plain) continue;
     const vaultId = toHex(plain, 1, 16);
     if (vaultId !== config.id) {
@@ -136,9 +168,10 @@ export async function unlockVault(storage: Storage, password: string, options: {
     }
     const master = new Uint8Array(plain.subarray(17));
     plain.fill(0);
-    return { keys: deriveVaultKeys(master), keyId: f.file.id, vaultId, master };
+    return { keys: deriveVaultKeys(master), keyId: file.id, vaultId, master, refused };
   }
   const notes: string[] = [];
+  if (untried) notes.push(`${untried} key file(s) were not tried: together they ask for more Argon2id work than one unlock spends (${UNLOCK_WORK_BUDGET_KIB / 1024 / 1024} GiB-passes); remove key files you do not use`);
   if (unreadable.length) notes.push(`${unreadable.length} key file(s) could not be tried: ${unreadable.map((f) => f.error!.message).join("; ")}`);
   if (otherVault) notes.push(`${otherVault} key file(s) opened with this password but belong to another vault`);
   throw new EfsbakError(`Cannot unlock vault "${name}": wrong password`, {
@@ -215,11 +248,17 @@ export function decodeKeyFile(key: string, data: Uint8Array): KeyFile {
     if (!Number.isInteger(k[name]) || k[name] < min || k[name] > max) throw new VaultDamageError(key, `key file has an invalid ${name} (${JSON.stringify(k[name])}; accepted ${min} to ${max})`);
   }
   if (k.memory_kib < 8 * k.parallelism) throw new VaultDamageError(key, "key file has less than 8 KiB of memory per lane");
+  if (k.memory_kib * k.iterations > KDF_MAX_WORK_KIB) throw new VaultDamageError(key, `key file asks for ${k.memory_kib / 1024} MiB x ${k.iterations} passes of Argon2id, more than efsbak spends on one key file (${KDF_MAX_WORK_KIB / 1024} MiB-passes)`);
   if (typeof k.salt !== "string" || Buffer.from(k.salt, "base64").length !== SALT_BYTES) throw new VaultDamageError(key, "key file has an invalid salt");
   if (typeof f.wrapped !== "string" || Buffer.from(f.wrapped, "base64").length !== WRAPPED_PLAIN_BYTES + 28) throw new VaultDamageError(key, "key file has an invalid wrapped key");
   if (f.label !== null && typeof f.label !== "string") throw new VaultDamageError(key, "key file has an invalid label");
   if (typeof f.created_at !== "string") throw new VaultDamageError(key, "key file has no creation time");
   return f;
+}
+
+/** Memory x passes (KiB) of one try of a key file. */
+function workOf(file: KeyFile): number {
+  return file.kdf.memory_kib * file.kdf.iterations;
 }
 
 /** Derives the key that wraps the master key from a password (Argon2id, 32 bytes). */
@@ -244,6 +283,11 @@ async function writeKeyFile(storage: Storage, unlocked: UnlockedKeys, options: K
   const password = options.password;
   if (password.length === 0) throw new EfsbakError("Cannot add a key: the password is empty", { exitCode: 1 });
   const kdf = options.kdf ?? DEFAULT_KDF;
+  const within = (v: number, [min, max]: readonly [number, number]) => Number.isInteger(v) && v >= min && v <= max;
+  const ok = within(kdf.memoryKib, KDF_LIMITS.memoryKib) && within(kdf.iterations, KDF_LIMITS.iterations) && within(kdf.parallelism, KDF_LIMITS.parallelism);
+  if (!ok || kdf.memoryKib * kdf.iterations > KDF_MAX_WORK_KIB) {
+    throw new EfsbakError(`Cannot add a key: Argon2id parameters ${JSON.stringify(kdf)} are outside what readers accept`, { exitCode: 1 });
+  }
   const id = randomId();
   const salt = new Uint8Array(randomBytes(SALT_BYTES));
   const wrapKey = await deriveWrapKey(password, salt, kdf);

@@ -2,6 +2,7 @@
  * The key scheme of a vault: the one place that turns (kind, id) into an object key.
  *
  *   config                      format version and parameters (plaintext JSON)
+ *   config.sealed               encrypted vaults of format 2: config's content, sealed (EFSO)
  *   keys/<id>                   wrapped master keys (encrypted vaults)
  *   packs/<id[0:2]>/<id>        pack files (data or tree blobs), warm tier
  *   index/<id>                  index files: blob -> pack, offset, length
@@ -20,6 +21,9 @@ export type ObjectKind = "packs" | "index" | "rps" | "lifecycle" | "jobs" | "loc
 
 /** Key of the config object. */
 export const CONFIG_KEY = "config";
+
+/** Key of the sealed copy of config (encrypted vaults of format 2), which authenticates it. */
+export const CONFIG_SEAL_KEY = "config.sealed";
 
 /** Key of a pack. */
 export function packKey(packId: string): string {

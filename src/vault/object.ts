@@ -1,15 +1,28 @@
 /**
- * Encoding of the vault's small objects (index files, recovery points, job records, locks):
- *   "EFSO" | u8 version (1) | u8 flags (bit 0: zstd) | sealed payload
- * The payload is sealed (encrypted) in encrypted vaults. Decoding checks magic, version,
- * authentication and length, and throws VaultDamageError naming the key.
+ * Encoding of the vault's small objects (index files, recovery points, job records, locks,
+ * the sealed copy of config):
+ *   "EFSO" | u8 version | u8 flags (bit 0: zstd) | sealed payload
+ *
+ *   version 2 (encrypted vaults of format 2): the payload in a v2 envelope (a key of its own,
+ *             domain "object"), additional data = the 6 header bytes ‖ the object's full key
+ *             (UTF-8), so an object read under any other key, or with its flags changed, fails
+ *   version 1 (unencrypted vaults, and what format-1 encrypted vaults hold): a v1 envelope
+ *             with the key's folder ("jobs/", "rps/") as additional data, or no seal at all
+ *
+ * Writers use version 2 whenever there are keys. Readers accept version 1 from an encrypted
+ * vault only when it may hold them (keys.legacy: created in format 1), so in a vault created
+ * in format 2 nobody can pass off an old-style object, bound only to its folder. The version
+ * byte is the explicit marker: a reader never tries one envelope after the other.
+ * Decoding checks magic, version, authentication and length, and throws VaultDamageError
+ * naming the key.
  */
 import { VaultDamageError } from "../errors.ts";
 import { compress, decompress } from "./compress.ts";
-import { type VaultKeys, seal, unseal } from "./crypto.ts";
+import { type VaultKeys, sealV2, unseal, unsealV2 } from "./crypto.ts";
 
 const MAGIC = [0x45, 0x46, 0x53, 0x4f]; // "EFSO"
-const VERSION = 1;
+const V1 = 1;
+const V2 = 2;
 const FLAG_ZSTD = 1;
 
 /** Encodes bytes as a vault object. The key is authenticated with the payload. */
@@ -18,11 +31,10 @@ export function encodeObject(keys: VaultKeys | null, key: string, plain: Uint8Ar
   const body = new Uint8Array(4 + (packed ?? plain).length);
   new DataView(body.buffer).setUint32(0, plain.length, true);
   body.set(packed ?? plain, 4);
-  const sealed = seal(keys, body, aadOf(key));
+  const head = Uint8Array.of(...MAGIC, keys ? V2 : V1, packed ? FLAG_ZSTD : 0);
+  const sealed = sealV2(keys, "object", body, aadV2(head, key));
   const out = new Uint8Array(6 + sealed.length);
-  out.set(MAGIC, 0);
-  out[4] = VERSION;
-  out[5] = packed ? FLAG_ZSTD : 0;
+  out.set(head, 0);
   out.set(sealed, 6);
   return out;
 }
@@ -30,12 +42,17 @@ export function encodeObject(keys: VaultKeys | null, key: string, plain: Uint8Ar
 /** Decodes a vault object; throws VaultDamageError(key) when it is damaged. */
 export function decodeObject(keys: VaultKeys | null, key: string, data: Uint8Array): Uint8Array {
   if (data.length < 10 || MAGIC.some((b, i) => data[i] !== b)) throw new VaultDamageError(key, "not an efsbak object (bad magic)");
-  if (data[4] !== VERSION) {
-    throw new VaultDamageError(key, `unknown object version ${data[4]}`, "upgrade efsbak to read this vault");
+  const version = data[4];
+  if (version !== V1 && version !== V2) {
+    throw new VaultDamageError(key, `unknown object version ${version}`, "upgrade efsbak to read this vault");
+  }
+  if (version === V2 && !keys) throw new VaultDamageError(key, "a sealed (version 2) object in an unencrypted vault");
+  if (version === V1 && keys && !keys.legacy) {
+    throw new VaultDamageError(key, "a version-1 object (bound only to its folder) in a vault created in format 2, which never holds one", "someone may have copied it here from another vault or an older copy; run \"efsbak check\"");
   }
   let body: Uint8Array;
   try {
-    body = unseal(keys, data.subarray(6), aadOf(key));
+    body = version === V2 ? unsealV2(keys, "object", data.subarray(6), aadV2(data.subarray(0, 6), key)) : unseal(keys, data.subarray(6), aadV1(key));
   } catch (err) {
     throw new VaultDamageError(key, (err as Error).message);
   }
@@ -53,6 +70,11 @@ export function decodeObject(keys: VaultKeys | null, key: string, data: Uint8Arr
   return payload;
 }
 
+/** The envelope version of an encoded object (1 or 2), or null when it is not one. */
+export function objectVersion(data: Uint8Array): number | null {
+  return data.length >= 6 && MAGIC.every((b, i) => data[i] === b) ? data[4] : null;
+}
+
 /** Encodes a JSON document as a vault object. */
 export function encodeJson(keys: VaultKeys | null, key: string, doc: unknown): Uint8Array {
   return encodeObject(keys, key, new TextEncoder().encode(JSON.stringify(doc)));
@@ -68,8 +90,16 @@ export function decodeJson<T>(keys: VaultKeys | null, key: string, data: Uint8Ar
   }
 }
 
-function aadOf(key: string): Uint8Array {
-  // Bind the object to its kind (folder), not to the full key: the same job record is read
-  // under its own key, and a recovery point cannot be replayed as an index file.
+/** Version 2: the header (magic, version, flags) and the full key. */
+function aadV2(head: Uint8Array, key: string): Uint8Array {
+  const k = new TextEncoder().encode(key);
+  const out = new Uint8Array(head.length + k.length);
+  out.set(head, 0);
+  out.set(k, head.length);
+  return out;
+}
+
+/** Version 1 (format-1 vaults): the key's kind (folder), or the whole key without a "/". */
+function aadV1(key: string): Uint8Array {
   return new TextEncoder().encode(key.slice(0, key.indexOf("/") + 1) || key);
 }

@@ -8,13 +8,19 @@
  * entry  = u8 blob type | u8 flags (bit 0: zstd) | u16 0 | u32 raw length | u32 stored length
  *          | u32 CRC-32 of the stored bytes | 32-byte blob id                      (48 bytes)
  * Blob offsets are implicit: each blob follows the previous one, the first at 0.
- * A stored blob is zstd(raw) or raw, then sealed (AES-256-GCM, id as additional data) in
- * encrypted vaults. The CRC lets restore detect damage cheaply; check --read-data re-hashes.
+ * A stored blob is zstd(raw) or raw, then sealed in encrypted vaults: a v2 envelope (its own
+ * key, domain "blob", the id as additional data; crypto.ts), so a blob moves between packs
+ * (prune) unchanged. The header is sealed in a v2 envelope too (domain "pack", additional data
+ * "EFSBPK01" ‖ the 16-byte pack id), so a header cannot be passed off as another pack's.
+ * Format-1 vaults hold v1 envelopes (the vault key itself; header AAD "EFSBPK01" alone),
+ * which readers accept only there (keys.legacy). Unencrypted packs are as in format 1.
+ * The CRC lets restore detect damage cheaply; check --read-data re-hashes.
  */
 import { VaultDamageError } from "../errors.ts";
 import { compress, decompress } from "./compress.ts";
-import { SEAL_OVERHEAD, type VaultKeys, seal, sealInto, unseal } from "./crypto.ts";
-import { BLOB_ID_BYTES, toHex } from "./id.ts";
+import { SEAL_OVERHEAD, SEAL_V2_OVERHEAD, type VaultKeys, sealIntoV2, sealV2, unseal, unsealV2 } from "./crypto.ts";
+import { BLOB_ID_BYTES, fromHex, randomId, toHex } from "./id.ts";
+import { idOfKey } from "./layout.ts";
 
 /** Blob types. */
 export const BLOB_DATA = 0;
@@ -83,6 +89,10 @@ export class PackWriter {
   #offsets: number[] = [];
   readonly #keys: VaultKeys | null;
   readonly #packType: number;
+  /** Bytes a seal adds (counted as in format 1 when nothing is sealed, so plain packs fill alike). */
+  readonly #overhead: number;
+  /** Id of the pack being built: its header is bound to it, so the writer chooses it. */
+  #packId = randomId();
   /** Bytes of short-lived buffers (zstd and cipher output) the last add() left for the GC. */
   lastGarbage = 0;
 
@@ -98,6 +108,12 @@ export class PackWriter {
     this.#growTo = options.growTo ?? 0;
     this.#keys = options.keys;
     this.#packType = options.packType;
+    this.#overhead = options.keys ? SEAL_V2_OVERHEAD : SEAL_OVERHEAD;
+  }
+
+  /** Id of the pack being built (a new one after each finish()); save the pack under it. */
+  get packId(): string {
+    return this.#packId;
   }
 
   /** Bytes of blobs written so far in this pack. */
@@ -137,12 +153,12 @@ export class PackWriter {
   add(type: number, id: Uint8Array, raw: Uint8Array): boolean {
     // Room for the worst case (stored raw) is checked before compressing, so no blob is
     // compressed twice; a compressed blob is never longer than its raw bytes.
-    const mostStored = raw.length + SEAL_OVERHEAD;
-    const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + SEAL_OVERHEAD + TRAILER_BYTES;
+    const mostStored = raw.length + this.#overhead;
+    const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + this.#overhead + TRAILER_BYTES;
     if (!this.#room(mostStored + headerAfter)) return false;
     const packed = compress(raw);
     const body = packed ?? raw;
-    const written = sealInto(this.#keys, body, this.#keys ? id : undefined, this.#buf, this.#used);
+    const written = sealIntoV2(this.#keys, "blob", body, id, this.#buf, this.#used);
     this.#entries.push({
       type,
       compressed: packed !== null,
@@ -162,7 +178,7 @@ export class PackWriter {
    * with its id as AAD, so it moves between packs unchanged); false when it would not fit.
    */
   addStored(e: Omit<PackEntry, "offset">, stored: Uint8Array): boolean {
-    const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + SEAL_OVERHEAD + TRAILER_BYTES;
+    const headerAfter = 8 + (this.#entries.length + 1) * ENTRY_BYTES + this.#overhead + TRAILER_BYTES;
     if (!this.#room(stored.length + headerAfter)) return false;
     this.#buf.set(stored, this.#used);
     this.#entries.push({ type: e.type, compressed: e.compressed, rawLength: e.rawLength, storedLength: stored.length, crc: e.crc, id: e.id.slice() });
@@ -173,16 +189,17 @@ export class PackWriter {
 
   /**
    * Writes the header and trailer; returns the pack's bytes (a view of the buffer: the last
-   * piece when cut() was used), its whole size, and its entries.
+   * piece when cut() was used), its whole size, its entries, and the id to save it under.
    */
-  finish(): { bytes: Uint8Array; size: number; entries: PackEntry[] } {
+  finish(): { bytes: Uint8Array; size: number; entries: PackEntry[]; packId: string } {
     const header = new Uint8Array(8 + this.#entries.length * ENTRY_BYTES);
     const hv = new DataView(header.buffer);
     hv.setUint8(0, HEADER_VERSION);
     hv.setUint8(1, this.#packType);
     hv.setUint32(4, this.#entries.length, true);
     this.#entries.forEach((e, i) => writeEntry(header, 8 + i * ENTRY_BYTES, e));
-    const sealed = seal(this.#keys, header, this.#keys ? MAGIC : undefined);
+    const packId = this.#packId;
+    const sealed = sealV2(this.#keys, "pack", header, headerAad(packId));
     const total = this.#used + sealed.length + TRAILER_BYTES;
     if (total > this.#buf.length) this.#grow(total);
     this.#buf.set(sealed, this.#used);
@@ -195,7 +212,8 @@ export class PackWriter {
     this.#offsets = [];
     this.#used = 0;
     this.#base = 0;
-    return { bytes, size, entries };
+    this.#packId = randomId();
+    return { bytes, size, entries, packId };
   }
 
   /** Switches to another buffer (the previous one was handed out with finish()). */
@@ -234,11 +252,37 @@ export function decodePackTrailer(key: string, trailer: Uint8Array, packSize: nu
   return len;
 }
 
+/** Additional data of a v2 pack header: the trailer magic and the pack id (16 bytes). */
+function headerAad(packId: string): Uint8Array {
+  const out = new Uint8Array(MAGIC.length + 16);
+  out.set(MAGIC, 0);
+  out.set(fromHex(packId, 16) ?? new Uint8Array(16), MAGIC.length);
+  return out;
+}
+
+/**
+ * Opens a sealed value of a pack (its header, or a blob): a v2 envelope (first byte 2), or a
+ * v1 one where the vault may hold them (keys.legacy). In such a vault a v1 value whose random
+ * nonce happens to start with 2 is tried as v2 first, then as v1.
+ */
+export function unsealPackPart(keys: VaultKeys | null, domain: "blob" | "pack", sealed: Uint8Array, aadV2: Uint8Array, aadV1: Uint8Array): Uint8Array {
+  if (!keys) return sealed;
+  if (sealed[0] === 2) {
+    try {
+      return unsealV2(keys, domain, sealed, aadV2);
+    } catch (err) {
+      if (!keys.legacy) throw err;
+    }
+  }
+  if (!keys.legacy) throw new Error("sealed in the format-1 envelope, which a vault created in format 2 never holds");
+  return unseal(keys, sealed, aadV1);
+}
+
 /** Decodes a sealed pack header; checks that the blobs fit before the header. */
 export function decodePackHeader(keys: VaultKeys | null, key: string, sealed: Uint8Array, packSize: number): { packType: number; entries: PackEntry[] } {
   let header: Uint8Array;
   try {
-    header = unseal(keys, sealed, keys ? MAGIC : undefined);
+    header = unsealPackPart(keys, "pack", sealed, headerAad(idOfKey(key)), MAGIC);
   } catch (err) {
     throw new VaultDamageError(key, `pack header: ${(err as Error).message}`);
   }
@@ -266,7 +310,7 @@ export function decodeBlob(keys: VaultKeys | null, where: string, e: Pick<PackEn
   if (Bun.hash.crc32(stored) >>> 0 !== e.crc >>> 0) throw new VaultDamageError(where, `${blob}: checksum mismatch`);
   let plain: Uint8Array;
   try {
-    plain = unseal(keys, stored, keys ? e.id : undefined);
+    plain = unsealPackPart(keys, "blob", stored, e.id, e.id);
   } catch (err) {
     throw new VaultDamageError(where, `${blob}: ${(err as Error).message}`);
   }

@@ -9,14 +9,15 @@
  * - Metadata (config, index, trees, recovery points, jobs) stays warm; only data packs go cold.
  */
 import { EfsbakError, VaultDamageError } from "../errors.ts";
-import { NotFoundError, type Storage } from "../storage/storage.ts";
+import { NotFoundError, type Storage, UnsafeObjectError } from "../storage/storage.ts";
 import { BlobIndex, type BlobLocation, type Tier } from "./blob-index.ts";
 import { CONFIG_KEY, idOfKey, objectKey, packKey } from "./layout.ts";
-import { type VaultConfig, FORMAT_VERSION, decodeConfig, encodeConfig } from "./config.ts";
+import { type VaultConfig, FORMAT_VERSION, PLAIN_FORMAT_VERSION, decodeConfig, encodeConfig } from "./config.ts";
+import { sealConfig, verifyConfig } from "./config-seal.ts";
 import type { VaultKeys } from "./crypto.ts";
 import { type IndexFile, decodeIndexFile, encodeIndexFile } from "./index-file.ts";
 import { randomId, toHex } from "./id.ts";
-import { decodeJson, decodeObject, encodeJson, encodeObject } from "./object.ts";
+import { decodeJson, decodeObject, encodeJson, encodeObject, objectVersion } from "./object.ts";
 import { PACK_TARGET_BYTES, PACK_TRAILER_BYTES, type PackEntry, decodeBlob, decodePackHeader, decodePackTrailer } from "./pack.ts";
 
 /** An open vault. */
@@ -57,22 +58,27 @@ export interface InitOptions {
 /** Default chunker parameters of new vaults (FastCDC, ~1 MiB average). */
 export const DEFAULT_CHUNKER_CONFIG: VaultConfig["chunker"] = { min_size: 256 * 1024, avg_size: 1024 * 1024, max_size: 4 * 1024 * 1024, seed: 0 };
 
-/** Creates a vault in empty storage; refuses to overwrite an existing one. */
+/**
+ * Creates a vault in empty storage; refuses to overwrite an existing one. With keys it is an
+ * encrypted vault of format 2: config.sealed is written first, config last.
+ */
 export async function initVault(storage: Storage, options: InitOptions): Promise<VaultConfig> {
   if (await storage.stat(CONFIG_KEY)) {
     throw new EfsbakError(`Cannot create a vault at "${storage.location}": a vault already exists there`, { exitCode: 1 });
   }
+  const encryption = options.encryption !== undefined ? options.encryption : options.keys ? { cipher: "aes-256-gcm" as const, kdf: "argon2id" as const } : null;
   const config: VaultConfig = {
     format: "efsbak-vault",
-    version: FORMAT_VERSION,
+    version: encryption ? FORMAT_VERSION : PLAIN_FORMAT_VERSION,
     id: options.id ?? randomId(),
     created_at: options.now.toISOString(),
     chunker: options.chunker ?? DEFAULT_CHUNKER_CONFIG,
     hash: options.keys ? "blake3-keyed" : "blake3",
     compression: "zstd",
     pack_size: PACK_TARGET_BYTES,
-    encryption: options.encryption ?? null,
+    encryption,
   };
+  if (options.keys && encryption) await sealConfig(storage, options.keys, config);
   await storage.save(CONFIG_KEY, encodeConfig(config));
   return config;
 }
@@ -89,7 +95,10 @@ export async function readConfig(storage: Storage): Promise<VaultConfig | null> 
   return decodeConfig(CONFIG_KEY, data);
 }
 
-/** Opens a vault: reads config and every index file. */
+/**
+ * Opens a vault: reads config (and, when encrypted, checks it against config.sealed) and
+ * every index file. An encrypted vault of format 1 opens as it is (see upgradeConfig).
+ */
 export async function openVault(storage: Storage, options: {
   cold: Storage;
   keys?: VaultKeys | null;
@@ -101,8 +110,11 @@ export async function openVault(storage: Storage, options: {
   if (!config) {
     throw new EfsbakError(`Cannot open vault "${storage.location}": no vault there`, { exitCode: 1, hint: 'create one with "efsbak vault init", or check the path' });
   }
-  const keys = options.keys ?? null;
-  if (config.encryption && !keys) throw new EfsbakError(`Cannot open vault "${storage.location}": it is encrypted and no key was given`, { exitCode: 1 });
+  if (config.encryption && !options.keys) throw new EfsbakError(`Cannot open vault "${storage.location}": it is encrypted and no key was given`, { exitCode: 1 });
+  // Format-1 objects are accepted only where there may be some (decided by the config, which
+  // is authenticated from format 2 on, never by the object).
+  const keys: VaultKeys | null = options.keys ? { ...options.keys, legacy: config.version === 1 || config.upgraded_from === 1 } : null;
+  if (keys && config.encryption) await verifyConfig(storage, keys, config);
   const cold = options.cold;
   const index = new BlobIndex();
   const treeCache = new Map<string, Uint8Array>();
@@ -207,8 +219,16 @@ export function missingPackError(loc: BlobLocation): VaultDamageError {
 async function loadIndexes(vault: Vault, onDamage?: (err: VaultDamageError) => void): Promise<void> {
   const files: { id: string; doc: IndexFile }[] = [];
   const keys: string[] = [];
-  for await (const o of vault.storage.list("index/")) keys.push(o.key);
+  try {
+    for await (const o of vault.storage.list("index/")) keys.push(o.key);
+  } catch (err) {
+    // A link in a local vault's index/ (named after everything else was listed): damage to
+    // report when the caller takes it (check), else the refusal stands.
+    if (!(err instanceof UnsafeObjectError) || !onDamage) throw err;
+    for (const key of err.keys) onDamage(new VaultDamageError(key, "is a symbolic link, which efsbak does not follow"));
+  }
   const queue = keys.slice();
+  let downgrade: VaultDamageError | null = null;
   async function worker() {
     for (let key = queue.pop(); key !== undefined; key = queue.pop()) {
       let data: Uint8Array;
@@ -219,6 +239,12 @@ async function loadIndexes(vault: Vault, onDamage?: (err: VaultDamageError) => v
         throw err;
       }
       let doc: IndexFile;
+      if (vault.keys && vault.config.version === 1 && objectVersion(data) === 2 && !downgrade) {
+        // Only a format-2 writer makes these, after upgrading config: config was taken back.
+        downgrade = new VaultDamageError(CONFIG_KEY, `config says format version 1, but "${key}" was written in format 2, after an upgrade`, 'someone may have put back an old config; restore "config" from a copy of the vault');
+        if (!onDamage) throw downgrade;
+        onDamage(downgrade);
+      }
       try {
         doc = decodeIndexFile(key, decodeObject(vault.keys, key, data));
       } catch (err) {

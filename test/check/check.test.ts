@@ -364,3 +364,35 @@ describe("selectShare", () => {
     expect(selectShare(items, 0.5, () => 0.9999999999).every((x) => x !== undefined)).toBe(true);
   });
 });
+
+describe("check of a local vault with symbolic links below its root (attack 4)", () => {
+  test("a pack replaced by a link and a link in rps/ are reported by key; the links are never followed", async () => {
+    const { localStorage } = await import("../../src/storage/local.ts");
+    const { renameSync, readFileSync } = await import("node:fs");
+    const root = join(scratch, "linked-vault");
+    const storage = localStorage(root);
+    const cold = localStorage(join(root, "cold"));
+    await initVault(storage, { cold, now: NOW, chunker: SMALL_CHUNKS });
+    const vault = await openVault(storage, { cold });
+    await backup(vault, makeSource(7), { resource: "fs-test", now: NOW, jobId: "job-links", parent: null, host: "test" });
+    const indexes = await readIndexes(storage, null);
+    const data = [...indexes.values()].flat().find((p) => p.packType === BLOB_DATA)!;
+    const secret = join(scratch, "root-only-secret");
+    writeFileSync(secret, "secret");
+    const packPath = join(root, packKey(data.packId));
+    renameSync(packPath, `${packPath}.moved`);
+    symlinkSync(secret, packPath);
+    symlinkSync(secret, join(root, "rps", "0000000000000000000000000000beef"));
+    const reopened = await openVault(storage, { cold, onIndexDamage: () => {} });
+    const report = await check(reopened, { readData: { share: 1 } });
+    const objects = report.problems.map((p) => p.object);
+    expect(objects).toContain(packKey(data.packId));
+    expect(objects).toContain("rps/0000000000000000000000000000beef");
+    const linkProblem = report.problems.find((p) => p.object === packKey(data.packId) && p.message.includes("symbolic link"));
+    expect(linkProblem).toBeDefined();
+    expect(readFileSync(secret, "utf8")).toBe("secret");
+    // and a plain open (what backup and restore do) refuses outright, naming the link
+    const err = await reopened.loadBlobAt({ ...reopened.index.get(data.entries[0].id)! }).then(() => null, (e) => e);
+    expect(String(err?.message)).toContain(`"${packKey(data.packId)}" is a symbolic link`);
+  });
+});

@@ -143,7 +143,7 @@ describe("an encrypted local vault through the binary", () => {
     expect(filesContaining(vault, PASSWORD)).toEqual([]);
     // Control: the same scan finds the content in an unencrypted vault, so it can see.
     const plain = join(work, "plain-vault");
-    expect((await efsbak(["backup", src, "--vault", plain])).code).toBe(0);
+    expect((await efsbak(["backup", src, "--vault", plain], { EFSBAK_PASSWORD: undefined })).code).toBe(0);
     expect(filesContaining(plain, MARKER).length).toBeGreaterThan(0);
     rmSync(plain, { recursive: true });
   });
@@ -345,10 +345,109 @@ resources = ["fs-home-secret-id"]
     const copy = join(plansWork, "downgraded");
     cpSync(join(plansWork, "vault"), copy, { recursive: true });
     const config = JSON.parse(readFileSync(join(copy, "config"), "utf8"));
+    // format 2 is only ever encrypted: the plain config is refused as it is
     writeFileSync(join(copy, "config"), JSON.stringify({ ...config, encryption: null, hash: "blake3" }, null, 2));
+    const v2 = await runBinary(["backup", join(plansWork, "home"), "--vault", copy], { cwd: work, env: {} });
+    expect(v2.code).toBe(1);
+    expect(v2.stderr).toContain("format version 2, which only encrypted vaults have");
+    writeFileSync(join(copy, "config"), JSON.stringify({ ...config, version: 1, encryption: null, hash: "blake3" }, null, 2));
     const r = await runBinary(["backup", join(plansWork, "home"), "--vault", copy], { cwd: work, env: {} });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("it has key files");
+    rmSync(join(copy, "keys"), { recursive: true });
+    const sealed = await runBinary(["backup", join(plansWork, "home"), "--vault", copy], { cwd: work, env: {} });
+    expect(sealed.code).toBe(1);
+    expect(sealed.stderr).toContain("it has a sealed config (config.sealed)");
+  });
+});
+
+// Attack 5 of "Vaults under attack": someone with write access wipes the vault and writes an
+// unencrypted config with the same vault id; `efsbak backup` with EFSBAK_PASSWORD set used to
+// exit 0 and store plaintext packs. And config was not authenticated: chunker parameters of
+// 32/64/128 bytes made a backup store 2.5x more at 4x the time.
+describe("downgrade and config tampering", () => {
+  let dir: string;
+  let wiped: string;
+  beforeAll(async () => {
+    dir = join(work, "attack5");
+    mkdirSync(dir, { recursive: true });
+    wiped = join(dir, "vault");
+    expect((await efsbak(["vault", "init", wiped, "--encryption", "aes-256-gcm"])).code).toBe(0);
+    expect((await efsbak(["backup", src, "--vault", wiped])).code).toBe(0);
+  });
+
+  test("a wiped vault with an unencrypted config of the same id: backup with a password set writes nothing", async () => {
+    const config = JSON.parse(readFileSync(join(wiped, "config"), "utf8"));
+    const copy = join(dir, "wiped-copy");
+    mkdirSync(copy);
+    writeFileSync(join(copy, "config"), JSON.stringify({ ...config, version: 1, encryption: null, hash: "blake3" }, null, 2) + "\n");
+    for (const source of [{}, { EFSBAK_PASSWORD: undefined, EFSBAK_PASSWORD_FILE: join(dir, "pw") }, { EFSBAK_PASSWORD: undefined, EFSBAK_PASSWORD_COMMAND: `echo ${PASSWORD}` }]) {
+      writeFileSync(join(dir, "pw"), PASSWORD);
+      const r = await efsbak(["backup", src, "--vault", copy], source);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`Cannot open vault "${copy}": its config at`);
+      expect(r.stderr).toMatch(/says it is not encrypted, but EFSBAK_PASSWORD(_FILE|_COMMAND)? is set/);
+      expect(r.stderr).toContain("hint:");
+      expect(readdirSync(copy)).toEqual(["config"]); // nothing written: no pack, no job, no lock
+    }
+    // and when the whole vault is gone, it is not re-created unencrypted either
+    const gone = join(dir, "gone");
+    const r = await efsbak(["backup", src, "--vault", gone]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unencrypted: EFSBAK_PASSWORD is set");
+    expect(existsSync(gone)).toBe(false);
+  });
+
+  test('a vault the plans call encryption = "none" is used unencrypted with a password set', async () => {
+    const planned = join(dir, "planned-none");
+    mkdirSync(join(planned, "plans"), { recursive: true });
+    writeFileSync(join(planned, "plans/v.toml"), '[vaults.open]\nurl = "./open"\nencryption = "none"\n');
+    const r = await runBinary(["backup", src, "--vault", "open"], { cwd: planned, env: env() });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(planned, "open/config"), "utf8")).encryption).toBe(null);
+    expect((await runBinary(["recovery-points", "--vault", "open"], { cwd: planned, env: env() })).code).toBe(0);
+  });
+
+  test("chunker parameters changed in config: every command refuses, naming config, before writing", async () => {
+    const copy = join(dir, "tampered");
+    cpSync(wiped, copy, { recursive: true });
+    const config = JSON.parse(readFileSync(join(copy, "config"), "utf8"));
+    expect(config.version).toBe(2);
+    expect(existsSync(join(copy, "config.sealed"))).toBe(true);
+    writeFileSync(join(copy, "config"), JSON.stringify({ ...config, chunker: { min_size: 32, avg_size: 64, max_size: 128, seed: 0 } }, null, 2) + "\n");
+    const before = filesUnder(copy).length;
+    for (const argv of [["backup", src, "--vault", copy], ["check", "--vault", copy], ["recovery-points", "--vault", copy]]) {
+      const r = await efsbak(argv);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('Cannot read "config": config does not match its sealed copy (config.sealed): chunker differ');
+    }
+    expect(filesUnder(copy).length).toBe(before);
+    // taking the version back to 1 and deleting the sealed copy is caught by the index files
+    writeFileSync(join(copy, "config"), JSON.stringify({ ...config, version: 1, chunker: { min_size: 32, avg_size: 64, max_size: 128, seed: 0 } }, null, 2) + "\n");
+    rmSync(join(copy, "config.sealed"));
+    const r = await efsbak(["backup", src, "--vault", copy]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Cannot read "config": config says format version 1, but "index\/[0-9a-f]{32}" was written in format 2/);
+    expect(filesUnder(copy).length).toBe(before - 1);
+  });
+});
+
+describe("a vault made by the previous release (format 1)", () => {
+  test("check leaves it as it is; the first backup upgrades it; everything still restores", async () => {
+    const old = join(work, "v1-vault");
+    cpSync(join(import.meta.dir, "../vault/fixtures/v1-encrypted/vault"), old, { recursive: true });
+    const pw = { EFSBAK_PASSWORD: "old-release-pw" };
+    const checked = await efsbak(["check", "--read-data", "--vault", old], pw);
+    expect(checked.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(old, "config"), "utf8")).version).toBe(1);
+    expect(existsSync(join(old, "config.sealed"))).toBe(false);
+    const b = await efsbak(["backup", src, "--vault", old], pw);
+    expect(b.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(old, "config"), "utf8"))).toMatchObject({ version: 2, upgraded_from: 1 });
+    expect(existsSync(join(old, "config.sealed"))).toBe(true);
+    expect((await efsbak(["check", "--read-data", "--vault", old], pw)).code).toBe(0);
+    const rps = JSON.parse((await efsbak(["recovery-points", "--vault", old, "--json"], pw)).stdout).recovery_points;
+    expect(rps.length).toBe(2);
   });
 });
 

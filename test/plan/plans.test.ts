@@ -46,7 +46,7 @@ describe("broken plans", () => {
     const d = `${dir}/d-more.toml`;
     expect(problemsOf(dir)).toEqual([
       `${a}:4:20: Invalid "allow_short_cold": expected true or false, got string`,
-      `${a}:5:14: Invalid "encryption" value "aes": expected "aes-256-gcm"`,
+      `${a}:5:14: Invalid "encryption" value "aes": expected "aes-256-gcm" or "none"`,
       `${a}:8:17: Invalid vault lock: min_retention 30d is longer than max_retention 7d`,
       `${a}:13:1: Unknown key "cold_pth" in [vaults.other]: did you mean "cold_path"?`,
       `${b}:4:31: Invalid "tier": expected a string, got integer`,

@@ -316,3 +316,73 @@ describe("damaged vault objects through the binary", () => {
     figures.cli_cases += 3;
   }, 60_000);
 });
+
+// Attack 6 of "Vaults under attack" (encrypted vaults): objects were bound only to their
+// folder, so job 1's record copied over job 2's key made `jobs` show job 1 twice, and a copied
+// recovery point was listed twice. Now the full key is authenticated: the copy is damage of
+// the key it was copied to, and the listing shows each job and recovery point once.
+describe("copies of sealed objects under other keys (encrypted vault)", () => {
+  test("a job record over another job's key, a recovery point under another id: damage named by key, nothing listed twice", async () => {
+    const { memoryStorage } = await import("../../src/storage/memory.ts");
+    const { initVault, openVault } = await import("../../src/vault/vault.ts");
+    const { deriveVaultKeys } = await import("../../src/vault/keys.ts");
+    const { createJob, listJobs } = await import("../../src/jobs/job.ts");
+    const { listRecoveryPoints } = await import("../../src/vault/recovery-point.ts");
+    const storage = memoryStorage();
+    const keys = deriveVaultKeys(new Uint8Array(32).fill(3));
+    await initVault(storage, { cold: memoryStorage(), now: T1, keys });
+    const vault = await openVault(storage, { cold: memoryStorage(), keys });
+    const j1 = await createJob(vault, { type: "backup", vault: "v", resource: "r1", plan: null, rule: null, state: "PENDING" }, { now: T1 });
+    const j2 = await createJob(vault, { type: "backup", vault: "v", resource: "r2", plan: null, rule: null, state: "PENDING" }, { now: T1 });
+    const jobKeys: string[] = [];
+    for await (const o of storage.list("jobs/")) jobKeys.push(o.key);
+    const k1 = jobKeys.find((k) => k.includes(j1.record.id))!;
+    const k2 = jobKeys.find((k) => k.includes(j2.record.id))!;
+    await storage.save(k2, await storage.load(k1));
+    const damage: VaultDamageError[] = [];
+    const jobs = await listJobs(vault, {}, { onDamage: (e) => damage.push(e) });
+    expect(jobs.filter((j) => j.id === j1.record.id).length).toBe(1);
+    expect(damage.map((e) => e.key)).toEqual([k2]);
+    expect(damage[0].message).toContain("authentication failed");
+
+    const rp = fakeRecoveryPoint("00".repeat(32), { id: randomId() });
+    await saveRecoveryPoint(vault, rp);
+    const copyKey = `rps/${randomId()}`;
+    await storage.save(copyKey, await storage.load(`rps/${rp.id}`));
+    const rpDamage: VaultDamageError[] = [];
+    const rps = await listRecoveryPoints(vault, { onDamage: (e) => rpDamage.push(e) });
+    expect(rps.map((r) => r.id)).toEqual([rp.id]);
+    expect(rpDamage.map((e) => e.key)).toEqual([copyKey]);
+    const report = await check(vault);
+    expect(report.problems.map((p) => p.object)).toContain(copyKey);
+  });
+});
+
+// Attack 4 of "Vaults under attack", end to end in process: with packs/ and index/ of a local
+// vault replaced by links, a backup wrote its packs and index into another directory.
+test("a backup into a local vault whose packs/ and index/ are links fails, naming them, and writes nothing through them", async () => {
+  const { localStorage } = await import("../../src/storage/local.ts");
+  const { UnsafeObjectError } = await import("../../src/storage/storage.ts");
+  const { initVault, openVault } = await import("../../src/vault/vault.ts");
+  const { backup } = await import("../../src/backup/backup.ts");
+  const { symlinkSync } = await import("node:fs");
+  const root = join(tmp, "vault");
+  const elsewhere = join(tmp, "elsewhere");
+  mkdirSync(elsewhere);
+  const storage = localStorage(root);
+  await initVault(storage, { cold: localStorage(join(root, "cold")), now: T1 });
+  symlinkSync(elsewhere, join(root, "packs"));
+  symlinkSync(elsewhere, join(root, "index"));
+  const src = join(tmp, "src");
+  makeTree(src, { "a.bin": bytes(300_000, 5), "b.txt": "hello\n" });
+  const opened = await openVault(storage, { cold: localStorage(join(root, "cold")) }).then((v) => v, (e) => e);
+  // index/ is listed when the vault opens: refused there already
+  expect(opened).toBeInstanceOf(UnsafeObjectError);
+  expect((opened as InstanceType<typeof UnsafeObjectError>).key).toBe("index");
+  rmSync(join(root, "index"));
+  const vault = await openVault(storage, { cold: localStorage(join(root, "cold")) });
+  const err = await backup(vault, src, { resource: "r", now: T1, jobId: "j-links", host: "test" }).then(() => null, (e) => e);
+  expect(err).toBeInstanceOf(UnsafeObjectError);
+  expect((err as InstanceType<typeof UnsafeObjectError>).key).toBe("packs");
+  expect(readdirSync(elsewhere)).toEqual([]);
+});

@@ -8,7 +8,7 @@ import { memoryStorage } from "../../src/storage/memory.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import type { Node } from "../../src/tree/node.ts";
 import { decodeTree, encodeTree } from "../../src/tree/tree.ts";
-import { fromHex, randomId, toHex } from "../../src/vault/id.ts";
+import { fromHex, toHex } from "../../src/vault/id.ts";
 import { packKey } from "../../src/vault/layout.ts";
 import { BLOB_DATA, BLOB_TREE, PackWriter } from "../../src/vault/pack.ts";
 import type { RecoveryPoint } from "../../src/vault/recovery-point.ts";
@@ -43,8 +43,7 @@ export async function storeBlobs(vault: Vault, type: number, raws: Uint8Array[],
     ids.push(toHex(id));
     writer.add(type, id, raw);
   }
-  const { bytes, entries } = writer.finish();
-  const packId = randomId();
+  const { bytes, entries, packId } = writer.finish();
   await vault.storage.save(packKey(packId), bytes.slice());
   const no = vault.index.addPack(packId, "warm", bytes.length);
   for (const e of entries) vault.index.add(no, e);

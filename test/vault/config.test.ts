@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { type VaultConfig, FORMAT_VERSION, decodeConfig, encodeConfig } from "../../src/vault/config.ts";
+import { type VaultConfig, FORMAT_VERSION, PLAIN_FORMAT_VERSION, decodeConfig, encodeConfig } from "../../src/vault/config.ts";
 import { expectDamage, fuzz, prng } from "./fuzz.ts";
 
 const BASE: VaultConfig = {
   format: "efsbak-vault",
-  version: FORMAT_VERSION,
+  version: PLAIN_FORMAT_VERSION,
   id: "0123456789abcdef0123456789abcdef",
   created_at: "2026-03-01T05:00:00.000Z",
   chunker: { min_size: 256 * 1024, avg_size: 1024 * 1024, max_size: 4 * 1024 * 1024, seed: 0 },
@@ -21,8 +21,13 @@ function withFields(patch: Record<string, unknown>): Uint8Array {
 describe("config", () => {
   test("decode(encode(x)) equals x, plain and encrypted", () => {
     expect(decodeConfig("config", encodeConfig(BASE))).toEqual(BASE);
-    const enc: VaultConfig = { ...BASE, hash: "blake3-keyed", encryption: { cipher: "aes-256-gcm", kdf: "argon2id" } };
+    const enc: VaultConfig = { ...BASE, version: FORMAT_VERSION, hash: "blake3-keyed", encryption: { cipher: "aes-256-gcm", kdf: "argon2id" } };
     expect(decodeConfig("config", encodeConfig(enc))).toEqual(enc);
+    // format 1 encrypted vaults (made by earlier releases) still decode, and upgraded ones
+    const old: VaultConfig = { ...enc, version: 1 };
+    expect(decodeConfig("config", encodeConfig(old))).toEqual(old);
+    const upgraded: VaultConfig = { ...enc, upgraded_from: 1 };
+    expect(decodeConfig("config", encodeConfig(upgraded))).toEqual(upgraded);
   });
 
   test("is pretty, plaintext JSON ending in a newline", () => {
@@ -32,7 +37,9 @@ describe("config", () => {
   });
 
   const bad: { name: string; data: Uint8Array; message: RegExp }[] = [
-    { name: "a newer version", data: withFields({ version: 2 }), message: /vault format version 2 is not supported \(this efsbak reads version 1\)/ },
+    { name: "a newer version", data: withFields({ version: 3 }), message: /vault format version 3 is not supported \(this efsbak reads versions 1 and 2\)/ },
+    { name: "format 2 without encryption", data: withFields({ version: 2 }), message: /format version 2, which only encrypted vaults have/ },
+    { name: "upgraded_from on format 1", data: withFields({ upgraded_from: 1 }), message: /invalid upgraded_from/ },
     { name: "a version as a string", data: withFields({ version: "1" }), message: /version "1" is not supported/ },
     { name: "no version", data: withFields({ version: undefined }), message: /version undefined is not supported/ },
     { name: "another format", data: withFields({ format: "restic" }), message: /not an efsbak vault config/ },

@@ -88,7 +88,8 @@ describe("key files", () => {
     const err = await failure(openVault(storage, { cold }));
     expect(err.message).toContain("encrypted");
     const vault = await openVault(storage, { cold, keys: unlocked.keys });
-    expect(vault.keys).toBe(unlocked.keys);
+    expect(vault.keys?.encryptKey).toBe(unlocked.keys.encryptKey);
+    expect(vault.keys?.legacy).toBe(false); // created in format 2: no format-1 objects accepted
   });
 
   test("a second password unlocks the same master key; labels are readable only when unlocked", async () => {
@@ -234,5 +235,70 @@ describe("leases in encrypted vaults", () => {
     const err = await acquireLease(storage, folder, { purpose: "another", exclusive: true, keys, host: "host-b", pid: 2, isAlive: () => true }).catch((e) => e);
     expect(String(err.message)).toContain('a backup of "fs-secret-home" holds the lease');
     await lease.release();
+  });
+});
+
+// Attack 7 of "Vaults under attack": hostile key files asking for 1 GiB and 64 passes each
+// (~77 s and 1 GiB per file) were tried before the real one.
+describe("hostile key files cost a bounded time", () => {
+  /** A key file of another password with the given Argon2id parameters, as raw JSON (never run). */
+  async function hostileFile(storage: Storage, template: KeyFile, id: string, kdf: Partial<KeyFile["kdf"]>): Promise<string> {
+    const key = `keys/${id}`;
+    await storage.save(key, new TextEncoder().encode(JSON.stringify({ ...template, id, kdf: { ...template.kdf, ...kdf } })));
+    return key;
+  }
+
+  test("key files asking for 1 GiB x 64 passes are refused before any Argon2id work, by name; the real one opens at once", async () => {
+    const { storage, unlocked } = await encryptedVault();
+    const template = JSON.parse(new TextDecoder().decode(await storage.load(`keys/${unlocked.keyId}`))) as KeyFile;
+    const keys: string[] = [];
+    for (let i = 0; i < 5; i++) keys.push(await hostileFile(storage, template, `0${i}`.padEnd(32, "0"), { memory_kib: 1024 * 1024, iterations: 64, parallelism: 4 }));
+    // one within each limit but over the work cap per key file (256 MiB x 16 passes)
+    keys.push(await hostileFile(storage, template, "1".repeat(32), { memory_kib: 256 * 1024, iterations: 16 }));
+    for (const k of keys) expect(() => decodeKeyFile(k, new Uint8Array(0))).toThrow(k);
+    for (const k of keys) {
+      const data = await storage.load(k);
+      expect(() => decodeKeyFile(k, data)).toThrow(VaultDamageError);
+    }
+    const tried: string[] = [];
+    const started = performance.now();
+    const got = await unlockVault(storage, "correct horse", { onAttempt: (id) => tried.push(id) });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(tried).toEqual([unlocked.keyId]);
+    expect(sameKeys(got, unlocked)).toBe(true);
+    expect(got.refused!.map((e) => (e as VaultDamageError).key).sort()).toEqual(keys.sort());
+    expect(got.refused!.find((e) => (e as VaultDamageError).key === keys[0])!.message).toMatch(/invalid memory_kib \(1048576; accepted 8 to 262144\)/);
+    expect(got.refused!.find((e) => (e as VaultDamageError).key === "keys/" + "1".repeat(32))!.message).toMatch(/256 MiB x 16 passes .* more than efsbak spends on one key file/);
+    // with a wrong password the message names them too, still without any Argon2id run for them
+    const err = await failure(unlockVault(storage, "wrong", { onAttempt: (id) => tried.push(id) }));
+    expect(err.hint).toContain(keys[0]);
+    expect(tried).toEqual([unlocked.keyId, unlocked.keyId]);
+  });
+
+  test("key files are tried cheapest first, and one unlock spends at most its work budget", async () => {
+    const { storage, unlocked } = await encryptedVault();
+    const template = JSON.parse(new TextDecoder().decode(await storage.load(`keys/${unlocked.keyId}`))) as KeyFile;
+    // Valid but expensive key files of another password (ids sort before the real one): tried after it.
+    await hostileFile(storage, template, "0".repeat(32), { memory_kib: 2048, iterations: 2 });
+    await hostileFile(storage, template, "00".padEnd(32, "1"), { memory_kib: 1024, iterations: 3 });
+    const order: string[] = [];
+    await unlockVault(storage, "correct horse", { onAttempt: (id) => order.push(id) });
+    expect(order).toEqual([unlocked.keyId]);
+    const all: string[] = [];
+    const wrong = await failure(unlockVault(storage, "wrong", { onAttempt: (id) => all.push(id) }));
+    expect(all).toEqual([unlocked.keyId, "00".padEnd(32, "1"), "0".repeat(32)]); // 64, 3072, 4096 KiB-passes
+    expect(wrong.message).toContain("wrong password");
+    // A budget of 3200 KiB-passes takes the first two and leaves the third untried, saying so.
+    const some: string[] = [];
+    const capped = await failure(unlockVault(storage, "wrong", { workBudgetKib: 3200, onAttempt: (id) => some.push(id) }));
+    expect(some).toEqual([unlocked.keyId, "00".padEnd(32, "1")]);
+    expect(capped.hint).toContain("1 key file(s) were not tried");
+  });
+
+  test("new key files beyond what readers accept are refused when written", async () => {
+    const { storage, unlocked } = await encryptedVault();
+    for (const kdf of [{ memoryKib: 512 * 1024, iterations: 1, parallelism: 1 }, { memoryKib: 64, iterations: 17, parallelism: 1 }, { memoryKib: 256 * 1024, iterations: 5, parallelism: 4 }]) {
+      expect((await failure(addKey(storage, unlocked, { password: "x", now: NOW, kdf }))).message).toContain("outside what readers accept");
+    }
   });
 });

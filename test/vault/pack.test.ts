@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { VaultDamageError } from "../../src/errors.ts";
 import type { VaultKeys } from "../../src/vault/crypto.ts";
+import { packKey } from "../../src/vault/layout.ts";
 import { BLOB_DATA, BLOB_TREE, ENTRY_BYTES, PACK_TRAILER_BYTES, type PackEntry, PackWriter, decodeBlob, decodePackHeader, decodePackTrailer, readEntry, writeEntry } from "../../src/vault/pack.ts";
 import { expectDamage, fuzz, randomBytes, sameBytes, testKeys } from "./fuzz.ts";
 
@@ -18,8 +19,8 @@ function blobs(n: number): { id: Uint8Array; raw: Uint8Array }[] {
 function buildPack(keys: VaultKeys | null, items: { id: Uint8Array; raw: Uint8Array }[], packType = BLOB_DATA) {
   const w = new PackWriter(new Uint8Array(64 * 1024), { keys, packType });
   for (const b of items) expect(w.add(packType, b.id, b.raw)).toBe(true);
-  const { bytes, entries } = w.finish();
-  return { bytes: bytes.slice(), entries };
+  const { bytes, entries, packId } = w.finish();
+  return { bytes: bytes.slice(), entries, key: packKey(packId) };
 }
 
 /** What a reader does with a whole pack: trailer, header, every blob. */
@@ -37,8 +38,8 @@ describe("pack", () => {
     const mode = keys ? "encrypted" : "plain";
     test(`${mode}: blobs, header and trailer round trip`, () => {
       const items = blobs(12);
-      const { bytes, entries } = buildPack(keys, items, BLOB_TREE);
-      const back = readPack(keys, KEY, bytes);
+      const { bytes, entries, key } = buildPack(keys, items, BLOB_TREE);
+      const back = readPack(keys, key, bytes);
       expect(back.packType).toBe(BLOB_TREE);
       expect(back.entries).toEqual(entries);
       back.raws.forEach((raw, i) => expect(sameBytes(raw, items[i].raw)).toBe(true));
@@ -63,20 +64,21 @@ describe("pack", () => {
         }
       }
       const sizeBefore = w.size;
-      const { bytes, size, entries } = w.finish();
+      const { bytes, size, entries, packId } = w.finish();
       pieces.push(bytes.slice());
       expect(pieces.length).toBeGreaterThan(5);
       const whole = new Uint8Array(Buffer.concat(pieces));
       expect(size).toBe(whole.length);
       expect(sizeBefore).toBeLessThan(size);
-      const back = readPack(keys, KEY, whole);
+      const back = readPack(keys, packKey(packId), whole);
       expect(back.entries).toEqual(entries);
       back.raws.forEach((raw, i) => expect(sameBytes(raw, items[i].raw)).toBe(true));
       // The writer starts the next pack from offset 0.
       w.add(BLOB_DATA, items[0].id, items[0].raw);
       const next = w.finish();
       expect(next.entries[0].offset).toBe(0);
-      expect(readPack(keys, KEY, next.bytes.slice()).raws[0]).toEqual(items[0].raw);
+      expect(next.packId).not.toBe(packId);
+      expect(readPack(keys, packKey(next.packId), next.bytes.slice()).raws[0]).toEqual(items[0].raw);
     });
 
     test(`${mode}: layout is blobs from 0, then the sealed header, its u32 length and "EFSBPK01"`, () => {
@@ -87,7 +89,7 @@ describe("pack", () => {
         at += e.storedLength;
         expect(e.crc).toBe(Bun.hash.crc32(bytes.subarray(e.offset, e.offset + e.storedLength)));
       }
-      const headerLength = 8 + entries.length * ENTRY_BYTES + (keys ? 28 : 0);
+      const headerLength = 8 + entries.length * ENTRY_BYTES + (keys ? 45 : 0);
       expect(bytes.length).toBe(at + headerLength + 4 + 8);
       expect(new TextDecoder().decode(bytes.subarray(bytes.length - 8))).toBe("EFSBPK01");
       expect(new DataView(bytes.buffer).getUint32(bytes.length - 12, true)).toBe(headerLength);
@@ -104,7 +106,7 @@ describe("pack", () => {
     expect(plain.map((e) => e.compressed)).toEqual([true, false]);
     expect(plain[1].storedLength).toBe(10000);
     const sealed = buildPack(KEYS, items).entries;
-    expect(sealed[1].storedLength).toBe(10000 + 28);
+    expect(sealed[1].storedLength).toBe(10000 + 45); // v2 envelope: 2 ‖ salt ‖ nonce ‖ … ‖ tag
   });
 
   test("entries are 48 bytes and round trip", () => {
@@ -177,12 +179,12 @@ describe("pack", () => {
     const mode = keys ? "encrypted" : "plain";
     test(`fuzz whole ${mode} packs: decode or VaultDamageError(pack key)`, () => {
       const items = blobs(6);
-      const { bytes } = buildPack(keys, items);
+      const { bytes, key } = buildPack(keys, items);
       const out = fuzz(bytes, {
         seed: keys ? 31 : 32,
         count: 4000,
-        key: KEY,
-        decode: (d) => readPack(keys, KEY, d),
+        key,
+        decode: (d) => readPack(keys, key, d),
         onDecoded: (value, _d, how) => {
           // With encryption every blob that decodes is authentic; without, CRC catches damage.
           value.raws.forEach((raw, i) => {
@@ -250,4 +252,35 @@ test("a writer with growTo starts small, grows as blobs come, and is full at gro
   const back = readPack(null, KEY, bytes.slice());
   expect(back.entries).toEqual(entries);
   back.raws.forEach((raw, i) => expect(sameBytes(raw, items[i].raw)).toBe(true));
+});
+
+describe("pack headers are bound to their pack id (attack 6)", () => {
+  test("a pack copied under another id is damage of that key; under its own it reads", () => {
+    const items = blobs(3);
+    const { bytes, key } = buildPack(KEYS, items);
+    expect(readPack(KEYS, key, bytes).raws.length).toBe(3);
+    const other = packKey("cd" + "0".repeat(30));
+    expectDamage(() => readPack(KEYS, other, bytes), other, /pack header: authentication failed/);
+  });
+
+  test("a v1-sealed header (format 1) is refused in a format-2 vault and read where the vault may hold one", async () => {
+    const { seal } = await import("../../src/vault/crypto.ts");
+    const header = new Uint8Array(8);
+    header[0] = 1;
+    const sealed = seal(KEYS, header, new TextEncoder().encode("EFSBPK01"));
+    expectDamage(() => decodePackHeader(KEYS, KEY, sealed, sealed.length + 12), KEY, /format-1 envelope|authentication failed/);
+    expect(decodePackHeader({ ...KEYS, legacy: true }, KEY, sealed, sealed.length + 12).entries).toEqual([]);
+  });
+
+  test("every encrypted blob has its own key: equal blobs seal to unrelated bytes, each with a fresh salt", () => {
+    const raw = randomBytes(5, 1000);
+    const id = randomBytes(6, 32);
+    const a = buildPack(KEYS, [{ id, raw }]);
+    const b = buildPack(KEYS, [{ id, raw }]);
+    const sa = a.bytes.subarray(0, a.entries[0].storedLength);
+    const sb = b.bytes.subarray(0, b.entries[0].storedLength);
+    expect(sa[0]).toBe(2);
+    expect(sameBytes(sa.subarray(1, 17), sb.subarray(1, 17))).toBe(false);
+    expect(sameBytes(decodeBlob(KEYS, a.key, a.entries[0], sa), raw)).toBe(true);
+  });
 });
