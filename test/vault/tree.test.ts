@@ -43,7 +43,7 @@ describe("tree", () => {
 
   const text = (s: string) => new TextEncoder().encode(s);
   const bad: { name: string; data: Uint8Array; message: RegExp }[] = [
-    { name: "a newer version", data: text(`{"v":2,"entries":[]}`), message: /unknown tree version 2/ },
+    { name: "a newer version", data: text(`{"v":3,"entries":[]}`), message: /unknown tree version 3/ },
     { name: "no version", data: text(`{"entries":[]}`), message: /unknown tree version undefined/ },
     { name: "not JSON", data: text(`{"v":1,`), message: /tree is not valid JSON/ },
     { name: "invalid UTF-8", data: Uint8Array.from([0x7b, 0xfe, 0x7d]), message: /tree is not valid JSON/ },
