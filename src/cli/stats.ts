@@ -19,7 +19,7 @@ function vaultText(name: string, v: VaultStats): string {
 
 function rpRows(rps: RpStats[]): string {
   return table(["ID", "RESOURCE", "CREATED", "FILES", "LOGICAL", "UNIQUE", "STORED", "DEDUP", "COMPRESSION", "DELETE FREES"], rps.map((s) => [
-    s.rp, s.resource, formatTime(s.created_at), formatCount(s.files), formatBytes(s.logical_bytes), formatBytes(s.unique_bytes), formatBytes(s.stored_bytes),
+    s.recovery_point, s.resource, formatTime(s.created_at), formatCount(s.files), formatBytes(s.logical_bytes), formatBytes(s.unique_bytes), formatBytes(s.stored_bytes),
     ratio(s.dedup_ratio), ratio(s.compression_ratio), formatBytes(s.freed_bytes),
   ]));
 }
@@ -45,7 +45,7 @@ export const statsCommand = command({
       onDamage: (e) => ctx.log.warn(e.message),
       onProgress: (done, total) => progress.update({ phase: "counting", done, total }),
     }).finally(progress.done);
-    const shown = r.rps.filter((s) => (one ? s.rp === one.id : !args.resource || s.resource === args.resource));
+    const shown = r.rps.filter((s) => (one ? s.recovery_point === one.id : !args.resource || s.resource === args.resource));
     const text = one ? `${rpRows(shown)}\n\n${vaultText(target.name, r.vault)}` : `${shown.length ? `${rpRows(shown)}\n\n` : ""}${vaultText(target.name, r.vault)}`;
     return { exitCode: 0, json: { vault: { name: target.name, ...r.vault }, recovery_points: shown }, text };
   },

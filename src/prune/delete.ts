@@ -63,7 +63,7 @@ function refusal(decisions: DeleteDecision[]): EfsbakError | null {
   const message = refused.length === 1
     ? `Cannot delete recovery point "${refused[0]!.rp}": the vault lock's min_retention keeps it until ${refused[0]!.deletable_at}`
     : `Cannot delete ${refused.length} recovery points: the vault lock's min_retention keeps them (${list})`;
-  return new EfsbakError(message, { exitCode: 1, hint: `nothing was deleted; it becomes deletable on ${refused.map((d) => d.deletable_at).sort().at(-1)}, or leave ${refused.length === 1 ? "it" : "them"} out to delete the others` });
+  return new EfsbakError(message, { exitCode: 1, hint: `nothing was deleted; ${refused.length === 1 ? "it becomes deletable on" : "all become deletable by"} ${refused.map((d) => d.deletable_at).sort().at(-1)}, or leave ${refused.length === 1 ? "it" : "them"} out to delete the others` });
 }
 
 /** Deletes the given recovery points now, unless the vault lock refuses any of them. */

@@ -41,7 +41,7 @@ export interface SpaceStats {
 
 /** One recovery point's space. */
 export interface RpStats extends SpaceStats {
-  rp: string;
+  recovery_point: string;
   resource: string;
   created_at: string;
   freed_bytes: number;
@@ -84,7 +84,7 @@ export async function vaultStats(index: BlobIndex, load: TreeLoader, rps: Recove
   for (let k = 0; k < rps.length; k++) {
     const rp = rps[k]!;
     seen.fill(0);
-    const s = { rp: rp.id, resource: rp.resource, created_at: rp.created_at, logical_bytes: 0, unique_bytes: 0, stored_bytes: 0, metadata_bytes: 0, files: 0, missing_blobs: 0, freed_bytes: 0 };
+    const s = { recovery_point: rp.id, resource: rp.resource, created_at: rp.created_at, logical_bytes: 0, unique_bytes: 0, stored_bytes: 0, metadata_bytes: 0, files: 0, missing_blobs: 0, freed_bytes: 0 };
     /** Marks a blob as used by this recovery point; its location the first time in this one, else null. */
     const mark = (hex: string) => {
       const id = fromHex(hex, 32);

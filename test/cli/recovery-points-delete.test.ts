@@ -29,7 +29,7 @@ function run(args: string[]) {
   return runBinary(args, { cwd: work, env: { EFSBAK_GC_MIN_AGE: "0" } });
 }
 
-interface Stats { rp: string; logical_bytes: number; unique_bytes: number; stored_bytes: number; dedup_ratio: number; compression_ratio: number; freed_bytes: number; files: number }
+interface Stats { recovery_point: string; logical_bytes: number; unique_bytes: number; stored_bytes: number; dedup_ratio: number; compression_ratio: number; freed_bytes: number; files: number }
 
 async function stats(now: string): Promise<{ vault: Stats & { unreferenced_bytes: number; recovery_points: number; pack_bytes: number }; recovery_points: Stats[] }> {
   const r = await run(["stats", "--json", "--now", now]);
@@ -80,7 +80,7 @@ describe("efsbak stats", () => {
   test("logical, unique and stored bytes, ratios, and what each deletion frees", async () => {
     const s = await stats("2026-01-03T00:00:00Z");
     const [old, neu] = s.recovery_points;
-    expect([old.rp, neu.rp]).toEqual([rpOld, rpNew]);
+    expect([old.recovery_point, neu.recovery_point]).toEqual([rpOld, rpNew]);
     const text = statSync(join(work, "data/text.txt")).size;
     expect(old.logical_bytes).toBe(3 * MB + 4 * MB + text);
     expect(neu.logical_bytes).toBe(1 * MB + 4 * MB + text);
