@@ -7,7 +7,7 @@ import { displayName, parseDisplayName } from "../tree/name.ts";
 import { findRecoveryPoint, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { vaultTreeLoader } from "./ls.ts";
-import { streamTo } from "./stream.ts";
+import { streamTo, untilInterrupted } from "./stream.ts";
 
 /** The archive name of a recovery point's root: its source directory's name, else the resource id. */
 function rootName(rp: RecoveryPoint): string {
@@ -43,7 +43,7 @@ export const dumpCommand = command({
     const t0 = performance.now();
     let summary: Record<string, unknown>;
     if (at && at.type === "file") {
-      const bytes = await dumpFile(vault, at, out, { signal: ctx.io.signal, path: parts.join("/") });
+      const bytes = await untilInterrupted("the dump", ctx.io.signal, () => dumpFile(vault, at, { sink: out, signal: ctx.io.signal, path: parts.join("/") }));
       summary = { recovery_point: rp.id, path: shown, type: "file", bytes };
     } else if (at && at.type !== "dir") {
       throw new EfsbakError(`Cannot dump "${shown}" of recovery point ${rp.id}: it is a ${at.type === "symlink" ? `symlink to "${displayName(at.target)}"` : "device"}, not a file or directory`, { exitCode: 1, hint: "dump the directory that holds it, as a tar" });
@@ -52,7 +52,7 @@ export const dumpCommand = command({
       const root: DumpRoot = at
         ? { name: at.name, subtree: at.subtree, mode: at.mode, uid: at.uid, gid: at.gid, mtime: at.mtime, xattrs: at.xattrs }
         : { name: rootName(rp), subtree: rp.tree, mode: rp.root?.mode ?? 0o755, uid: rp.root?.uid ?? 0, gid: rp.root?.gid ?? 0, mtime: rp.root?.mtime ?? String(BigInt(Date.parse(rp.created_at)) * 1_000_000n), xattrs: rp.root?.xattrs };
-      const r = await dumpTar(vault, load, root, out, { signal: ctx.io.signal, onSkip: (p, why) => ctx.log.warn(`Left "${p}" out of the archive: ${why}`) });
+      const r = await untilInterrupted("the dump", ctx.io.signal, () => dumpTar(vault, root, { load, sink: out, signal: ctx.io.signal, onSkip: (p, why) => ctx.log.warn(`Left "${p}" out of the archive: ${why}`) }));
       summary = { recovery_point: rp.id, path: shown, type: "tar", root: displayName(root.name), members: r.members, bytes: r.bytes, skipped: r.skipped };
     }
     ctx.log.info(`Dumped "${shown}" of recovery point ${rp.id} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);

@@ -6,7 +6,7 @@ import type { Node } from "../tree/node.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { vaultTreeLoader } from "./ls.ts";
-import { streamTo } from "./stream.ts";
+import { streamTo, untilInterrupted } from "./stream.ts";
 
 function matchJson(rp: string, path: string, n: Node): Record<string, unknown> {
   return {
@@ -45,10 +45,12 @@ export const findCommand = command({
     const json = ctx.flags.json;
     if (json) await out.write('{\n  "matches": [');
     let count = 0;
-    for await (const m of findInTrees(vaultTreeLoader(vault), rps.map((r) => ({ rp: r.id, tree: r.tree })), pattern, { signal: ctx.io.signal })) {
-      await out.write(json ? `${count ? "," : ""}\n    ${JSON.stringify(matchJson(m.rp, m.path, m.node))}` : `${m.rp}\t${displayName(m.path)}\n`);
-      count++;
-    }
+    await untilInterrupted("find", ctx.io.signal, async () => {
+      for await (const m of findInTrees(rps.map((r) => ({ rp: r.id, tree: r.tree })), pattern, { load: vaultTreeLoader(vault), signal: ctx.io.signal })) {
+        await out.write(json ? `${count ? "," : ""}\n    ${JSON.stringify(matchJson(m.rp, m.path, m.node))}` : `${m.rp}\t${displayName(m.path)}\n`);
+        count++;
+      }
+    });
     if (json) await out.write(`${count ? "\n  " : ""}],\n  "recovery_points": ${rps.length},\n  "count": ${count}\n}\n`);
     ctx.log.info(`${count} matches in ${rps.length} recovery points`);
     return { exitCode: 0, json: null, text: "", streamed: true };

@@ -40,7 +40,8 @@ export const statsCommand = command({
     const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
     const one = args.rp ? findRecoveryPoint(rps, String(args.rp), args.resource as string | undefined) : null;
     const progress = phaseProgress(ctx, { verb: "counting", units: { counting: " recovery points" } });
-    const r = await vaultStats(vault.index, vaultTreeLoader(vault), rps, {
+    const r = await vaultStats(vault.index, rps, {
+      load: vaultTreeLoader(vault),
       signal: ctx.io.signal,
       onDamage: (e) => ctx.log.warn(e.message),
       onProgress: (done, total) => progress.update({ phase: "counting", done, total }),

@@ -43,3 +43,13 @@ export function streamTo(out: Out): { write(chunk: Uint8Array | string): Promise
     },
   };
 }
+
+/** Runs a streaming command body; when SIGINT/SIGTERM stopped it, says so plainly (exit 1) instead of an internal error. */
+export async function untilInterrupted<T>(what: string, signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (signal?.aborted && !(err instanceof EfsbakError)) throw new EfsbakError(`Stopped ${what}: interrupted`, { exitCode: 1, hint: "what was written to stdout is incomplete" });
+    throw err;
+  }
+}

@@ -57,6 +57,8 @@ export interface DumpRoot {
 
 /** Options of a dump. */
 export interface DumpOptions {
+  /** Where the bytes go. */
+  sink: DumpSink;
   signal?: AbortSignal;
   /** An entry left out of the archive, with why (paths in display form). */
   onSkip?: (path: string, reason: string) => void;
@@ -79,7 +81,8 @@ function checkLength(vault: BlobSource, node: FileNode, path: string): Uint8Arra
 }
 
 /** Writes a file's content to the sink; returns the bytes written (always node.size). */
-export async function dumpFile(vault: BlobSource, node: FileNode, sink: DumpSink, options: DumpOptions & { path?: string } = {}): Promise<number> {
+export async function dumpFile(vault: BlobSource, node: FileNode, options: DumpOptions & { path?: string }): Promise<number> {
+  const sink = options.sink;
   const ids = checkLength(vault, node, options.path ?? node.name);
   const ahead: Promise<Uint8Array>[] = [];
   let next = 0;
@@ -155,8 +158,8 @@ function buffered(sink: DumpSink): { write(b: Uint8Array): Promise<void>; flush(
 }
 
 /** Writes a directory and everything below it as a pax tar stream. */
-export async function dumpTar(vault: BlobSource, load: TreeLoader, root: DumpRoot, sink: DumpSink, options: DumpOptions = {}): Promise<DumpResult> {
-  const out = buffered(sink);
+export async function dumpTar(vault: BlobSource, root: DumpRoot, options: DumpOptions & { load: TreeLoader }): Promise<DumpResult> {
+  const out = buffered(options.sink);
   const result: DumpResult = { members: 0, bytes: 0, skipped: [] };
   const skip = (path: string, reason: string) => {
     result.skipped.push({ path: displayName(path), reason });
@@ -172,7 +175,7 @@ export async function dumpTar(vault: BlobSource, load: TreeLoader, root: DumpRoo
   const dirBytes = new Map<string, Uint8Array>([["", rootBytes]]);
   const firstLink = new Map<string, Uint8Array>();
   const unsafeDirs = new Set<string>();
-  const walk = walkRp(load, root.subtree, {
+  const walk = walkRp(options.load, root.subtree, {
     enter: (e) => !unsafeDirs.has(e.path),
     leave: (e) => void dirBytes.delete(e.path),
   });
@@ -209,7 +212,7 @@ export async function dumpTar(vault: BlobSource, load: TreeLoader, root: DumpRoo
         checkLength(vault, n, e.path);
         if (group) firstLink.set(group, path);
         await out.write(encodeTarHeader(member(path, n, { type: "file", size: n.size })));
-        await dumpFile(vault, n, out, { ...options, path: e.path });
+        await dumpFile(vault, n, { ...options, sink: out, path: e.path });
         await out.write(tarPadding(n.size));
       }
     }

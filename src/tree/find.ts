@@ -83,9 +83,9 @@ export interface FindMatch {
 }
 
 /** Yields the matches in each tree, tree by tree, in walk order. */
-export async function* findInTrees(load: TreeLoader, roots: { rp: string; tree: string }[], pattern: FindPattern, options: { signal?: AbortSignal } = {}): AsyncGenerator<FindMatch> {
+export async function* findInTrees(roots: { rp: string; tree: string }[], pattern: FindPattern, options: { load: TreeLoader; signal?: AbortSignal }): AsyncGenerator<FindMatch> {
   for (const root of roots) {
-    for await (const e of walkRp(load, root.tree)) {
+    for await (const e of walkRp(options.load, root.tree)) {
       options.signal?.throwIfAborted();
       if (pattern.matches(e.path, e.node.type === "dir")) yield { rp: root.rp, path: e.path, node: e.node };
     }

@@ -57,6 +57,8 @@ export interface VaultStats extends SpaceStats {
 
 /** Options of a stats pass. */
 export interface StatsOptions {
+  /** Loads trees (the vault's, decoded). */
+  load: TreeLoader;
   signal?: AbortSignal;
   onDamage?: (err: VaultDamageError) => void;
   /** Called after each recovery point. */
@@ -72,7 +74,7 @@ function ratios(s: Omit<SpaceStats, "dedup_ratio" | "compression_ratio">): Space
 }
 
 /** Computes the space of every recovery point and of the vault (see the module comment). */
-export async function vaultStats(index: BlobIndex, load: TreeLoader, rps: RecoveryPoint[], options: StatsOptions = {}): Promise<{ vault: VaultStats; rps: RpStats[] }> {
+export async function vaultStats(index: BlobIndex, rps: RecoveryPoint[], options: StatsOptions): Promise<{ vault: VaultStats; rps: RpStats[] }> {
   const n = index.size;
   const uses = new Uint8Array(n); // 0, 1, or 2 = "two or more"
   const owner = new Uint32Array(n);
@@ -105,7 +107,7 @@ export async function vaultStats(index: BlobIndex, load: TreeLoader, rps: Recove
     };
     treeSeen(rp.tree);
     try {
-      for await (const e of walkRp(load, rp.tree)) {
+      for await (const e of walkRp(options.load, rp.tree)) {
         options.signal?.throwIfAborted();
         const node = e.node;
         if (node.type === "dir") treeSeen(node.subtree);
