@@ -126,8 +126,8 @@ function findCommand(rest: string[]): { cmd: EfsbakCommand; args: string[] } | n
 
 function rootHelp(): string {
   const rows: string[] = [];
-  for (const c of Object.values(COMMANDS)) rows.push(`  ${c.name.padEnd(18)}${c.description}`);
-  for (const [g, subs] of Object.entries(GROUPS)) for (const c of Object.values(subs)) rows.push(`  ${c.name.padEnd(18)}${c.description}`);
+  for (const c of Object.values(COMMANDS)) rows.push(`  ${c.name.padEnd(17)} ${c.description}`);
+  for (const [g, subs] of Object.entries(GROUPS)) for (const c of Object.values(subs)) rows.push(`  ${c.name.padEnd(17)} ${c.description}`);
   return `efsbak ${VERSION}: deduplicated, incremental backups of directory trees, driven by TOML plans
 
 USAGE  efsbak <command> [OPTIONS]
