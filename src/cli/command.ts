@@ -11,6 +11,8 @@ export interface Outcome {
   exitCode: number;
   json: unknown;
   text: string;
+  /** The command wrote its result to stdout as it went (dump, find): main prints nothing more. */
+  streamed?: boolean;
 }
 
 /** What a command's run receives. */

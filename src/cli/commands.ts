@@ -4,13 +4,17 @@ import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
 import { completionCommand } from "./completion.ts";
 import { drillCommand } from "./drill.ts";
+import { dumpCommand } from "./dump.ts";
+import { findCommand } from "./find.ts";
 import { jobsCommand } from "./jobs.ts";
 import { diffCommand, lsCommand } from "./ls.ts";
 import { pruneCommand } from "./prune.ts";
 import { recoveryPointsCommand } from "./recovery-points.ts";
+import { recoveryPointsDeleteCommand } from "./recovery-points-delete.ts";
 import { reportCommand } from "./report.ts";
 import { restoreCommand } from "./restore.ts";
 import { runCommandDef } from "./run.ts";
+import { statsCommand } from "./stats.ts";
 import { validateCommand } from "./validate.ts";
 import { vaultInitCommand } from "./vault.ts";
 import { vaultKeyCommand } from "./vault-key.ts";
@@ -24,6 +28,9 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
   "recovery-points": recoveryPointsCommand,
   ls: lsCommand,
   diff: diffCommand,
+  dump: dumpCommand,
+  find: findCommand,
+  stats: statsCommand,
   jobs: jobsCommand,
   check: checkCommand,
   prune: pruneCommand,
@@ -35,4 +42,5 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
 /** Commands with subcommands (`efsbak vault init`). */
 export const GROUPS: Record<string, Record<string, EfsbakCommand>> = {
   vault: { init: vaultInitCommand, key: vaultKeyCommand },
+  "recovery-points": { delete: recoveryPointsDeleteCommand },
 };

@@ -3,6 +3,9 @@ import { listJobs, type JobRecord } from "../jobs/job.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatTime, table } from "./output.ts";
 import { UsageError } from "../errors.ts";
+import { hasTags } from "../vault/rp-filter.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
+import { FILTER_ARGS, parseFilter } from "./filters.ts";
 
 /** A job in the --json shape of DESIGN.md. */
 export function jobJson(j: JobRecord): Record<string, unknown> {
@@ -43,14 +46,23 @@ export const jobsCommand = command({
     type: { type: "string", description: "only jobs of this type (backup, restore, prune, check, drill)", valueHint: "TYPE" },
     resource: { type: "string", description: "only jobs of this resource", valueHint: "ID" },
     limit: { type: "string", description: "show at most this many (default 50; 0 = all)", valueHint: "N" },
+    ...FILTER_ARGS,
   },
+  repeatable: ["tag"],
   exitStatus: COMMON_EXIT,
-  async run({ ctx, args }) {
+  async run({ ctx, args, repeated }) {
+    const filter = parseFilter(ctx, args, repeated.tag);
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const vault = await ctx.openVault(target);
     const limit = args.limit === undefined ? 50 : Number(args.limit);
     if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`Cannot read --limit "${args.limit}": expected a whole number`);
-    const all = await listJobs(vault, { state: args.state as string | undefined, type: args.type as string | undefined, resource: args.resource as string | undefined }, { onDamage: (e) => ctx.log.warn(e.message) });
+    let all = (await listJobs(vault, { state: args.state as string | undefined, type: args.type as string | undefined, resource: args.resource as string | undefined, since: filter.since }, { onDamage: (e) => ctx.log.warn(e.message) }))
+      .filter((j) => filter.host === undefined || j.host === filter.host);
+    if (filter.tags) {
+      // A job carries the tags of the recovery point it made or restored; others never match.
+      const tagsOf = new Map((await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) })).map((r) => [r.id, r.tags]));
+      all = all.filter((j) => j.recovery_point !== null && tagsOf.has(j.recovery_point) && hasTags(tagsOf.get(j.recovery_point), filter.tags));
+    }
     const jobs = limit === 0 ? all : all.slice(0, limit);
     const rows = jobs.map((j) => [
       j.id.slice(0, 12), j.type, j.state, j.resource ?? "-", formatTime(j.started_at ?? j.created_at), formatTime(j.ended_at),

@@ -76,6 +76,7 @@ async function runOnce(argv: string[], io: CliIo, onContext: (ctx: Context) => v
       throw err;
     });
     if (!outcome) return 0;
+    if (outcome.streamed) return outcome.exitCode;
     if (json) io.stdout.write(`${JSON.stringify(outcome.json, null, 2)}\n`);
     else if (outcome.text && !(globals.quiet && outcome.exitCode === 0)) io.stdout.write(outcome.text.endsWith("\n") ? outcome.text : `${outcome.text}\n`);
     return outcome.exitCode;
@@ -110,7 +111,10 @@ function findCommand(rest: string[]): { cmd: EfsbakCommand; args: string[] } | n
   if (first < 0) return null;
   const name = rest[first];
   const before = rest.slice(0, first);
-  if (COMMANDS[name]) return { cmd: COMMANDS[name], args: [...before, ...rest.slice(first + 1)] };
+  // A name that is a command and a group ("recovery-points" lists, "recovery-points delete"
+  // deletes): the subcommand when the next word names one.
+  const next = rest.slice(first + 1).find((a) => !a.startsWith("-"));
+  if (COMMANDS[name] && !(next !== undefined && GROUPS[name]?.[next])) return { cmd: COMMANDS[name], args: [...before, ...rest.slice(first + 1)] };
   const group = GROUPS[name];
   if (group) {
     const tail = rest.slice(first + 1);
@@ -122,8 +126,8 @@ function findCommand(rest: string[]): { cmd: EfsbakCommand; args: string[] } | n
 
 function rootHelp(): string {
   const rows: string[] = [];
-  for (const c of Object.values(COMMANDS)) rows.push(`  ${c.name.padEnd(18)}${c.description}`);
-  for (const [g, subs] of Object.entries(GROUPS)) for (const c of Object.values(subs)) rows.push(`  ${c.name.padEnd(18)}${c.description}`);
+  for (const c of Object.values(COMMANDS)) rows.push(`  ${c.name.padEnd(17)} ${c.description}`);
+  for (const [g, subs] of Object.entries(GROUPS)) for (const c of Object.values(subs)) rows.push(`  ${c.name.padEnd(17)} ${c.description}`);
   return `efsbak ${VERSION}: deduplicated, incremental backups of directory trees, driven by TOML plans
 
 USAGE  efsbak <command> [OPTIONS]

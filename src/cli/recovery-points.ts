@@ -1,7 +1,10 @@
 /** `efsbak recovery-points`: the recovery points of a vault, oldest first. */
 import { listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import { planLifecycle } from "../prune/policy.ts";
+import { rpMatches } from "../vault/rp-filter.ts";
+import { UsageError } from "../errors.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
+import { FILTER_ARGS, parseFilter } from "./filters.ts";
 import { formatBytes, formatCount, formatTime, table } from "./output.ts";
 
 /** A recovery point in the --json shape of DESIGN.md. */
@@ -35,16 +38,21 @@ export const recoveryPointsCommand = command({
   args: {
     ...VAULT_ARG,
     resource: { type: "string", description: "only recovery points of this resource", valueHint: "ID" },
+    ...FILTER_ARGS,
   },
+  repeatable: ["tag"],
   exitStatus: COMMON_EXIT,
-  async run({ ctx, args }) {
+  async run({ ctx, args, repeated }) {
+    const extra = args._ as string[];
+    if (extra.length) throw new UsageError(`Unknown argument "${extra[0]}" for "efsbak recovery-points"`, 'to delete, "efsbak recovery-points delete RP…"');
+    const filter = parseFilter(ctx, args, repeated.tag);
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const vault = await ctx.openVault(target);
-    const rps = (await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }))
-      .filter((r) => !args.resource || r.resource === args.resource);
+    const all = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
     const marks = await listLifecycleMarks(vault);
     // Past retention but kept by the vault lock: shown EXPIRED, as AWS Backup does.
-    const expired = new Set(planLifecycle(rps, { now: ctx.now(), lock: target.spec?.lock, cold: new Set(marks.keys()) }).filter((d) => d.action === "expired").map((d) => d.rp));
+    const expired = new Set(planLifecycle(all, { now: ctx.now(), lock: target.spec?.lock, cold: new Set(marks.keys()) }).filter((d) => d.action === "expired").map((d) => d.rp));
+    const rps = all.filter((r) => (!args.resource || r.resource === args.resource) && rpMatches(r, filter));
     const docs = rps.map((r) => rpJson(r, { tier: marks.has(r.id) ? "cold" : "warm", status: expired.has(r.id) ? "EXPIRED" : undefined }));
     const rows = docs.map((r) => [
       String(r.id), String(r.resource), formatTime(r.created_at as string), String(r.status), String(r.tier),

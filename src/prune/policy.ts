@@ -53,3 +53,11 @@ export function planLifecycle(rps: RecoveryPoint[], options: { now: Date; lock?:
   }
   return out;
 }
+
+/** When the vault lock lets a recovery point be deleted by hand (created_at + min_retention); null when it may go now. */
+export function lockedUntil(rp: Pick<RecoveryPoint, "created_at">, options: { now: Date; lock?: VaultLock }): Date | null {
+  const min = options.lock?.minRetentionMs;
+  if (min === undefined) return null;
+  const until = Date.parse(rp.created_at) + min;
+  return options.now.getTime() < until ? new Date(until) : null;
+}

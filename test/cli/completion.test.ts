@@ -70,6 +70,13 @@ COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(" ")}); COMP_CWORD=${word
     expect(probe(["efsbak", "jobs", "--state", "FA"])).toEqual(["FAILED"]);
     expect(probe(["efsbak", "completion", ""])).toEqual(["bash", "fish", "zsh"]);
     expect(probe(["efsbak", "--metrics"])).toEqual(["--metrics-file"]);
+    // "recovery-points" is a command and a group: options of the list, and its subcommand.
+    expect(probe(["efsbak", "recovery-points", ""])).toEqual(["delete"]);
+    expect(probe(["efsbak", "recovery-points", "--ta"])).toEqual(["--tag"]);
+    expect(probe(["efsbak", "recovery-points", "delete", "--dr"])).toEqual(["--dry-run"]);
+    expect(probe(["efsbak", "st"])).toEqual(["stats"]);
+    expect(probe(["efsbak", "d"])).toEqual(["diff", "drill", "dump"]);
+    expect(probe(["efsbak", "find", "--ne"])).toEqual(["--newest"]);
   });
 
   test.skipIf(!Bun.which("zsh"))("the zsh script passes zsh -n", () => {

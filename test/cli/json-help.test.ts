@@ -76,7 +76,7 @@ const JOB_FIELDS = ["id", "type", "plan", "rule", "resource", "vault", "schedule
 const RP_FIELDS = ["id", "resource", "plan", "rule", "created_at", "completed_at", "status", "tier", "cold_at", "delete_at", "size_bytes", "files", "tags"];
 
 /** Each command with arguments that work on the fixture, and what its document must hold. */
-const CASES: { name: string; args: () => string[]; code?: number; check(doc: Record<string, any>): void }[] = [
+const CASES: { name: string; args: () => string[]; code?: number; stderr?: boolean; check(doc: Record<string, any>): void }[] = [
   { name: "run", args: () => ["run", "--now", "2026-03-01T05:10:00Z"], check: (d) => { expect(d.jobs[0]).toContainKeys(JOB_FIELDS); expect(d.decisions[0]).toContainKeys(["action", "plan", "rule", "resource", "reason"]); } },
   { name: "validate", args: () => ["validate"], check: (d) => expect(d).toMatchObject({ valid: true, vaults: 1, resources: 1 }) },
   { name: "backup", args: () => ["backup", "fs-home"], check: (d) => { expect(d.job).toContainKeys(JOB_FIELDS); expect(d.recovery_point).toBe(d.job.recovery_point); } },
@@ -91,6 +91,11 @@ const CASES: { name: string; args: () => string[]; code?: number; check(doc: Rec
   { name: "report", args: () => ["report"], check: (d) => { expect(d.resources[0].resource).toBe("fs-home"); expect(d.vaults[0].vault).toBe("main"); } },
   { name: "completion", args: () => ["completion", "bash"], check: (d) => { expect(d.shell).toBe("bash"); expect(d.script).toContain("complete -o filenames -F _efsbak efsbak"); } },
   { name: "vault init", args: () => ["vault", "init", "./vault-2"], check: (d) => expect(d.vault.location).toContain("vault-2") },
+  { name: "find", args: () => ["find", "*.txt"], check: (d) => { expect(d.count).toBe(d.matches.length); expect(d.count).toBeGreaterThanOrEqual(4); expect(d.matches[0]).toContainKeys(["recovery_point", "path", "type", "size", "mtime"]); } },
+  { name: "stats", args: () => ["stats"], check: (d) => { expect(d.vault).toContainKeys(["logical_bytes", "unique_bytes", "stored_bytes", "dedup_ratio", "compression_ratio"]); expect(d.recovery_points[0]).toContainKeys(["recovery_point", "freed_bytes"]); } },
+  { name: "recovery-points delete", args: () => ["recovery-points", "delete", rps[0], "--dry-run"], check: (d) => { expect(d.dry_run).toBe(true); expect(d.decisions[0]).toMatchObject({ rp: rps[0], action: "delete" }); } },
+  // dump's stdout is the data: its summary goes to stderr as the one document.
+  { name: "dump", args: () => ["dump", rps[0], "sub/b.txt"], stderr: true, check: (d) => expect(d).toMatchObject({ recovery_point: rps[0], type: "file", bytes: 5 }) },
   // Not encrypted: an error, which --json prints as a document too.
   { name: "vault key", args: () => ["vault", "key", "list"], code: 1, check: (d) => expect(d.error.message).toContain("not encrypted") },
 ];
@@ -103,10 +108,10 @@ describe("--json on every command prints one document", () => {
     test(c.name, async () => {
       const r = await cli([...c.args(), "--json"]);
       expect(r.code).toBe(c.code ?? 0);
-      const doc = JSON.parse(r.stdout);
+      const doc = JSON.parse(c.stderr ? r.stderr : r.stdout);
       c.check(doc);
       // Nothing but the document: no progress, no log lines.
-      expect(r.stdout.trim().startsWith("{")).toBe(true);
+      expect((c.stderr ? r.stderr : r.stdout).trim().startsWith("{")).toBe(true);
       expect(r.stderr).not.toContain("\x1b[2K");
     });
   }
