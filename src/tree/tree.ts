@@ -7,6 +7,12 @@
 import { VaultDamageError } from "../errors.ts";
 import type { Node } from "./node.ts";
 
+/**
+ * Most entries one tree blob (a directory) may hold: twice a directory of 1,000,000 entries.
+ * Its raw bytes are capped too (MAX_TREE_BYTES in vault/pack.ts, checked before inflating).
+ */
+export const MAX_TREE_ENTRIES = 2_000_000;
+
 const KEY_ORDER = ["name", "type", "mode", "uid", "gid", "mtime", "size", "ctime", "ino", "links", "dev", "content", "subtree", "target", "inconsistent"] as const;
 
 /** Encodes entries canonically (sorts a copy by name). */
@@ -37,6 +43,7 @@ export function decodeTree(where: string, data: Uint8Array): Node[] {
   }
   if (!doc || doc.v !== 1) throw new VaultDamageError(where, `unknown tree version ${JSON.stringify(doc?.v)}`, "upgrade efsbak to read this vault");
   if (!Array.isArray(doc.entries)) throw new VaultDamageError(where, "tree has no entries list");
+  if (doc.entries.length > MAX_TREE_ENTRIES) throw new VaultDamageError(where, `tree has ${doc.entries.length} entries, more than the ${MAX_TREE_ENTRIES} a directory may hold`);
   for (const e of doc.entries as Node[]) {
     const ok = e && typeof e.name === "string" && typeof e.mode === "number" && typeof e.mtime === "string" &&
       ((e.type === "file" && Number.isSafeInteger(e.size) && e.size >= 0 && Array.isArray(e.content) && e.content.every((c) => typeof c === "string")) ||

@@ -17,7 +17,7 @@ import type { VaultKeys } from "./crypto.ts";
 import { type IndexFile, decodeIndexFile, encodeIndexFile } from "./index-file.ts";
 import { randomId, toHex } from "./id.ts";
 import { decodeJson, decodeObject, encodeJson, encodeObject } from "./object.ts";
-import { PACK_TARGET_BYTES, PACK_TRAILER_BYTES, type PackEntry, decodeBlob, decodePackHeader, decodePackTrailer } from "./pack.ts";
+import { PACK_TARGET_BYTES, PACK_TRAILER_BYTES, type PackEntry, checkDeclaredLengths, decodeBlob, decodePackHeader, decodePackTrailer, maxRawLength } from "./pack.ts";
 
 /** An open vault. */
 export interface Vault {
@@ -104,6 +104,7 @@ export async function openVault(storage: Storage, options: {
   const keys = options.keys ?? null;
   if (config.encryption && !keys) throw new EfsbakError(`Cannot open vault "${storage.location}": it is encrypted and no key was given`, { exitCode: 1 });
   const cold = options.cold;
+  const maxDataBytes = config.chunker.max_size;
   const index = new BlobIndex();
   const treeCache = new Map<string, Uint8Array>();
 
@@ -117,6 +118,8 @@ export async function openVault(storage: Storage, options: {
 
   async function loadBlobAt(loc: BlobLocation): Promise<Uint8Array> {
     const key = packKey(loc.packId);
+    const maxRaw = maxRawLength(loc.type, maxDataBytes);
+    checkDeclaredLengths(key, loc, maxRaw); // before loading: the lengths are the vault's word
     let stored: Uint8Array;
     try {
       stored = await tierStorage(loc.tier).load(key, { offset: loc.offset, length: loc.storedLength });
@@ -124,7 +127,7 @@ export async function openVault(storage: Storage, options: {
       if (err instanceof NotFoundError) throw missingPackError(loc);
       throw err;
     }
-    return decodeBlob(keys, key, loc, stored);
+    return decodeBlob(keys, key, loc, stored, maxRaw);
   }
 
   const vault: Vault = {
@@ -178,13 +181,20 @@ export async function openVault(storage: Storage, options: {
   return vault;
 }
 
+/** What decoding a blob needs of its vault: the keys, and the chunker's max_size (a data blob's most raw bytes). */
+export interface BlobDecodeContext {
+  keys: VaultKeys | null;
+  config: { chunker: { max_size: number } };
+}
+
 /**
  * Decodes one blob out of bytes already loaded from its pack, with exactly the checks of
- * loadBlobAt (length, CRC-32, authentication, zstd capped at the raw length). For readers that
- * load a run of neighbouring blobs with one ranged load (restore) and slice them out.
+ * loadBlobAt (declared lengths within the limits of its type, length, CRC-32, authentication,
+ * zstd capped at the raw length). For readers that load a run of neighbouring blobs with one
+ * ranged load (restore) and slice them out.
  */
-export function decodeStoredBlob(vault: Pick<Vault, "keys">, loc: BlobLocation, stored: Uint8Array): Uint8Array {
-  return decodeBlob(vault.keys, packKey(loc.packId), loc, stored);
+export function decodeStoredBlob(vault: BlobDecodeContext, loc: BlobLocation, stored: Uint8Array): Uint8Array {
+  return decodeBlob(vault.keys, packKey(loc.packId), loc, stored, maxRawLength(loc.type, vault.config.chunker.max_size));
 }
 
 /** What loadBlobAt throws for a blob whose pack is missing (the load threw NotFoundError). */
