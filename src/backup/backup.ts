@@ -21,12 +21,13 @@ import { join } from "node:path";
 import { createChunkerTables, type ChunkerTables } from "../chunk/fastcdc.ts";
 import { createBlobHasher, type BlobHasher } from "../chunk/hash.ts";
 import { EfsbakError } from "../errors.ts";
+import { isoAfter } from "../plan/duration.ts";
 import type { Vault } from "../vault/vault.ts";
-import { BLOB_TREE, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
+import { BLOB_TREE, MAX_TREE_BYTES, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
 import { fromHex, randomId, toHex } from "../vault/id.ts";
 import { type RecoveryPoint, saveRecoveryPoint } from "../vault/recovery-point.ts";
 import { type DirNode, type Node, baseFromStat, unchanged } from "../tree/node.ts";
-import { decodeTree, encodeTree } from "../tree/tree.ts";
+import { MAX_TREE_ENTRIES, decodeTree, encodeTree } from "../tree/tree.ts";
 import { compileExcludes } from "../tree/exclude.ts";
 import { Pipeline } from "./pipeline.ts";
 import { adoptPacks } from "./adopt.ts";
@@ -100,6 +101,9 @@ export async function backup(vault: Vault, source: string, options: BackupOption
   }
   if (!rootStat.isDirectory()) throw new EfsbakError(`Cannot back up "${source}": not a directory`, { exitCode: 2 });
 
+  // Computed before anything is stored: a time past the end of dates must fail here, never after the packs.
+  const coldAt = options.coldAfterMs !== undefined ? isoAfter(options.now, options.coldAfterMs, "cold_at") : null;
+  const deleteAt = options.deleteAfterMs !== undefined ? isoAfter(options.now, options.deleteAfterMs, "delete_at") : null;
   const c = vault.config.chunker;
   const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
   const adopted = options.adopt === false ? { packs: 0, blobs: 0, damaged: [] } : await adoptPacks(vault);
@@ -132,11 +136,13 @@ export async function backup(vault: Vault, source: string, options: BackupOption
       tree: rootTree,
       parent: options.parent?.id ?? null,
       tags: options.tags ?? {},
-      cold_at: options.coldAfterMs !== undefined ? new Date(options.now.getTime() + options.coldAfterMs).toISOString() : null,
-      delete_at: options.deleteAfterMs !== undefined ? new Date(options.now.getTime() + options.deleteAfterMs).toISOString() : null,
+      cold_at: coldAt,
+      delete_at: deleteAt,
       size_bytes: walker.totalBytes,
       files: walker.progress.files,
       dirs: walker.progress.dirs,
+      symlinks: walker.symlinks,
+      tree_bytes: walker.treeBytes,
       bytes_new: pipeline.stats.bytesNew,
       bytes_stored: pipeline.stats.bytesStored,
       inconsistent: walker.inconsistent,
@@ -168,6 +174,9 @@ class Walker {
   readonly warnings: string[] = [];
   readonly inconsistent: string[] = [];
   totalBytes = 0;
+  /** Symlinks stored, and raw bytes of every listing as walked: with files and dirs, they bound a walk of the trees (tree/budget.ts). */
+  symlinks = 0;
+  treeBytes = 0;
   /** True when the signal stopped the walk: the tree holds only what was walked. */
   stopped = false;
   readonly #vault: Vault;
@@ -242,6 +251,7 @@ class Walker {
       else if (st.isSymbolicLink()) {
         try {
           entries.push(Promise.resolve({ ...baseFromStat(name, st), type: "symlink", target: readlinkSync(childAbs) }));
+          this.symlinks++;
         } catch (err) {
           this.#warn(`Cannot read link "${childRel}": ${(err as NodeJS.ErrnoException).code}; skipped`);
         }
@@ -254,7 +264,7 @@ class Walker {
     const after = lstatSync(abs, { bigint: true });
     const changed = after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs;
     if (changed) this.inconsistent.push(rel || ".");
-    const done = Promise.all(entries).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== null)));
+    const done = Promise.all(entries).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== null), rel));
     return { done, changed };
   }
 
@@ -324,8 +334,13 @@ class Walker {
     return id !== null && this.#pipeline.known(id, hex);
   }
 
-  #saveTree(nodes: Node[]): string {
+  #saveTree(nodes: Node[], rel: string): string {
     const raw = encodeTree(nodes);
+    if (nodes.length > MAX_TREE_ENTRIES || raw.length > MAX_TREE_BYTES) {
+      // Readers refuse such a listing (a hostile vault could declare any size): never write one.
+      throw new EfsbakError(`Cannot back up directory "${rel || "."}": ${nodes.length} entries (${raw.length} bytes of listing), more than a directory may hold (${MAX_TREE_ENTRIES} entries, ${MAX_TREE_BYTES} bytes)`, { exitCode: 1, hint: "split the directory, or exclude part of it" });
+    }
+    this.treeBytes += raw.length;
     const id = this.#hasher.hash(raw);
     const hex = toHex(id);
     if (this.#pipeline.known(id, hex)) return hex;

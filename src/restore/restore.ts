@@ -31,7 +31,10 @@
  *
  * Invariants: nothing is written outside the restore directory, whatever the vault says
  * (walk.ts); per-blob damage never fails the restore; memory holds one directory listing per
- * level plus the files and blob bytes asked for ahead (bounded as above).
+ * level plus the files and blob bytes asked for ahead (bounded as above), and listings loaded
+ * ahead (at most 32 MiB); the walk stops, as damage of the recovery point, once it sees more
+ * entries or listing bytes than the recovery point records (tree/budget.ts): a vault that
+ * names one subtree twice per level cannot make it run forever.
  */
 import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -40,6 +43,7 @@ import { StorageError } from "../storage/storage.ts";
 import type { Node } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
+import { createWalkBudget } from "../tree/budget.ts";
 import { findPath } from "../tree/list.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
@@ -173,6 +177,7 @@ async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, opti
       options.onProgress?.({ ...p });
     },
     olderListing: (rel) => findInOthers(vault, options.others ?? [], rel),
+    budget: createWalkBudget(rp),
   });
 
   try {

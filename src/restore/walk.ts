@@ -17,6 +17,7 @@
  */
 import { mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { WalkBudget } from "../tree/budget.ts";
 import type { DirNode, Node, SymlinkNode } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
@@ -50,6 +51,8 @@ export interface WalkOptions {
    * the resource (its tree id and that recovery point's id), or null.
    */
   olderListing?: (rel: string) => Promise<{ tree: string; rp: string } | null>;
+  /** Counts entries walked and listing bytes loaded against what the recovery point records (tree/budget.ts). */
+  budget?: WalkBudget;
 }
 
 const DONE: Promise<void> = Promise.resolve();
@@ -57,6 +60,11 @@ const DONE: Promise<void> = Promise.resolve();
 const PREFETCH = 8;
 /** Listings held ahead at most, in all (bounds memory whatever the depth). */
 const MAX_PREFETCHED = 256;
+/**
+ * Raw bytes of listings held ahead at most, in all (the index says each one's size before it
+ * is loaded): eight listings of 470k entries each once took 3 GiB.
+ */
+const MAX_PREFETCHED_BYTES = 32 * 1024 * 1024;
 
 /** Why a name cannot be created as is, or null when it is safe. */
 export function nameProblem(name: unknown, seen: Set<string>, atRoot: boolean): string | null {
@@ -83,6 +91,8 @@ export class RestoreWalker implements FileHost {
   readonly #ancestors = new Set<string>();
   /** Listings loaded ahead of the walk (subdirectories of the directory being walked). */
   readonly #prefetched = new Map<string, Promise<{ nodes: Node[] | null } | { error: unknown }>>();
+  readonly #prefetchedSizes = new Map<string, number>();
+  #prefetchedBytes = 0;
   #lastReport = -Infinity;
 
   constructor(vault: Vault, root: string, lf: LostFound, writer: ContentWriter, options: WalkOptions) {
@@ -178,6 +188,7 @@ export class RestoreWalker implements FileHost {
     try {
       for (const node of entries) {
         this.check();
+        this.#options.budget?.entry();
         if (node.type === "dir" && !decide(filter, node.name, true).skip) {
           dirsSeen++;
           for (; nextPrefetch < Math.min(subdirs.length, dirsSeen + PREFETCH); nextPrefetch++) this.#prefetch(subdirs[nextPrefetch].subtree);
@@ -201,6 +212,11 @@ export class RestoreWalker implements FileHost {
 
   #prefetch(tree: string): void {
     if (this.#prefetched.has(tree) || this.#prefetched.size >= MAX_PREFETCHED) return;
+    const id = fromHex(tree, 32);
+    const size = (id && this.#vault.index.get(id)?.rawLength) || 0;
+    if (this.#prefetchedBytes + size > MAX_PREFETCHED_BYTES) return; // loaded when its turn comes
+    this.#prefetchedBytes += size;
+    this.#prefetchedSizes.set(tree, size);
     this.#prefetched.set(tree, this.#loadDir(tree).then((nodes) => ({ nodes }), (error: unknown) => ({ error })));
   }
 
@@ -208,6 +224,8 @@ export class RestoreWalker implements FileHost {
     const ahead = this.#prefetched.get(tree);
     if (!ahead) return this.#loadDir(tree);
     this.#prefetched.delete(tree);
+    this.#prefetchedBytes -= this.#prefetchedSizes.get(tree) ?? 0;
+    this.#prefetchedSizes.delete(tree);
     const r = await ahead;
     if ("error" in r) throw r.error;
     return r.nodes;
@@ -216,12 +234,18 @@ export class RestoreWalker implements FileHost {
   async #loadDir(tree: string): Promise<Node[] | null> {
     const id = fromHex(tree, 32);
     if (!id) return null;
+    let nodes: Node[];
+    let size = 0;
     try {
-      return decodeTree(`tree ${tree}`, await this.#vault.loadBlob(id));
+      const raw = await this.#vault.loadBlob(id);
+      size = raw.length;
+      nodes = decodeTree(`tree ${tree}`, raw);
     } catch (err) {
       if (await this.#writer.isDamage(err, id)) return null;
       throw err;
     }
+    this.#options.budget?.bytes(size); // outside the try: past the budget is no damage of one listing
+    return nodes;
   }
 
   async #create(node: Node, abs: string, rel: string, filter: IncludeNode | null, lost: boolean): Promise<Done> {

@@ -31,6 +31,13 @@ export interface RecoveryPoint {
   size_bytes: number;
   files: number;
   dirs: number;
+  /**
+   * Symbolic links, and the raw bytes of the tree blobs as walked (each directory's listing
+   * once per place it appears). With files and dirs they bound any walk of the trees
+   * (tree/budget.ts). Absent in recovery points written before efsbak 0.1.0-bounds.
+   */
+  symlinks?: number;
+  tree_bytes?: number;
   bytes_new: number;
   bytes_stored: number;
   /** Paths (relative to the source) recorded as inconsistent. */
