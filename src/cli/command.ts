@@ -11,6 +11,8 @@ export interface Outcome {
   exitCode: number;
   json: unknown;
   text: string;
+  /** The command already wrote its output as it went (cli/stream.ts): print nothing more. */
+  streamed?: boolean;
 }
 
 /** What a command's run receives. */

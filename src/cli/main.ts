@@ -76,6 +76,7 @@ async function runOnce(argv: string[], io: CliIo, onContext: (ctx: Context) => v
       throw err;
     });
     if (!outcome) return 0;
+    if (outcome.streamed) return outcome.exitCode;
     if (json) io.stdout.write(`${JSON.stringify(outcome.json, null, 2)}\n`);
     else if (outcome.text && !(globals.quiet && outcome.exitCode === 0)) io.stdout.write(outcome.text.endsWith("\n") ? outcome.text : `${outcome.text}\n`);
     return outcome.exitCode;

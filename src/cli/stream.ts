@@ -1,0 +1,63 @@
+/**
+ * Output written as it is produced (listings: ls, diff), so a listing of millions of entries
+ * never sits whole in memory and the first lines show at once.
+ *
+ *   write(text)  appends to a buffer; past FLUSH_BYTES the buffer goes to the stream, and when
+ *                the stream says it is full (write() -> false) we wait for "drain" (or abort)
+ *   end()        writes what is left
+ *
+ * A command that streams returns an Outcome with `streamed: true`: cli/main.ts prints nothing
+ * more for it.
+ */
+import { EfsbakError } from "../errors.ts";
+import type { Out } from "./context.ts";
+
+const FLUSH_BYTES = 64 * 1024;
+
+/** A stream as Node and Bun have it: write() says whether to wait for "drain". */
+interface Drainable {
+  write(s: string): boolean | void;
+  once?(event: "drain", listener: () => void): unknown;
+  removeListener?(event: "drain", listener: () => void): unknown;
+}
+
+/** Buffered, back-pressured writes of a listing. */
+export interface StreamOut {
+  write(text: string): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** Writes to `out` as text comes; waiting for a full pipe stops when `signal` aborts. */
+export function createStreamOut(out: Out, signal?: AbortSignal): StreamOut {
+  const stream = out as Drainable;
+  let buffer = "";
+
+  async function flush(): Promise<void> {
+    if (buffer === "") return;
+    const text = buffer;
+    buffer = "";
+    if (stream.write(text) !== false || !stream.once) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stream.removeListener?.("drain", done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      stream.once!("drain", done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  return {
+    async write(text) {
+      buffer += text;
+      if (buffer.length >= FLUSH_BYTES) await flush();
+    },
+    end: flush,
+  };
+}
+
+/** The error of a listing stopped by SIGINT/SIGTERM (exit 130, like a shell). */
+export function interrupted(what: string, cause?: unknown): EfsbakError {
+  return new EfsbakError(`Stopped ${what}: interrupted`, { exitCode: 130, hint: "the output above is incomplete", cause });
+}
