@@ -9,7 +9,7 @@ import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.t
 import type { Vault } from "../vault/vault.ts";
 import { COMMON_EXIT, type Outcome, VAULT_ARG, command } from "./command.ts";
 import type { Context } from "./context.ts";
-import { type StreamOut, createStreamOut, interrupted } from "./stream.ts";
+import { type StreamOut, createStreamOut, createTicker, interrupted } from "./stream.ts";
 import { formatBytes } from "./output.ts";
 
 /** A tree loader over a vault; with a budget, each listing's raw bytes are counted against it. */
@@ -99,7 +99,9 @@ export const lsCommand = command({
     const silent = !json && ctx.flags.quiet;
     return streaming(ctx, `listing recovery point "${rp.id}"`, async (out) => {
       let n = 0;
+      const tick = createTicker(); // SIGINT/SIGTERM are seen even when nothing is written (--quiet)
       async function emit(e: TreeEntry): Promise<void> {
+        await tick();
         if (json) await out.write(`${n === 0 ? "" : ","}\n    ${JSON.stringify(entryJson(e))}`);
         else if (!silent) await out.write(`${entryLine(e)}\n`);
         n++;
@@ -138,12 +140,14 @@ export const diffCommand = command({
     }
     return streaming(ctx, `comparing recovery points "${a.id}" and "${b.id}"`, async (out) => {
       const counts = { "+": 0, "-": 0, M: 0 };
+      const tick = createTicker(); // SIGINT/SIGTERM are seen even while nothing differs
       if (json) {
         // The document keeps its shape ({a, b, added, removed, changed}), streamed: one pass per list.
         await out.write(`{\n  "a": ${JSON.stringify(a.id)},\n  "b": ${JSON.stringify(b.id)}`);
         for (const [key, kind] of [["added", "+"], ["removed", "-"], ["changed", "M"]] as const) {
           await out.write(`,\n  "${key}": [`);
           for await (const d of pass()) {
+            await tick();
             if (d.kind !== kind) continue;
             await out.write(`${counts[kind] === 0 ? "" : ","}\n    ${JSON.stringify(d.path)}`);
             counts[kind]++;
@@ -154,6 +158,7 @@ export const diffCommand = command({
         return;
       }
       for await (const d of pass()) {
+        await tick();
         counts[d.kind]++;
         if (!silent) await out.write(`${d.kind} ${d.path}\n`);
       }

@@ -3,7 +3,9 @@
  * never sits whole in memory and the first lines show at once.
  *
  *   write(text)  appends to a buffer; past FLUSH_BYTES the buffer goes to the stream, and when
- *                the stream says it is full (write() -> false) we wait for "drain" (or abort)
+ *                the stream says it is full (write() -> false) we wait for "drain" (or abort);
+ *                either way one turn of the event loop passes, so that SIGINT/SIGTERM are
+ *                seen even while a walk runs on cached listings (microtasks only)
  *   end()        writes what is left
  *
  * A command that streams returns an Outcome with `streamed: true`: cli/main.ts prints nothing
@@ -36,7 +38,7 @@ export function createStreamOut(out: Out, signal?: AbortSignal): StreamOut {
     if (buffer === "") return;
     const text = buffer;
     buffer = "";
-    if (stream.write(text) !== false || !stream.once) return;
+    if (stream.write(text) !== false || !stream.once) return new Promise<void>((resolve) => setImmediate(resolve));
     await new Promise<void>((resolve) => {
       const done = () => {
         stream.removeListener?.("drain", done);
@@ -54,6 +56,14 @@ export function createStreamOut(out: Out, signal?: AbortSignal): StreamOut {
       if (buffer.length >= FLUSH_BYTES) await flush();
     },
     end: flush,
+  };
+}
+
+/** Lets one turn of the event loop pass (signals, timers), at most every `every` calls. */
+export function createTicker(every = 8192): () => Promise<void> | void {
+  let n = 0;
+  return () => {
+    if (++n % every === 0) return new Promise<void>((resolve) => setImmediate(resolve));
   };
 }
 

@@ -32,13 +32,13 @@
  * Invariants: nothing is written outside the restore directory, whatever the vault says
  * (walk.ts); per-blob damage never fails the restore; memory holds one directory listing per
  * level plus the files and blob bytes asked for ahead (bounded as above), and listings loaded
- * ahead (at most 32 MiB); the walk stops, as damage of the recovery point, once it sees more
+ * ahead (at most 8 MiB of raw listing); the walk stops, as damage of the recovery point, once it sees more
  * entries or listing bytes than the recovery point records (tree/budget.ts): a vault that
  * names one subtree twice per level cannot make it run forever.
  */
 import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { EfsbakError } from "../errors.ts";
+import { EfsbakError, VaultDamageError } from "../errors.ts";
 import { StorageError } from "../storage/storage.ts";
 import type { Node } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
@@ -235,7 +235,9 @@ function fail(rp: RecoveryPoint, target: string, restoreDir: string, lf: ReturnT
     ? 'run "efsbak restore" again to restore it completely'
     : err instanceof StorageError
       ? 'check that the vault is reachable, then run "efsbak restore" again'
-      : 'check free space and permissions of the target, then run "efsbak restore" again';
+      : err instanceof VaultDamageError && err.hint
+        ? err.hint
+        : 'check free space and permissions of the target, then run "efsbak restore" again';
   return new EfsbakError(`Cannot restore recovery point "${rp.id}": ${what}; the partial restore was kept at "${kept}"`, {
     exitCode: 1,
     hint: `${next}; remove "${kept}" once you no longer need it`,

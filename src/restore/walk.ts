@@ -62,9 +62,10 @@ const PREFETCH = 8;
 const MAX_PREFETCHED = 256;
 /**
  * Raw bytes of listings held ahead at most, in all (the index says each one's size before it
- * is loaded): eight listings of 470k entries each once took 3 GiB.
+ * is loaded; decoded, a listing takes about 8 times its raw bytes): eight listings of 470k
+ * entries each once took 3 GiB. A larger listing is loaded when its turn comes.
  */
-const MAX_PREFETCHED_BYTES = 32 * 1024 * 1024;
+const MAX_PREFETCHED_BYTES = 8 * 1024 * 1024;
 
 /** Why a name cannot be created as is, or null when it is safe. */
 export function nameProblem(name: unknown, seen: Set<string>, atRoot: boolean): string | null {

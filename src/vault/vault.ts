@@ -54,6 +54,10 @@ export interface InitOptions {
   id?: string;
 }
 
+/** Tree blobs kept after loading (raw bytes): at most this many, and this many bytes; a larger one is not kept. */
+const TREE_CACHE_COUNT = 2048;
+const TREE_CACHE_BYTES = 32 * 1024 * 1024;
+
 /** Default chunker parameters of new vaults (FastCDC, ~1 MiB average). */
 export const DEFAULT_CHUNKER_CONFIG: VaultConfig["chunker"] = { min_size: 256 * 1024, avg_size: 1024 * 1024, max_size: 4 * 1024 * 1024, seed: 0 };
 
@@ -107,6 +111,7 @@ export async function openVault(storage: Storage, options: {
   const maxDataBytes = config.chunker.max_size;
   const index = new BlobIndex();
   const treeCache = new Map<string, Uint8Array>();
+  let treeCacheBytes = 0;
 
   function tierStorage(tier: Tier): Storage {
     return tier === "cold" ? cold : storage;
@@ -146,9 +151,15 @@ export async function openVault(storage: Storage, options: {
       const loc = index.get(id);
       if (!loc) throw new VaultDamageError(`blob ${hex}`, "not in any index", 'run "efsbak check" to see which recovery points are affected');
       const raw = await loadBlobAt(loc);
-      if (loc.type === 1) {
-        if (treeCache.size > 2048) treeCache.delete(treeCache.keys().next().value!);
+      if (loc.type === 1 && raw.length <= TREE_CACHE_BYTES / 4) {
+        // Bounded by count and by bytes: a hostile vault's listings may be hundreds of MB each.
+        while (treeCache.size > 0 && (treeCache.size >= TREE_CACHE_COUNT || treeCacheBytes + raw.length > TREE_CACHE_BYTES)) {
+          const [oldest, bytes] = treeCache.entries().next().value!;
+          treeCache.delete(oldest);
+          treeCacheBytes -= bytes.length;
+        }
         treeCache.set(hex, raw);
+        treeCacheBytes += raw.length;
       }
       return raw;
     },
