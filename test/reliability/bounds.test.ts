@@ -118,6 +118,28 @@ describe("2. declared lengths are bounded by the vault's chunker, not by what a 
     }, 60_000);
   }
 
+  test("an index file or recovery point object declaring 1 GiB (a 32 KB zstd bomb): refused before inflating", async () => {
+    const { dir, vault } = await diskVault("object-bomb");
+    const bomb = zeroBomb(GIB);
+    const object = (n: number) => {
+      const out = new Uint8Array(10 + bomb.length);
+      out.set([0x45, 0x46, 0x53, 0x4f, 1, 1]); // "EFSO", version 1, zstd
+      new DataView(out.buffer).setUint32(6, n, true);
+      out.set(bomb, 10);
+      return out;
+    };
+    const rpId = randomId();
+    await vault.storage.save(`rps/${rpId}`, object(GIB));
+    const list = await bounded("recovery-points: 1 GiB object", ["recovery-points", "--vault", dir]);
+    expect(list.code).toBe(0); // the others are listed; the damaged one is named
+    expect(list.stderr).toContain(`Cannot read "rps/${rpId}": declares ${GIB} raw bytes, more than the 268435456 an object of ${bomb.length} compressed bytes may hold`);
+    const indexId = randomId();
+    await vault.storage.save(`index/${indexId}`, object(GIB));
+    const ls = await bounded("ls: 1 GiB index object", ["ls", "latest", "--vault", dir]);
+    expect(ls.code).toBe(1);
+    expect(ls.stderr).toContain(`Cannot read "index/${indexId}": declares ${GIB} raw bytes, more than the ${4 * bomb.length + 1024 * 1024} an object`);
+  }, 60_000);
+
   test("8 listings of 120,000 entries each, loaded ahead of a restore: memory stays bounded", async () => {
     const { dir, vault } = await diskVault("wide");
     const N = 120_000;
