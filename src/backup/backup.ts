@@ -25,6 +25,7 @@ import { hostname } from "node:os";
 import { createChunkerTables } from "../chunk/fastcdc.ts";
 import { createBlobHasher } from "../chunk/hash.ts";
 import { EfsbakError } from "../errors.ts";
+import { isoAfter } from "../plan/duration.ts";
 import type { Vault } from "../vault/vault.ts";
 import { randomId } from "../vault/id.ts";
 import { type RecoveryPoint, saveRecoveryPoint } from "../vault/recovery-point.ts";
@@ -101,6 +102,9 @@ export async function backup(vault: Vault, source: string, options: BackupOption
   }
   if (!rootStat.isDirectory()) throw new EfsbakError(`Cannot back up "${source}": not a directory`, { exitCode: 2 });
 
+  // Computed before anything is stored: a time past the end of dates must fail here, never after the packs.
+  const coldAt = options.coldAfterMs !== undefined ? isoAfter(options.now, options.coldAfterMs, "cold_at") : null;
+  const deleteAt = options.deleteAfterMs !== undefined ? isoAfter(options.now, options.deleteAfterMs, "delete_at") : null;
   const c = vault.config.chunker;
   const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
   const adopted = options.adopt === false ? { packs: 0, blobs: 0, damaged: [] } : await adoptPacks(vault);
@@ -137,11 +141,14 @@ export async function backup(vault: Vault, source: string, options: BackupOption
       tree: rootTree,
       parent: options.parent?.id ?? null,
       tags: options.tags ?? {},
-      cold_at: options.coldAfterMs !== undefined ? new Date(options.now.getTime() + options.coldAfterMs).toISOString() : null,
-      delete_at: options.deleteAfterMs !== undefined ? new Date(options.now.getTime() + options.deleteAfterMs).toISOString() : null,
+      cold_at: coldAt,
+      delete_at: deleteAt,
       size_bytes: walker.totalBytes,
       files: walker.progress.files,
       dirs: walker.progress.dirs,
+      symlinks: walker.symlinks,
+      ...(walker.devices > 0 ? { devices: walker.devices } : {}),
+      tree_bytes: walker.treeBytes,
       bytes_new: pipeline.stats.bytesNew,
       bytes_stored: pipeline.stats.bytesStored,
       inconsistent: walker.inconsistent,

@@ -18,11 +18,12 @@ import { fstatSync, lstatSync, type BigIntStats } from "node:fs";
 import type { ChunkerTables } from "../chunk/fastcdc.ts";
 import type { BlobHasher } from "../chunk/hash.ts";
 import type { Vault } from "../vault/vault.ts";
-import { BLOB_TREE, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
+import { BLOB_TREE, MAX_TREE_BYTES, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
 import { fromHex, toHex } from "../vault/id.ts";
+import { EfsbakError } from "../errors.ts";
 import { displayName, fsPath } from "../tree/name.ts";
 import { type DeviceNode, type DirNode, type Node, type Xattr, baseFromStat, unchanged } from "../tree/node.ts";
-import { decodeTree, encodeTree } from "../tree/tree.ts";
+import { MAX_TREE_ENTRIES, decodeTree, encodeTree } from "../tree/tree.ts";
 import { compileExcludes } from "../tree/exclude.ts";
 import type { Pipeline } from "./pipeline.ts";
 import { readFile, type ReadOutcome, type StartedRead } from "./file-reader.ts";
@@ -66,6 +67,10 @@ export class Walker {
   /** Sockets and named pipes left out (by design). */
   omitted = 0;
   totalBytes = 0;
+  /** Symlinks and devices stored, and raw bytes of every listing as walked: with files and dirs, they bound a walk of the trees (tree/budget.ts). */
+  symlinks = 0;
+  devices = 0;
+  treeBytes = 0;
   /** True when the signal stopped the walk: the tree holds only what was walked. */
   stopped = false;
   readonly xattrs = new XattrReader();
@@ -208,6 +213,7 @@ export class Walker {
         try {
           const target = readTarget(childPath);
           entries.push(Promise.resolve({ ...baseFromStat(name, st), ...this.#xattrsOf(childPath, st, childRel), type: "symlink", target }));
+          this.symlinks++;
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
           this.#skip(childRel, code, `Cannot read link "${displayName(childRel)}": ${code}; skipped`);
@@ -215,6 +221,7 @@ export class Walker {
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const node: DeviceNode = { ...baseFromStat(name, st), ...this.#xattrsOf(childPath, st, childRel), type: st.isCharacterDevice() ? "chardev" : "blockdev", rdev: st.rdev.toString() };
         entries.push(Promise.resolve(node));
+        this.devices++;
       } else {
         this.omitted++;
         this.#warn(`Omitted ${st.isSocket() ? "socket" : st.isFIFO() ? "named pipe" : "special file"} "${displayName(childRel)}"`);
@@ -231,7 +238,7 @@ export class Walker {
       }
     }
     if (changed) this.inconsistent.push(displayName(rel || "."));
-    const done = Promise.all(entries).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== null)));
+    const done = Promise.all(entries).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== null), rel));
     return { done, changed };
   }
 
@@ -307,8 +314,13 @@ export class Walker {
     return id !== null && this.#pipeline.known(id, hex);
   }
 
-  #saveTree(nodes: Node[]): string {
+  #saveTree(nodes: Node[], rel: string): string {
     const raw = encodeTree(nodes);
+    if (nodes.length > MAX_TREE_ENTRIES || raw.length > MAX_TREE_BYTES) {
+      // Readers refuse such a listing (a hostile vault could declare any size): never write one.
+      throw new EfsbakError(`Cannot back up directory "${displayName(rel || ".")}": ${nodes.length} entries (${raw.length} bytes of listing), more than a directory may hold (${MAX_TREE_ENTRIES} entries, ${MAX_TREE_BYTES} bytes)`, { exitCode: 1, hint: "split the directory, or exclude part of it" });
+    }
+    this.treeBytes += raw.length;
     const id = this.#hasher.hash(raw);
     const hex = toHex(id);
     if (this.#pipeline.known(id, hex)) return hex;

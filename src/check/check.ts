@@ -283,7 +283,7 @@ async function loadRecoveryPoints(
       log.add(key, "recovery point has no root tree", [id]);
     } else {
       if (rp.id !== id) log.add(key, `recovery point says its id is ${JSON.stringify(rp.id)}`, [id]);
-      roots.push({ id, key, tree: rp.tree });
+      roots.push({ id, key, tree: rp.tree, totals: { id, files: rp.files ?? 0, dirs: rp.dirs ?? 0, symlinks: rp.symlinks, tree_bytes: rp.tree_bytes } });
     }
   }
   roots.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -17,7 +17,7 @@ import { toHex } from "../vault/id.ts";
 import { type IndexFile, decodeIndexFile } from "../vault/index-file.ts";
 import { packKey } from "../vault/layout.ts";
 import { decodeObject } from "../vault/object.ts";
-import { PACK_TRAILER_BYTES, type PackEntry, decodeBlob, decodePackHeader, decodePackTrailer } from "../vault/pack.ts";
+import { PACK_TRAILER_BYTES, type PackEntry, decodeBlob, decodePackHeader, decodePackTrailer, maxRawLength } from "../vault/pack.ts";
 import type { Vault } from "../vault/vault.ts";
 import { type ProblemLog, detailOf } from "./problems.ts";
 
@@ -150,7 +150,7 @@ async function verifyPack(
     }
     let raw: Uint8Array;
     try {
-      raw = decodeBlob(vault.keys, key, e, data.subarray(e.offset, e.offset + e.storedLength));
+      raw = decodeBlob(vault.keys, key, e, data.subarray(e.offset, e.offset + e.storedLength), maxRawLength(e.type, vault.config.chunker.max_size));
     } catch (err) {
       if (!(err instanceof VaultDamageError)) throw err;
       log.addBlobDamage(p.packId, hex, key, `blob ${hex}: ${detailOf(err)}`);

@@ -11,7 +11,12 @@
  *     load, hash, decode     -> a failure is a problem of the tree blob
  *     files: each chunk id   -> unindexed or known damage
  *     dirs:  visit(subtree)  (concurrently; loads bounded)
- *     result = union of all of the above
+ *     result = union of all of the above, and the tree's expanded totals: its entries and
+ *              listing bytes plus those of every subtree, once per place it is named
+ *   per recovery point: expanded totals of its root > what it records (tree/budget.ts)
+ *     -> problem 'Recovery point "<id>" is damaged: its trees hold more than …'
+ *     (a vault that names one subtree twice per level is walked in linear time here, but
+ *     would make restore and ls walk 2^depth entries)
  *
  * Memory: one entry per distinct tree (id and its problem list), and no decoded tree is kept
  * while its subtrees are visited.
@@ -22,6 +27,7 @@ import type { BlobIndex } from "../vault/blob-index.ts";
 import { fromHex, toHex } from "../vault/id.ts";
 import { packKey } from "../vault/layout.ts";
 import type { Vault } from "../vault/vault.ts";
+import { type RpTotals, budgetError, walkLimits } from "../tree/budget.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { type ProblemLog, type ProblemRefs, detailOf, mergeRefs } from "./problems.ts";
 
@@ -33,6 +39,20 @@ export interface RpRoot {
   id: string;
   key: string;
   tree: string;
+  /** What the recovery point records (files, dirs, symlinks, tree_bytes); without it, no totals are checked. */
+  totals?: RpTotals;
+}
+
+/** What a tree reaches: its problems, and entries and listing bytes as a walk would see them. */
+interface Reach {
+  refs: ProblemRefs;
+  entries: number;
+  bytes: number;
+}
+
+/** Sums that saturate instead of losing precision (a hostile DAG doubles per level). */
+function add(a: number, b: number): number {
+  return Math.min(a + b, Number.MAX_SAFE_INTEGER);
 }
 
 /** Walks the trees of recovery points, attributing problems to them. */
@@ -47,7 +67,7 @@ export class TreeWalker {
   readonly #hasher: BlobHasher;
   readonly #packSize: (packId: string) => number | undefined;
   readonly #signal?: AbortSignal;
-  readonly #memo = new Map<string, ProblemRefs | Promise<ProblemRefs>>();
+  readonly #memo = new Map<string, Reach | Promise<Reach>>();
   readonly #limit = limiter(CONCURRENT_LOADS);
 
   constructor(vault: Vault, ctx: {
@@ -73,21 +93,33 @@ export class TreeWalker {
       this.#log.add(rp.key, `root tree id ${JSON.stringify(rp.tree)} is not a blob id`, [rp.id]);
       return;
     }
-    this.#log.attribute(await this.#tree(toHex(id), id), rp.id);
+    const reach = await this.#tree(toHex(id), id);
+    this.#log.attribute(reach.refs, rp.id);
+    if (rp.totals) {
+      const limits = walkLimits(rp.totals);
+      const over = reach.entries > limits.entries ? "entries" : reach.bytes > limits.bytes ? "bytes" : null;
+      if (over) this.#log.add(rp.key, budgetError(rp.totals, limits, over).message, [rp.id]);
+    }
   }
 
-  #tree(hex: string, id: Uint8Array): ProblemRefs | Promise<ProblemRefs> {
+  #tree(hex: string, id: Uint8Array): Reach | Promise<Reach> {
     const known = this.#memo.get(hex);
     if (known) return known;
-    const p = this.#visit(hex, id).then((refs) => {
-      this.#memo.set(hex, refs);
-      return refs;
+    const p = this.#visit(hex, id).then((reach) => {
+      this.#memo.set(hex, reach);
+      return reach;
     });
     this.#memo.set(hex, p);
     return p;
   }
 
-  async #visit(hex: string, id: Uint8Array): Promise<ProblemRefs> {
+  async #visit(hex: string, id: Uint8Array): Promise<Reach> {
+    const refs = await this.#problems(hex, id);
+    return "refs" in refs ? refs : { refs, entries: 0, bytes: 0 };
+  }
+
+  /** A tree's problems, or (once it is read) its Reach. */
+  async #problems(hex: string, id: Uint8Array): Promise<ProblemRefs | Reach> {
     this.#signal?.throwIfAborted();
     this.trees++;
     const log = this.#log;
@@ -111,24 +143,32 @@ export class TreeWalker {
     if (toHex(this.#hasher.hash(raw)) !== hex) {
       return mergeRefs([damage, [log.addBlobDamage(loc.packId, hex, key, `blob ${hex}: content does not match its id`)]]);
     }
-    let subtrees: { hex: string; id: Uint8Array }[];
+    let listing: { subtrees: { hex: string; id: Uint8Array }[]; entries: number };
     const refs: ProblemRefs[] = [damage];
     try {
-      subtrees = this.#entries(hex, raw, refs);
+      listing = this.#entries(hex, raw, refs);
     } catch (err) {
       if (!(err instanceof VaultDamageError)) throw err;
       return mergeRefs([damage, [log.addError(err)]]);
     }
-    const below = await Promise.all(subtrees.map((s) => this.#tree(s.hex, s.id)));
-    return mergeRefs([...refs, ...below]);
+    const size = raw.length;
+    const below = await Promise.all(listing.subtrees.map((s) => this.#tree(s.hex, s.id)));
+    let entries = listing.entries;
+    let bytes = size;
+    for (const b of below) {
+      entries = add(entries, b.entries);
+      bytes = add(bytes, b.bytes);
+    }
+    return { refs: mergeRefs([...refs, ...below.map((b) => b.refs)]), entries, bytes };
   }
 
   /** Checks a tree's files; returns its subtrees (so the decoded tree can be dropped). */
-  #entries(hex: string, raw: Uint8Array, refs: ProblemRefs[]): { hex: string; id: Uint8Array }[] {
+  #entries(hex: string, raw: Uint8Array, refs: ProblemRefs[]): { subtrees: { hex: string; id: Uint8Array }[]; entries: number } {
     const log = this.#log;
     const where = `blob ${hex}`;
     const subtrees: { hex: string; id: Uint8Array }[] = [];
-    for (const node of decodeTree(where, raw)) {
+    const nodes = decodeTree(where, raw);
+    for (const node of nodes) {
       if (node.type === "dir") {
         const sid = fromHex(node.subtree, 32);
         if (sid) subtrees.push({ hex: toHex(sid), id: sid });
@@ -146,7 +186,7 @@ export class TreeWalker {
         }
       }
     }
-    return subtrees;
+    return { subtrees, entries: nodes.length };
   }
 }
 

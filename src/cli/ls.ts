@@ -2,20 +2,25 @@
 import { EfsbakError } from "../errors.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { displayName, parseDisplayName } from "../tree/name.ts";
-import { diffTrees, findPath, walkTree, type TreeEntry, type TreeLoader } from "../tree/list.ts";
+import { type WalkBudget, createWalkBudget } from "../tree/budget.ts";
+import { type DiffEntry, diffTrees, findPath, walkTree, type TreeEntry, type TreeLoader } from "../tree/list.ts";
 import type { Node } from "../tree/node.ts";
 import { fromHex } from "../vault/id.ts";
 import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
-import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
+import { COMMON_EXIT, type Outcome, VAULT_ARG, command } from "./command.ts";
+import type { Context } from "./context.ts";
+import { type StreamOut, createStreamOut, createTicker, interrupted } from "./stream.ts";
 import { formatBytes } from "./output.ts";
 
-/** A tree loader over a vault. */
-export function vaultTreeLoader(vault: Vault): TreeLoader {
+/** A tree loader over a vault; with a budget, each listing's raw bytes are counted against it. */
+export function vaultTreeLoader(vault: Vault, budget?: Pick<WalkBudget, "bytes">): TreeLoader {
   return async (hex) => {
     const id = fromHex(hex, 32);
     if (!id) throw new EfsbakError(`Cannot read tree "${hex}": not a tree id`, { exitCode: 1 });
-    return decodeTree(`tree ${hex}`, await vault.loadBlob(id));
+    const raw = await vault.loadBlob(id);
+    budget?.bytes(raw.length);
+    return decodeTree(`tree ${hex}`, raw);
   };
 }
 
@@ -76,6 +81,23 @@ function lsLine(e: TreeEntry): string {
   return `${modeString(n)}  ${size.padStart(10)}  ${mtimeIso(n.mtime).slice(0, 19)}Z  ${displayName(e.path)}${n.type === "dir" ? "/" : ""}${n.type === "symlink" ? ` -> ${displayName(n.target)}` : ""}`;
 }
 
+/** Runs a streamed listing; an abort (SIGINT/SIGTERM) becomes a clear "interrupted" error. */
+async function streaming(ctx: Context, what: string, body: (out: StreamOut) => Promise<void>): Promise<Outcome> {
+  const out = createStreamOut(ctx.io.stdout, ctx.io.signal);
+  try {
+    await body(out);
+  } catch (err) {
+    await out.end();
+    if (ctx.io.signal?.aborted) throw interrupted(what, err);
+    throw err;
+  } finally {
+    await out.end();
+  }
+  return { exitCode: 0, json: null, text: "", streamed: true };
+}
+
+const LS_EXIT = [...COMMON_EXIT, "130  interrupted (SIGINT or SIGTERM): the output is incomplete"];
+
 /** The ls command. */
 export const lsCommand = command({
   name: "ls",
@@ -86,20 +108,33 @@ export const lsCommand = command({
     ...VAULT_ARG,
     resource: { type: "string", description: "with \"latest\": the resource", valueHint: "ID" },
   },
-  exitStatus: COMMON_EXIT,
+  exitStatus: LS_EXIT,
   async run({ ctx, args }) {
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
     const rp = findRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), args.resource as string | undefined);
-    const load = vaultTreeLoader(vault);
     const path = parseDisplayName((args.path as string | undefined) ?? "");
-    const at = await findPath(load, rp.tree, path);
+    const at = await findPath(vaultTreeLoader(vault), rp.tree, path);
     if (path && !at.node) throw new EfsbakError(`Cannot find "${displayName(path)}" in recovery point ${rp.id}`, { exitCode: 1, hint: `list the root with "efsbak ls ${rp.id}"` });
-    const entries: TreeEntry[] = [];
     const prefix = path.split("/").filter((p) => p && p !== ".").join("/");
-    if (at.node && at.node.type !== "dir") entries.push({ path: prefix, node: at.node });
-    else if (at.treeId) for await (const e of walkTree(load, at.treeId, prefix)) entries.push(e);
-    const text = entries.map(lsLine).join("\n");
-    return { exitCode: 0, json: { recovery_point: rp.id, entries: entries.map(entryJson) }, text: text || "(empty)" };
+    const budget = createWalkBudget(rp);
+    const load = vaultTreeLoader(vault, budget);
+    const json = ctx.flags.json;
+    const silent = !json && ctx.flags.quiet;
+    return streaming(ctx, `listing recovery point "${rp.id}"`, async (out) => {
+      let n = 0;
+      const tick = createTicker(); // SIGINT/SIGTERM are seen even when nothing is written (--quiet)
+      async function emit(e: TreeEntry): Promise<void> {
+        await tick();
+        if (json) await out.write(`${n === 0 ? "" : ","}\n    ${JSON.stringify(entryJson(e))}`);
+        else if (!silent) await out.write(`${lsLine(e)}\n`);
+        n++;
+      }
+      if (json) await out.write(`{\n  "recovery_point": ${JSON.stringify(rp.id)},\n  "entries": [`);
+      if (at.node && at.node.type !== "dir") await emit({ path: prefix, node: at.node });
+      else if (at.treeId) for await (const e of walkTree(load, at.treeId, { prefix, budget, signal: ctx.io.signal })) await emit(e);
+      if (json) await out.write(`${n === 0 ? "" : "\n  "}]\n}\n`);
+      else if (n === 0 && !silent) await out.write("(empty)\n");
+    });
   },
 });
 
@@ -112,16 +147,46 @@ export const diffCommand = command({
     b: { type: "positional", description: "the newer recovery point", required: true },
     ...VAULT_ARG,
   },
-  exitStatus: COMMON_EXIT,
+  exitStatus: LS_EXIT,
   async run({ ctx, args }) {
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
     const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
     const a = findRecoveryPoint(rps, String(args.a));
     const b = findRecoveryPoint(rps, String(args.b));
-    const d = await diffTrees(vaultTreeLoader(vault), a.tree, b.tree);
-    const lines = [...d.added.map((p) => ["+", p]), ...d.removed.map((p) => ["-", p]), ...d.changed.map((p) => ["M", p])]
-      .sort((x, y) => (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0)).map(([k, p]) => `${k} ${displayName(p)}`);
-    const summary = `${d.added.length} added, ${d.removed.length} removed, ${d.changed.length} changed`;
-    return { exitCode: 0, json: { a: a.id, b: b.id, added: d.added.map(displayName), removed: d.removed.map(displayName), changed: d.changed.map(displayName) }, text: lines.length ? `${lines.join("\n")}\n${summary}` : `No differences (${summary})` };
+    const json = ctx.flags.json;
+    const silent = !json && ctx.flags.quiet;
+    /** One pass over the differences (each with budgets of its own: a pass may walk both trees whole). */
+    function pass(): AsyncGenerator<DiffEntry> {
+      // Entries are counted per side; each listing loaded is a directory entry counted (or a root).
+      const budgets: [WalkBudget, WalkBudget] = [createWalkBudget(a), createWalkBudget(b)];
+      return diffTrees(vaultTreeLoader(vault), a.tree, b.tree, { budgets, signal: ctx.io.signal });
+    }
+    return streaming(ctx, `comparing recovery points "${a.id}" and "${b.id}"`, async (out) => {
+      const counts = { "+": 0, "-": 0, M: 0 };
+      const tick = createTicker(); // SIGINT/SIGTERM are seen even while nothing differs
+      if (json) {
+        // The document keeps its shape ({a, b, added, removed, changed}), streamed: one pass per list.
+        await out.write(`{\n  "a": ${JSON.stringify(a.id)},\n  "b": ${JSON.stringify(b.id)}`);
+        for (const [key, kind] of [["added", "+"], ["removed", "-"], ["changed", "M"]] as const) {
+          await out.write(`,\n  "${key}": [`);
+          for await (const d of pass()) {
+            await tick();
+            if (d.kind !== kind) continue;
+            await out.write(`${counts[kind] === 0 ? "" : ","}\n    ${JSON.stringify(displayName(d.path))}`);
+            counts[kind]++;
+          }
+          await out.write(`${counts[kind] === 0 ? "" : "\n  "}]`);
+        }
+        await out.write("\n}\n");
+        return;
+      }
+      for await (const d of pass()) {
+        await tick();
+        counts[d.kind]++;
+        if (!silent) await out.write(`${d.kind} ${displayName(d.path)}\n`);
+      }
+      const summary = `${counts["+"]} added, ${counts["-"]} removed, ${counts.M} changed`;
+      if (!silent) await out.write(counts["+"] + counts["-"] + counts.M > 0 ? `${summary}\n` : `No differences (${summary})\n`);
+    });
   },
 });

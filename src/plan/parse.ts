@@ -10,6 +10,7 @@
  */
 import { parse as parseTomlText } from "@iarna/toml";
 import type { PlanProblem } from "../errors.ts";
+import { checkTomlLimits } from "./toml-limits.ts";
 
 /** A path into a TOML document: table keys and array indexes. */
 export type KeyPath = (string | number)[];
@@ -35,6 +36,9 @@ export interface ParsedFile {
 
 /** Parses TOML text; a syntax error becomes one problem positioned where the parser stopped. */
 export function parseToml(file: string, text: string): { parsed: ParsedFile } | { problem: PlanProblem } {
+  // Size and nesting first, apart from the parser (which may be replaced): both cost memory that grows with them.
+  const limit = checkTomlLimits(file, text);
+  if (limit) return { problem: limit };
   let data: Record<string, unknown>;
   try {
     data = parseTomlText(text) as Record<string, unknown>;

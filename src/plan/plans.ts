@@ -15,6 +15,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PlanError, type PlanProblem } from "../errors.ts";
 import { parseToml, type ParsedFile } from "./parse.ts";
+import { MAX_PLAN_BYTES, checkTomlLimits } from "./toml-limits.ts";
 import type { Schedule } from "./schedule.ts";
 import { validatePlans } from "./validate.ts";
 
@@ -114,7 +115,9 @@ export function loadPlans(dir: string, options: LoadPlansOptions): Plans {
   const parsed: ParsedFile[] = [];
   for (const rel of names) {
     const file = join(dir, rel);
-    const result = parseToml(file, readFileSync(file, "utf8"));
+    const size = statSync(file).size;
+    // A file past the limit is not even read (parseToml checks the same limit on text).
+    const result = size > MAX_PLAN_BYTES ? { problem: checkTomlLimits(file, "", size)! } : parseToml(file, readFileSync(file, "utf8"));
     if ("problem" in result) problems.push(result.problem);
     else parsed.push(result.parsed);
   }

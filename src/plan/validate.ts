@@ -10,7 +10,7 @@
  */
 import { isAbsolute, resolve } from "node:path";
 import type { PlanProblem } from "../errors.ts";
-import { formatDuration, parseDuration } from "./duration.ts";
+import { MAX_DURATION, durationProblem, formatDuration, parseDuration } from "./duration.ts";
 import { createReader, isTable, type KeyPath, type ParsedFile, type Reader } from "./parse.ts";
 import type { PlanSpec, Plans, ResourceSpec, RestoreTestSpec, RuleSpec, SelectionSpec, VaultSpec } from "./plans.ts";
 import { minIntervalMs, parseSchedule, type Schedule } from "./schedule.ts";
@@ -247,12 +247,16 @@ function required(r: Reader, path: KeyPath, context: string, key: string): strin
 function duration(r: Reader, path: KeyPath): number | undefined {
   const text = r.string(path);
   if (text === undefined) return undefined;
-  const ms = parseDuration(text);
-  if (ms === null) {
+  const problem = durationProblem(text);
+  if (problem === "too long") {
+    r.report(path, `Invalid duration "${text}" for "${path[path.length - 1]}": at most ${MAX_DURATION}`, "value");
+    return undefined;
+  }
+  if (problem) {
     r.report(path, `Invalid duration "${text}" for "${path[path.length - 1]}": use forms like 90m, 8h, 30d, 1y or 1d12h`, "value");
     return undefined;
   }
-  return ms;
+  return parseDuration(text)!;
 }
 
 function readVault(r: Reader, name: string): VaultSpec | undefined {

@@ -4,11 +4,11 @@
  * decoder.ts; an extra entry point of the compiled binary, see scripts/build.ts).
  *
  * Protocol (main -> worker):
- *   init  { keys }                                                      -> ready
+ *   init  { keys, maxDataBytes }                                        -> ready
  *   run   { seq, packId, data: ArrayBuffer, offset, length, items: Float64Array, ids: Uint8Array,
  *           out: ArrayBuffer | null }
  *         the run is data[offset, offset + length); items: [at, storedLength, rawLength, crc,
- *         compressed]* (at: offset in the run); ids: 32 bytes per item; out: a buffer main is
+ *         compressed, type]* (at: offset in the run); ids: 32 bytes per item; out: a buffer main is
  *         done with, for reuse
  *         -> run { seq, out: ArrayBuffer, moved: ArrayBuffer[], spans: Int32Array
  *                  [buffer, offset, length]*, errors }
@@ -19,8 +19,7 @@
  */
 import { VaultDamageError } from "../errors.ts";
 import type { BlobLocation } from "../vault/blob-index.ts";
-import type { VaultKeys } from "../vault/crypto.ts";
-import { decodeStoredBlob } from "../vault/vault.ts";
+import { type BlobDecodeContext, decodeStoredBlob } from "../vault/vault.ts";
 
 declare var self: Worker;
 
@@ -42,19 +41,19 @@ export interface DecodeError {
   hint?: string;
 }
 
-let vault: { keys: VaultKeys | null } = { keys: null };
+let vault: BlobDecodeContext = { keys: null, config: { chunker: { max_size: 0 } } };
 let garbage = 0;
 
 function decodeRun(m: { packId: string; data: ArrayBuffer; offset: number; length: number; items: Float64Array; ids: Uint8Array; out: ArrayBuffer | null }) {
-  const n = m.items.length / 5;
+  const n = m.items.length / 6;
   const data = new Uint8Array(m.data, m.offset, m.length);
   const raws: (Uint8Array | null)[] = [];
   const errors: (DecodeError | null)[] = [];
   let total = 0;
   for (let i = 0; i < n; i++) {
-    const it = m.items.subarray(i * 5, i * 5 + 5);
+    const it = m.items.subarray(i * 6, i * 6 + 6);
     const loc: BlobLocation = {
-      packId: m.packId, tier: "warm", type: 0, compressed: it[4] !== 0, offset: 0,
+      packId: m.packId, tier: "warm", type: it[5], compressed: it[4] !== 0, offset: 0,
       storedLength: it[1], rawLength: it[2], crc: it[3], id: m.ids.subarray(i * 32, i * 32 + 32),
     };
     try {
@@ -110,7 +109,7 @@ function movable(raw: Uint8Array): boolean {
 self.onmessage = (event: MessageEvent) => {
   const m = event.data;
   if (m.t === "init") {
-    vault = { keys: m.keys };
+    vault = { keys: m.keys, config: { chunker: { max_size: m.maxDataBytes } } };
     self.postMessage({ t: "ready" });
     return;
   }

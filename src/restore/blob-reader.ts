@@ -70,7 +70,7 @@ interface PackQueue {
 }
 
 /** Creates the blob reader of one restore. */
-export function createBlobReader(vault: Pick<Vault, "index" | "keys" | "tierStorage" | "loadBlobAt">, options: BlobReaderOptions): BlobReader {
+export function createBlobReader(vault: Pick<Vault, "index" | "keys" | "config" | "tierStorage" | "loadBlobAt">, options: BlobReaderOptions): BlobReader {
   const maxLoads = Math.max(1, options.concurrency);
   const decoder = options.decoder ?? inlineDecoder(vault);
   const queues = new Map<string, PackQueue>(); // in order of first request: the oldest first

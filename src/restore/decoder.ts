@@ -24,7 +24,7 @@
  */
 import { VaultDamageError } from "../errors.ts";
 import type { BlobLocation } from "../vault/blob-index.ts";
-import { type Vault, decodeStoredBlob } from "../vault/vault.ts";
+import { type BlobDecodeContext, decodeStoredBlob } from "../vault/vault.ts";
 import type { DecodeError } from "./_decode-worker.ts";
 
 /** Receives a blob's raw bytes (valid only during the call), or the error of loading it. */
@@ -48,7 +48,7 @@ export interface RunDecoder {
 const SPARE_MAX = 2;
 
 /** Decodes inline, on the calling thread. */
-export function inlineDecoder(vault: Pick<Vault, "keys">): RunDecoder {
+export function inlineDecoder(vault: BlobDecodeContext): RunDecoder {
   return {
     async decode(run, data, start) {
       decodeInline(vault, run, data, start);
@@ -57,7 +57,7 @@ export function inlineDecoder(vault: Pick<Vault, "keys">): RunDecoder {
   };
 }
 
-function decodeInline(vault: Pick<Vault, "keys">, run: RunBlob[], data: Uint8Array, start: number): void {
+function decodeInline(vault: BlobDecodeContext, run: RunBlob[], data: Uint8Array, start: number): void {
   for (const w of run) {
     const at = w.loc.offset - start;
     let raw: Uint8Array | null = null;
@@ -77,7 +77,7 @@ function workerUrl(): string {
 }
 
 /** Decodes on a worker thread, started now; inline until it is ready, or for good if it fails. */
-export function workerDecoder(vault: Pick<Vault, "keys">): RunDecoder & { ready: Promise<boolean> } {
+export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: Promise<boolean> } {
   let started: (ok: boolean) => void = () => {};
   const readyP = new Promise<boolean>((r) => (started = r));
   const pending = new Map<number, { run: RunBlob[]; resolve: () => void }>();
@@ -114,7 +114,7 @@ export function workerDecoder(vault: Pick<Vault, "keys">): RunDecoder & { ready:
       }
     };
     worker.onerror = (e) => fail(new Error(`restore decode worker failed: ${e.message}`));
-    worker.postMessage({ t: "init", keys: vault.keys });
+    worker.postMessage({ t: "init", keys: vault.keys, maxDataBytes: vault.config.chunker.max_size });
   } catch {
     worker = null; // no worker here: decode inline
     started(false);
@@ -141,15 +141,16 @@ export function workerDecoder(vault: Pick<Vault, "keys">): RunDecoder & { ready:
         decodeInline(vault, run, data, start);
         return Promise.resolve();
       }
-      const items = new Float64Array(run.length * 5);
+      const items = new Float64Array(run.length * 6);
       const ids = new Uint8Array(run.length * 32);
       for (let i = 0; i < run.length; i++) {
         const loc = run[i].loc;
-        items[i * 5] = loc.offset - start;
-        items[i * 5 + 1] = loc.storedLength;
-        items[i * 5 + 2] = loc.rawLength;
-        items[i * 5 + 3] = loc.crc;
-        items[i * 5 + 4] = loc.compressed ? 1 : 0;
+        items[i * 6] = loc.offset - start;
+        items[i * 6 + 1] = loc.storedLength;
+        items[i * 6 + 2] = loc.rawLength;
+        items[i * 6 + 3] = loc.crc;
+        items[i * 6 + 4] = loc.compressed ? 1 : 0;
+        items[i * 6 + 5] = loc.type;
         ids.set(loc.id, i * 32);
       }
       // Move the run's bytes when they fill their own buffer; copy them otherwise.

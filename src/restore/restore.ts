@@ -31,14 +31,18 @@
  *
  * Invariants: nothing is written outside the restore directory, whatever the vault says
  * (walk.ts); per-blob damage never fails the restore; memory holds one directory listing per
- * level plus the files and blob bytes asked for ahead (bounded as above).
+ * level plus the files and blob bytes asked for ahead (bounded as above), and listings loaded
+ * ahead (at most 8 MiB of raw listing); the walk stops, as damage of the recovery point, once it sees more
+ * entries or listing bytes than the recovery point records (tree/budget.ts): a vault that
+ * names one subtree twice per level cannot make it run forever.
  */
 import { join } from "node:path";
-import { EfsbakError } from "../errors.ts";
+import { EfsbakError, VaultDamageError } from "../errors.ts";
 import { StorageError } from "../storage/storage.ts";
 import type { Node } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
+import { createWalkBudget } from "../tree/budget.ts";
 import { findPath } from "../tree/list.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
@@ -188,6 +192,7 @@ async function restoreInto(vault: Vault, rp: RecoveryPoint, root: RestoreRoot, o
       options.onProgress?.({ ...p });
     },
     olderListing: (rel) => findInOthers(vault, options.others ?? [], rel),
+    budget: createWalkBudget(rp),
   });
   started(walker);
   try {
@@ -252,7 +257,9 @@ function fail(rp: RecoveryPoint, root: RestoreRoot, lf: LostFound, options: Rest
     ? 'run "efsbak restore" again to restore it completely'
     : err instanceof StorageError
       ? 'check that the vault is reachable, then run "efsbak restore" again'
-      : 'check free space and permissions of the target, then run "efsbak restore" again';
+      : err instanceof VaultDamageError && err.hint
+        ? err.hint
+        : 'check free space and permissions of the target, then run "efsbak restore" again';
   return new EfsbakError(`Cannot restore recovery point "${rp.id}": ${what}; the partial restore was kept at "${kept}"`, {
     exitCode: 1,
     hint: `${next}; remove "${kept}" once you no longer need it`,

@@ -26,6 +26,7 @@ import { mknod } from "../fs/libc.ts";
 import { displayName, isByteName, nameToBytes } from "../tree/name.ts";
 import type { DeviceNode, DirNode, Node, RootMeta, SymlinkNode } from "../tree/node.ts";
 import { at, openDirAt } from "./at.ts";
+import type { WalkBudget } from "../tree/budget.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
 import type { Vault } from "../vault/vault.ts";
@@ -64,6 +65,8 @@ export interface WalkOptions {
    * the resource (its tree id and that recovery point's id), or null.
    */
   olderListing?: (rel: string) => Promise<{ tree: string; rp: string } | null>;
+  /** Counts entries walked and listing bytes loaded against what the recovery point records (tree/budget.ts). */
+  budget?: WalkBudget;
 }
 
 const DONE: Promise<void> = Promise.resolve();
@@ -71,6 +74,12 @@ const DONE: Promise<void> = Promise.resolve();
 const PREFETCH = 8;
 /** Listings held ahead at most, in all (bounds memory whatever the depth). */
 const MAX_PREFETCHED = 256;
+/**
+ * Raw bytes of listings held ahead at most, in all (the index says each one's size before it
+ * is loaded; decoded, a listing takes about 8 times its raw bytes): eight listings of 470k
+ * entries each once took 3 GiB. A larger listing is loaded when its turn comes.
+ */
+const MAX_PREFETCHED_BYTES = 8 * 1024 * 1024;
 
 /** Why a name cannot be created as is, or null when it is safe. */
 export function nameProblem(name: unknown, seen: Set<string>): string | null {
@@ -116,6 +125,8 @@ export class RestoreWalker implements FileHost {
   #freeDirWalks: number;
   /** Listings loaded ahead of the walk (subdirectories of the directory being walked). */
   readonly #prefetched = new Map<string, Promise<{ nodes: Node[] | null } | { error: unknown }>>();
+  readonly #prefetchedSizes = new Map<string, number>();
+  #prefetchedBytes = 0;
   #lastReport = -Infinity;
 
   /** `rootFd`: the restore directory, open. */
@@ -239,6 +250,7 @@ export class RestoreWalker implements FileHost {
     try {
       for (const node of entries) {
         this.check();
+        this.#options.budget?.entry();
         if (node.type === "dir" && !decide(filter, node.name, true).skip) {
           dirsSeen++;
           for (; nextPrefetch < Math.min(subdirs.length, dirsSeen + PREFETCH); nextPrefetch++) this.#prefetch(subdirs[nextPrefetch].subtree);
@@ -263,6 +275,11 @@ export class RestoreWalker implements FileHost {
 
   #prefetch(tree: string): void {
     if (this.#prefetched.has(tree) || this.#prefetched.size >= MAX_PREFETCHED) return;
+    const id = fromHex(tree, 32);
+    const size = (id && this.#vault.index.get(id)?.rawLength) || 0;
+    if (this.#prefetchedBytes + size > MAX_PREFETCHED_BYTES) return; // loaded when its turn comes
+    this.#prefetchedBytes += size;
+    this.#prefetchedSizes.set(tree, size);
     this.#prefetched.set(tree, this.#loadDir(tree).then((nodes) => ({ nodes }), (error: unknown) => ({ error })));
   }
 
@@ -270,6 +287,8 @@ export class RestoreWalker implements FileHost {
     const ahead = this.#prefetched.get(tree);
     if (!ahead) return this.#loadDir(tree);
     this.#prefetched.delete(tree);
+    this.#prefetchedBytes -= this.#prefetchedSizes.get(tree) ?? 0;
+    this.#prefetchedSizes.delete(tree);
     const r = await ahead;
     if ("error" in r) throw r.error;
     return r.nodes;
@@ -278,12 +297,18 @@ export class RestoreWalker implements FileHost {
   async #loadDir(tree: string): Promise<Node[] | null> {
     const id = fromHex(tree, 32);
     if (!id) return null;
+    let nodes: Node[];
+    let size = 0;
     try {
-      return decodeTree(`tree ${tree}`, await this.#vault.loadBlob(id));
+      const raw = await this.#vault.loadBlob(id);
+      size = raw.length;
+      nodes = decodeTree(`tree ${tree}`, raw);
     } catch (err) {
       if (await this.#writer.isDamage(err, id)) return null;
       throw err;
     }
+    this.#options.budget?.bytes(size); // outside the try: past the budget is no damage of one listing
+    return nodes;
   }
 
   async #create(node: Node, loc: Loc, rel: string, filter: IncludeNode | null, lost: boolean, ancestors: Set<string>): Promise<Done> {

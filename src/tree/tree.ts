@@ -16,6 +16,12 @@
 import { VaultDamageError } from "../errors.ts";
 import type { Node, Xattr } from "./node.ts";
 
+/**
+ * Most entries one tree blob (a directory) may hold: twice a directory of 1,000,000 entries.
+ * Its raw bytes are capped too (MAX_TREE_BYTES in vault/pack.ts, checked before inflating).
+ */
+export const MAX_TREE_ENTRIES = 2_000_000;
+
 const KEY_ORDER = ["name", "type", "mode", "uid", "gid", "mtime", "size", "ctime", "ino", "links", "dev", "rdev", "content", "subtree", "target", "inconsistent"] as const;
 
 /** True when a node can only be written in tree version 2. */
@@ -66,6 +72,7 @@ export function decodeTree(where: string, data: Uint8Array): Node[] {
   }
   if (!doc || (doc.v !== 1 && doc.v !== 2)) throw new VaultDamageError(where, `unknown tree version ${JSON.stringify(doc?.v)}`, "upgrade efsbak to read this vault");
   if (!Array.isArray(doc.entries)) throw new VaultDamageError(where, "tree has no entries list");
+  if (doc.entries.length > MAX_TREE_ENTRIES) throw new VaultDamageError(where, `tree has ${doc.entries.length} entries, more than the ${MAX_TREE_ENTRIES} a directory may hold`);
   const sets = doc.v === 2 ? doc.xattrs : [];
   if (!Array.isArray(sets) || !sets.every(isXattrSet)) throw new VaultDamageError(where, "tree has a malformed xattrs table");
   for (const e of doc.entries as (Node & { x?: unknown })[]) {

@@ -15,6 +15,11 @@
  * byte is the explicit marker: a reader never tries one envelope after the other.
  * Decoding checks magic, version, authentication and length, and throws VaultDamageError
  * naming the key.
+ *
+ * The declared raw length is the object's own word, so it is bounded before anything is
+ * inflated: an index file is binary with random 32-byte ids (zstd gets it to no better than
+ * about 1.6:1), so at most 4 × its compressed payload + 1 MiB; any other object (JSON) at most
+ * MAX_JSON_OBJECT_BYTES.
  */
 import { VaultDamageError } from "../errors.ts";
 import { compress, decompress } from "./compress.ts";
@@ -24,6 +29,13 @@ const MAGIC = [0x45, 0x46, 0x53, 0x4f]; // "EFSO"
 const V1 = 1;
 const V2 = 2;
 const FLAG_ZSTD = 1;
+/** Most raw bytes of a JSON object (a recovery point with a million warnings is about 100 MB). */
+export const MAX_JSON_OBJECT_BYTES = 256 * 1024 * 1024;
+
+/** Most raw bytes an object under `key` may declare, given its compressed payload's length. */
+export function maxObjectRawLength(key: string, payloadLength: number): number {
+  return key.startsWith("index/") ? 4 * payloadLength + 1024 * 1024 : MAX_JSON_OBJECT_BYTES;
+}
 
 /** Encodes bytes as a vault object. The key is authenticated with the payload. */
 export function encodeObject(keys: VaultKeys | null, key: string, plain: Uint8Array): Uint8Array {
@@ -60,6 +72,8 @@ export function decodeObject(keys: VaultKeys | null, key: string, data: Uint8Arr
   const rawLength = new DataView(body.buffer, body.byteOffset).getUint32(0, true);
   const payload = body.subarray(4);
   if (data[5] & FLAG_ZSTD) {
+    const most = maxObjectRawLength(key, payload.length);
+    if (rawLength > most) throw new VaultDamageError(key, `declares ${rawLength} raw bytes, more than the ${most} an object of ${payload.length} compressed bytes may hold`);
     try {
       return decompress(payload, rawLength);
     } catch (err) {

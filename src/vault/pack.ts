@@ -27,6 +27,12 @@ export const BLOB_DATA = 0;
 export const BLOB_TREE = 1;
 /** A pack is closed once it reaches this size. */
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
+/**
+ * Most raw bytes a tree blob may hold (one directory listing). A listing of 1,000,000 typical
+ * entries (one chunk each, 20-character names) is 243 MB of JSON, so this leaves room for
+ * about 2 million; backup refuses to write a larger one, readers refuse to inflate one.
+ */
+export const MAX_TREE_BYTES = 512 * 1024 * 1024;
 /** Bytes of one header entry. */
 export const ENTRY_BYTES = 48;
 const MAGIC = new TextEncoder().encode("EFSBPK01");
@@ -303,9 +309,32 @@ export function decodePackHeader(keys: VaultKeys | null, key: string, sealed: Ui
   return { packType: v.getUint8(1), entries };
 }
 
-/** Decodes a stored blob back to its raw bytes: CRC, then authentication, then zstd. */
-export function decodeBlob(keys: VaultKeys | null, where: string, e: Pick<PackEntry, "compressed" | "rawLength" | "storedLength" | "crc" | "id">, stored: Uint8Array): Uint8Array {
+/**
+ * Most raw bytes a blob of this type may hold: a data blob is one chunk, so at most the
+ * vault's chunker max_size (config; at most 16 MiB); a tree blob at most MAX_TREE_BYTES.
+ */
+export function maxRawLength(type: number, chunkerMaxSize: number): number {
+  return type === BLOB_DATA ? chunkerMaxSize : MAX_TREE_BYTES;
+}
+
+/**
+ * Refuses a blob whose declared lengths exceed what its type may hold, before anything is
+ * loaded or inflated: the lengths come from the vault itself (pack header, index), so a
+ * hostile vault could otherwise declare gigabytes for a few bytes of zstd.
+ */
+export function checkDeclaredLengths(where: string, e: Pick<PackEntry, "rawLength" | "storedLength" | "id">, maxRaw: number): void {
+  if (e.rawLength <= maxRaw && e.storedLength <= maxRaw + SEAL_OVERHEAD) return;
+  const what = e.rawLength > maxRaw ? `declares ${e.rawLength} raw bytes` : `declares ${e.storedLength} stored bytes`;
+  throw new VaultDamageError(where, `blob ${toHex(e.id).slice(0, 16)}… in ${where}: ${what}, more than the ${maxRaw} a blob of its type may hold`);
+}
+
+/**
+ * Decodes a stored blob back to its raw bytes: declared lengths (at most `maxRaw`), CRC,
+ * then authentication, then zstd (its output capped at the declared length).
+ */
+export function decodeBlob(keys: VaultKeys | null, where: string, e: Pick<PackEntry, "compressed" | "rawLength" | "storedLength" | "crc" | "id">, stored: Uint8Array, maxRaw = MAX_TREE_BYTES): Uint8Array {
   const blob = `blob ${toHex(e.id).slice(0, 16)}… in ${where}`;
+  checkDeclaredLengths(where, e, maxRaw);
   if (stored.length !== e.storedLength) throw new VaultDamageError(where, `${blob}: truncated`);
   if (Bun.hash.crc32(stored) >>> 0 !== e.crc >>> 0) throw new VaultDamageError(where, `${blob}: checksum mismatch`);
   let plain: Uint8Array;

@@ -32,6 +32,15 @@ export interface RecoveryPoint {
   size_bytes: number;
   files: number;
   dirs: number;
+  /**
+   * Symbolic links, and the raw bytes of the tree blobs as walked (each directory's listing
+   * once per place it appears). With files and dirs they bound any walk of the trees
+   * (tree/budget.ts). Absent in recovery points written before efsbak 0.2.
+   */
+  symlinks?: number;
+  /** Character and block devices (absent when there are none). */
+  devices?: number;
+  tree_bytes?: number;
   bytes_new: number;
   bytes_stored: number;
   /** Paths (relative to the source) recorded as inconsistent. */

@@ -18,7 +18,7 @@ import type { VaultKeys } from "./crypto.ts";
 import { type IndexFile, decodeIndexFile, encodeIndexFile } from "./index-file.ts";
 import { randomId, toHex } from "./id.ts";
 import { decodeJson, decodeObject, encodeJson, encodeObject, objectVersion } from "./object.ts";
-import { PACK_TARGET_BYTES, PACK_TRAILER_BYTES, type PackEntry, decodeBlob, decodePackHeader, decodePackTrailer } from "./pack.ts";
+import { PACK_TARGET_BYTES, PACK_TRAILER_BYTES, type PackEntry, checkDeclaredLengths, decodeBlob, decodePackHeader, decodePackTrailer, maxRawLength } from "./pack.ts";
 
 /** An open vault. */
 export interface Vault {
@@ -54,6 +54,10 @@ export interface InitOptions {
   /** The vault id (random when not given); an encrypted vault's key file names it first. */
   id?: string;
 }
+
+/** Tree blobs kept after loading (raw bytes): at most this many, and this many bytes; a larger one is not kept. */
+const TREE_CACHE_COUNT = 2048;
+const TREE_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** Default chunker parameters of new vaults (FastCDC, ~1 MiB average). */
 export const DEFAULT_CHUNKER_CONFIG: VaultConfig["chunker"] = { min_size: 256 * 1024, avg_size: 1024 * 1024, max_size: 4 * 1024 * 1024, seed: 0 };
@@ -116,8 +120,10 @@ export async function openVault(storage: Storage, options: {
   const keys: VaultKeys | null = options.keys ? { ...options.keys, legacy: config.version === 1 || config.upgraded_from === 1 } : null;
   if (keys && config.encryption) await verifyConfig(storage, keys, config);
   const cold = options.cold;
+  const maxDataBytes = config.chunker.max_size;
   const index = new BlobIndex();
   const treeCache = new Map<string, Uint8Array>();
+  let treeCacheBytes = 0;
 
   function tierStorage(tier: Tier): Storage {
     return tier === "cold" ? cold : storage;
@@ -129,6 +135,8 @@ export async function openVault(storage: Storage, options: {
 
   async function loadBlobAt(loc: BlobLocation): Promise<Uint8Array> {
     const key = packKey(loc.packId);
+    const maxRaw = maxRawLength(loc.type, maxDataBytes);
+    checkDeclaredLengths(key, loc, maxRaw); // before loading: the lengths are the vault's word
     let stored: Uint8Array;
     try {
       stored = await tierStorage(loc.tier).load(key, { offset: loc.offset, length: loc.storedLength });
@@ -136,7 +144,7 @@ export async function openVault(storage: Storage, options: {
       if (err instanceof NotFoundError) throw missingPackError(loc);
       throw err;
     }
-    return decodeBlob(keys, key, loc, stored);
+    return decodeBlob(keys, key, loc, stored, maxRaw);
   }
 
   const vault: Vault = {
@@ -155,9 +163,15 @@ export async function openVault(storage: Storage, options: {
       const loc = index.get(id);
       if (!loc) throw new VaultDamageError(`blob ${hex}`, "not in any index", 'run "efsbak check" to see which recovery points are affected');
       const raw = await loadBlobAt(loc);
-      if (loc.type === 1) {
-        if (treeCache.size > 2048) treeCache.delete(treeCache.keys().next().value!);
+      if (loc.type === 1 && raw.length <= TREE_CACHE_BYTES / 4) {
+        // Bounded by count and by bytes: a hostile vault's listings may be hundreds of MB each.
+        while (treeCache.size > 0 && (treeCache.size >= TREE_CACHE_COUNT || treeCacheBytes + raw.length > TREE_CACHE_BYTES)) {
+          const [oldest, bytes] = treeCache.entries().next().value!;
+          treeCache.delete(oldest);
+          treeCacheBytes -= bytes.length;
+        }
         treeCache.set(hex, raw);
+        treeCacheBytes += raw.length;
       }
       return raw;
     },
@@ -190,6 +204,12 @@ export async function openVault(storage: Storage, options: {
   return vault;
 }
 
+/** What decoding a blob needs of its vault: the keys, and the chunker's max_size (a data blob's most raw bytes). */
+export interface BlobDecodeContext {
+  keys: VaultKeys | null;
+  config: { chunker: { max_size: number } };
+}
+
 /**
  * The vault as it is now, for a job that opened it (and read its index) before taking its
  * claim: a prune that ended in between may have deleted packs that index names. A prune
@@ -204,11 +224,12 @@ export async function withCurrentIndex(vault: Vault, options: { onIndexDamage?: 
 
 /**
  * Decodes one blob out of bytes already loaded from its pack, with exactly the checks of
- * loadBlobAt (length, CRC-32, authentication, zstd capped at the raw length). For readers that
- * load a run of neighbouring blobs with one ranged load (restore) and slice them out.
+ * loadBlobAt (declared lengths within the limits of its type, length, CRC-32, authentication,
+ * zstd capped at the raw length). For readers that load a run of neighbouring blobs with one
+ * ranged load (restore) and slice them out.
  */
-export function decodeStoredBlob(vault: Pick<Vault, "keys">, loc: BlobLocation, stored: Uint8Array): Uint8Array {
-  return decodeBlob(vault.keys, packKey(loc.packId), loc, stored);
+export function decodeStoredBlob(vault: BlobDecodeContext, loc: BlobLocation, stored: Uint8Array): Uint8Array {
+  return decodeBlob(vault.keys, packKey(loc.packId), loc, stored, maxRawLength(loc.type, vault.config.chunker.max_size));
 }
 
 /** What loadBlobAt throws for a blob whose pack is missing (the load threw NotFoundError). */

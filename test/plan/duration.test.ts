@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatDuration, parseDuration } from "../../src/plan/duration.ts";
+import { durationProblem, formatDuration, parseDuration } from "../../src/plan/duration.ts";
 
 const S = 1000;
 const M = 60 * S;
@@ -27,6 +27,10 @@ describe("parseDuration", () => {
     ["1w", null],
     ["8H", null],
     [" 8h", null],
+    ["100y", 100 * 365 * D], // the longest
+    ["100y1s", null],
+    ["285000y", null], // would make dates past the year 275760
+    ["99999999999999999999s", null],
   ];
   for (const [text, expected] of cases) {
     test(JSON.stringify(text), () => expect(parseDuration(text)).toBe(expected));
@@ -52,4 +56,11 @@ describe("formatDuration", () => {
       expect(formatDuration(parseDuration(text)!)).toBe(text);
     }
   });
+});
+
+test("durationProblem tells a duration that is too long from one that is malformed", () => {
+  expect(durationProblem("100y")).toBeNull();
+  expect(durationProblem("101y")).toBe("too long");
+  expect(durationProblem("285000y")).toBe("too long");
+  expect(durationProblem("1w")).toBe("malformed");
 });

@@ -5,9 +5,9 @@ import { memoryStorage } from "../../src/storage/memory.ts";
 import type { BlobLocation } from "../../src/vault/blob-index.ts";
 import { fromHex } from "../../src/vault/id.ts";
 import { packKey } from "../../src/vault/layout.ts";
-import { type Vault, initVault, openVault } from "../../src/vault/vault.ts";
+import { DEFAULT_CHUNKER_CONFIG, type Vault, initVault, openVault } from "../../src/vault/vault.ts";
 import { bytes } from "../support/tree.ts";
-import { TEST_CHUNKER, storeChunks, testVault } from "../support/vault.ts";
+import { storeChunks } from "../support/vault.ts";
 
 /** What a decoder handed to each blob of a run: its bytes (copied) or its error. */
 type Got = { data: number[] } | { error: string; name: string; key?: string };
@@ -30,17 +30,25 @@ async function decodeAll(decode: (run: RunBlob[], data: Uint8Array, start: numbe
   return got;
 }
 
+/** A vault with the default chunker: chunks up to 4 MiB (larger ones are refused as damage). */
+async function plainVault(): Promise<Vault> {
+  const storage = memoryStorage();
+  const cold = memoryStorage({ location: "memory:cold" });
+  await initVault(storage, { cold, now: new Date("2026-01-01T00:00:00Z"), chunker: DEFAULT_CHUNKER_CONFIG });
+  return openVault(storage, { cold });
+}
+
 async function encryptedVault(): Promise<Vault> {
   const keys = { encryptKey: new Uint8Array(randomBytes(32)), idKey: new Uint8Array(randomBytes(32)) };
   const storage = memoryStorage();
   const cold = memoryStorage({ location: "memory:cold" });
-  await initVault(storage, { cold, now: new Date("2026-01-01T00:00:00Z"), chunker: TEST_CHUNKER, keys, encryption: { cipher: "aes-256-gcm", kdf: "argon2id" } });
+  await initVault(storage, { cold, now: new Date("2026-01-01T00:00:00Z"), chunker: DEFAULT_CHUNKER_CONFIG, keys, encryption: { cipher: "aes-256-gcm", kdf: "argon2id" } });
   return openVault(storage, { cold, keys });
 }
 
 const text = (n: number, seed: number) => new TextEncoder().encode(`line ${seed} `.repeat(n).slice(0, n));
 
-for (const [name, make] of [["plain", () => testVault()], ["encrypted", encryptedVault]] as const) {
+for (const [name, make] of [["plain", plainVault], ["encrypted", encryptedVault]] as const) {
   test(`the worker decodes a run exactly as the main thread does, damage included (${name} vault)`, async () => {
     const vault = await make();
     // Compressible and incompressible, small and large (moved rather than copied), empty.

@@ -28,8 +28,8 @@ async function setup(wrap: (s: Storage) => Storage) {
   const vault = await testVault({ storage, cold });
   const dirs: Node[] = [];
   for (let d = 0; d < 10; d++) {
-    const ids = await storeChunks(vault, Array.from({ length: 20 }, (_, f) => bytes(20_000, d * 100 + f + 1)));
-    dirs.push(nodes.dir(`d${d}`, await storeTree(vault, ids.map((id, f) => nodes.file(`f${f}`, [id], 20_000)))));
+    const ids = await storeChunks(vault, Array.from({ length: 20 }, (_, f) => bytes(16_000, d * 100 + f + 1)));
+    dirs.push(nodes.dir(`d${d}`, await storeTree(vault, ids.map((id, f) => nodes.file(`f${f}`, [id], 16_000)))));
   }
   const rp = fakeRecoveryPoint(await storeTree(vault, dirs));
   return { rp, vault: await openVault(wrap(storage), { cold }) };
@@ -37,7 +37,7 @@ async function setup(wrap: (s: Storage) => Storage) {
 
 /**
  * Storage whose loads of file data call `hook(n)` first (n counts them from 1). A load of file
- * data is a run of 20 KB blobs, far longer than any directory listing here.
+ * data is a run of 16 KB blobs (chunks of this vault are at most 16 KiB), far longer than any directory listing here.
  */
 function onDataLoad(s: Storage, hook: (n: number) => void): Storage {
   let n = 0;
