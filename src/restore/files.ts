@@ -69,6 +69,8 @@ interface LinkFirst {
 
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const NO_LINK: LinkFirst = { placedRel: null, contentRel: null, missing: [] };
+/** What waiting members of a group get when its first was refused its place. */
+const RETRY = Symbol("retry");
 
 /** Restores the regular files of one restore. */
 export class FileRestorer {
@@ -77,7 +79,7 @@ export class FileRestorer {
   readonly #writer: ContentWriter;
   readonly #meta: MetaSetter;
   readonly #gate: Slots;
-  readonly #links = new Map<string, Promise<LinkFirst>>();
+  readonly #links = new Map<string, Promise<LinkFirst | typeof RETRY>>();
 
   constructor(host: FileHost, lf: LostFound, writer: ContentWriter, options: { meta: MetaSetter; maxOpenFiles: number }) {
     this.#host = host;
@@ -114,6 +116,11 @@ export class FileRestorer {
       const first = this.#links.get(linkKey);
       if (first) return { done: this.#linkMember(node, loc, rel, first) };
     }
+    // The group is registered before anything is awaited: members in directories walked
+    // beside this one must find it (and wait), never become a second first.
+    let group: ((f: LinkFirst | typeof RETRY) => void) | null = null;
+    if (linkKey) this.#links.set(linkKey, new Promise<LinkFirst | typeof RETRY>((r) => (group = r)));
+    const resolveGroup = (f: LinkFirst | typeof RETRY) => (group as ((f: LinkFirst | typeof RETRY) => void) | null)?.(f);
     const eager = linkKey !== null || node.content.length > 1;
     let fd = -1;
     if (eager) {
@@ -124,13 +131,16 @@ export class FileRestorer {
         this.#gate.give();
         const problem = createProblem(err);
         // A spot lost+found chose itself cannot be refused; anything else can still be salvaged.
-        if (problem === null || loc.inLost) throw err;
+        if (problem === null || loc.inLost) {
+          resolveGroup(NO_LINK);
+          throw err;
+        }
+        // Refused here: this one goes to lost+found, and the next member takes its place as the group's first.
+        if (linkKey) this.#links.delete(linkKey);
+        resolveGroup(RETRY);
         return this.#start(node, this.#spot(node), rel, [problem]);
       }
     }
-    let group: ((f: LinkFirst) => void) | null = null;
-    if (linkKey) this.#links.set(linkKey, new Promise<LinkFirst>((r) => (group = r)));
-    const resolveGroup = (f: LinkFirst) => (group as ((f: LinkFirst) => void) | null)?.(f);
     let path = loc;
     let placed = reasons === null;
     const why = reasons ?? [];
@@ -196,10 +206,15 @@ export class FileRestorer {
   }
 
   /** A later member of a hard-link group: a link to the first, or a copy in lost+found. */
-  #linkMember(node: FileNode, loc: Loc, rel: string, first: Promise<LinkFirst>): Promise<void> {
+  #linkMember(node: FileNode, loc: Loc, rel: string, first: Promise<LinkFirst | typeof RETRY>): Promise<void> {
     return this.#host.track((async () => {
       const f = await first;
       if (this.#host.failed()) return;
+      if (f === RETRY) {
+        // The first was refused its place: start again, as the first if no other member is.
+        await (await this.#start(node, loc, rel, null)).done;
+        return;
+      }
       let reason: string = REASON.hardLink;
       if (f.placedRel) {
         try {
