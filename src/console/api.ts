@@ -56,7 +56,7 @@ const ROUTES: Record<string, Handler> = {
   },
   "GET /api/job": async (u, _r, d) => {
     const id = param(u, "id");
-    const jobs = await listJobs(await d.vaults.get(param(u, "vault")));
+    const jobs = await listJobs(await d.vaults.get(param(u, "vault")), {}, { onDamage: () => {} });
     const job = jobs.find((j) => j.id === id);
     if (!job) throw new NotFoundInRpError(`Cannot find job "${id}" in vault "${param(u, "vault")}"`);
     return json({ job });
@@ -66,7 +66,7 @@ const ROUTES: Record<string, Handler> = {
     const problems: string[] = [];
     const vault = await d.vaults.get(name);
     const rps = await listRecoveryPoints(vault, { onDamage: (e) => problems.push(e.message) });
-    return json({ recovery_points: await rpStates(vault, rps, d.lockOf(name), d.now()), problems });
+    return json({ recovery_points: await rpStates(vault, rps, { lock: d.lockOf(name), now: d.now(), problems }), problems });
   },
   "GET /api/ls": async (u, _r, d) => {
     const { vault, rp } = await recoveryPoint(u, d);
@@ -84,7 +84,8 @@ const ROUTES: Record<string, Handler> = {
     return json({ restore: task });
   },
   "GET /api/plans": plansPage,
-  "GET /api/history": async (u, _r, d) => json(jobHistory(await listJobs(await d.vaults.get(param(u, "vault"))), d.now())),
+  // damaged records are listed on the dashboard; the chart leaves them out
+  "GET /api/history": async (u, _r, d) => json(jobHistory(await listJobs(await d.vaults.get(param(u, "vault")), {}, { onDamage: () => {} }), d.now())),
 };
 
 /** Answers an /api/ request; errors become JSON with a status (404, 400, 403, 502, 500). */
@@ -147,8 +148,15 @@ async function storedBytes(vault: Vault): Promise<{ warm: number; cold: number; 
   return { warm, cold, packs };
 }
 
-async function rpStates(vault: Vault, rps: RecoveryPoint[], lock: VaultLock | undefined, now: Date): Promise<Record<string, unknown>[]> {
-  const marks = await listLifecycleMarks(vault);
+async function rpStates(vault: Vault, rps: RecoveryPoint[], o: { lock: VaultLock | undefined; now: Date; problems: string[] }): Promise<Record<string, unknown>[]> {
+  const { lock, now } = o;
+  let marks: Map<string, unknown>;
+  try {
+    marks = await listLifecycleMarks(vault);
+  } catch (err) {
+    o.problems.push(`Cannot read the lifecycle marks, so tiers show as warm: ${errorDoc(err).message}`);
+    marks = new Map();
+  }
   // Past retention but kept by the vault lock: EXPIRED, as `efsbak recovery-points` shows it.
   const expired = new Set(planLifecycle(rps, { now, lock, cold: new Set(marks.keys()) }).filter((x) => x.action === "expired").map((x) => x.rp));
   return rps.map((r) => ({
@@ -162,7 +170,7 @@ async function recoveryPoint(u: URL, d: ApiDeps, options: { fresh?: boolean } = 
   const name = param(u, "vault");
   // Blobs are read: an index older than the recovery point would not find them.
   const vault = await (options.fresh === false ? d.vaults.get(name) : d.vaults.fresh(name));
-  const rps = await listRecoveryPoints(vault);
+  const rps = await listRecoveryPoints(vault, { onDamage: () => {} }); // listed on the recovery points page
   return { name, vault, rp: findRecoveryPoint(rps, param(u, "rp")), rps };
 }
 
@@ -212,7 +220,7 @@ async function plansPage(_u: URL, _r: Request, d: ApiDeps): Promise<Response> {
   const used = [...new Set(plans.plans.flatMap((p) => p.rules.map((r) => r.vault)))];
   await Promise.all(used.map(async (name) => {
     try {
-      jobsByVault.set(name, await listJobs(await d.vaults.get(name)));
+      jobsByVault.set(name, await listJobs(await d.vaults.get(name), {}, { onDamage: (e) => problems.push(`vault "${name}": ${e.message}`) }));
     } catch (err) {
       problems.push(`vault "${name}": ${errorDoc(err).message}`);
     }

@@ -91,8 +91,11 @@ resources = ["files"]
   writeFileSync(join(work, "src/docs/readme.md"), "read me, changed\n");
   await efsbak(["run"]);
   await efsbak(["backup", "files"]);
+  // a damaged job record: skipped and reported, by the CLI and the console alike
+  mkdirSync(join(work, "vault/jobs/ffffffffffff00000000000000000bad"), { recursive: true });
+  writeFileSync(join(work, "vault/jobs/ffffffffffff00000000000000000bad/0000"), "not a job");
 
-  proc = Bun.spawn([BINARY, "--plans", "plans", "console", "--listen", "127.0.0.1:0"], { cwd: work, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" } });
+  proc = Bun.spawn([BINARY, "--plans", "plans", "console", "--listen", "127.0.0.1:0", "--vault", "main", "--vault", "./no-vault-here"], { cwd: work, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" } });
   const out = await readLines(proc.stdout as ReadableStream<Uint8Array>, /token: \S+/);
   url = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
   token = /token: (\S+)/.exec(out)![1];
@@ -129,19 +132,22 @@ describe("console", () => {
     await page.waitForSelector("text=That token is not right");
     await page.fill('input[name="token"]', token);
     await page.click('button[type="submit"]');
-    await page.waitForSelector('[data-window="24 h"]');
-    const jobs = JSON.parse((await efsbak(["jobs", "--json", "--limit", "0"])).stdout).jobs as { state: string; started_at: string }[];
+    await page.waitForSelector('[data-vault="main"] [data-window="24 h"]');
+    const jobs = JSON.parse((await efsbak(["jobs", "--vault", "main", "--json", "--limit", "0"])).stdout).jobs as { state: string; started_at: string }[];
     expect(jobs.length).toBe(3);
     for (const label of ["24 h", "7 d"]) {
-      const box = page.locator(`[data-window="${label}"]`);
+      const box = page.locator(`[data-vault="main"] [data-window="${label}"]`);
       expect(Number(await box.locator('[data-testid="total"]').textContent())).toBe(jobs.length);
       for (const state of ["COMPLETED", "FAILED", "PARTIAL", "RUNNING"]) {
         expect(Number(await box.locator(`[data-state="${state}"]`).textContent())).toBe(jobs.filter((j) => j.state === state).length);
       }
     }
-    const rps = JSON.parse((await efsbak(["recovery-points", "--json"])).stdout).recovery_points;
-    expect(Number(await page.locator('[data-testid="rp-count"]').textContent())).toBe(rps.length);
-    await page.waitForSelector('[data-testid="chart"] canvas');
+    const rps = JSON.parse((await efsbak(["recovery-points", "--vault", "main", "--json"])).stdout).recovery_points;
+    expect(Number(await page.locator('[data-vault="main"] [data-testid="rp-count"]').textContent())).toBe(rps.length);
+    await page.waitForSelector('[data-vault="main"] [data-testid="chart"] canvas');
+    expect(await page.locator('[data-vault="main"] .warning').textContent()).toContain("1 damaged record was skipped");
+    // a vault that cannot be opened shows what failed, beside the one that can
+    expect(await page.locator('[data-vault="./no-vault-here"] .error').textContent()).toContain('Cannot open vault "./no-vault-here"');
     await shot("dashboard");
   });
 
@@ -193,7 +199,7 @@ describe("console", () => {
     expect(readFileSync(join(dir, "docs/readme.md"), "utf8")).toBe("read me, changed\n");
     expect(Buffer.compare(readFileSync(join(dir, "docs/big.bin")), big)).toBe(0);
     await shot("restore");
-    const jobs = JSON.parse((await efsbak(["jobs", "--json", "--type", "restore"])).stdout).jobs;
+    const jobs = JSON.parse((await efsbak(["jobs", "--vault", "main", "--json", "--type", "restore"])).stdout).jobs;
     expect(jobs.map((j: { state: string; restore_dir: string }) => [j.state, j.restore_dir])).toEqual([["COMPLETED", dir]]);
   });
 

@@ -71,7 +71,7 @@ function Chart({ vault }) {
       width: Math.min(el.clientWidth || 900, 1100),
       height: 260,
       scales: { x: { time: true }, n: { range: (u, min, max) => [0, Math.max(3, max + 1)] }, bytes: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-      axes: [{}, { scale: "n", label: "jobs" }, { scale: "bytes", side: 1, label: "stored", grid: { show: false }, values: (u, vals) => vals.map((x) => fmtBytes(Math.round(x))) }],
+      axes: [{}, { scale: "n", label: "jobs" }, { scale: "bytes", side: 1, label: "stored", size: 80, grid: { show: false }, values: (u, vals) => vals.map((x) => fmtBytes(Math.round(x))) }],
       series: [
         {},
         // drawn back to front: failed on top of partial on top of completed (stacked totals)
