@@ -179,13 +179,14 @@ async function download(u: URL, _r: Request, d: ApiDeps): Promise<Response> {
   const path = u.searchParams.get("path") ?? "";
   const load = treeLoader(vault);
   const at = await locate(load, rp, path);
-  const base = at.names.length ? displayName(at.names[at.names.length - 1]) : rp.resource;
+  // The root is named after the resource; a resource that is a path ("/srv/data") by its last part.
+  const rootName = at.names.length ? at.names[at.names.length - 1] : (rp.resource.split("/").filter(Boolean).pop() ?? "root");
+  const base = displayName(rootName);
   if (at.node && at.node.type === "file") {
     const node = at.node;
     return new Response(readable(fileContent(vault, node)), { headers: { "content-type": "application/octet-stream", "content-length": String(node.size), "content-disposition": disposition(base) } });
   }
   if (at.treeId === null) throw new UsageError(`Cannot download "${path}": only files and directories can be downloaded`);
-  const rootName = at.names.length ? at.names[at.names.length - 1] : rp.resource;
   return new Response(directoryTar(vault, load, at.treeId, { name: rootName, node: at.node, rp }), { headers: { "content-type": "application/x-tar", "content-disposition": disposition(`${base}.tar`) } });
 }
 

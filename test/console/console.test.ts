@@ -216,6 +216,25 @@ describe("console", () => {
     await shot("jobs");
   });
 
+  test("--read-only refuses restores; --token-file gives the token", async () => {
+    writeFileSync(join(work, "token"), "a-token-from-a-file-0123456789\n");
+    const ro = Bun.spawn([BINARY, "--plans", "plans", "console", "--listen", "127.0.0.1:0", "--read-only", "--token-file", "token"], { cwd: work, stdout: "pipe", stderr: "pipe" });
+    try {
+      const out = await readLines(ro.stdout as ReadableStream<Uint8Array>, /token: .*\n/);
+      expect(out).not.toContain("a-token-from-a-file");
+      const base = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
+      const auth = { authorization: "Bearer a-token-from-a-file-0123456789" };
+      expect((await fetch(`${base}api/rps?vault=main`, { headers: auth })).status).toBe(200);
+      expect((await fetch(`${base}api/rps?vault=main`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+      const res = await fetch(`${base}api/restore`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ vault: "main", rp: "latest", target: join(work, "ro-target") }) });
+      expect(res.status).toBe(403);
+      expect(readdirSync(work)).not.toContain("ro-target");
+    } finally {
+      ro.kill("SIGINT");
+      await ro.exited;
+    }
+  });
+
   test("the browser talked to nothing but 127.0.0.1", () => {
     expect(browser.refused).toEqual([]);
   });
