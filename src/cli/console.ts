@@ -1,7 +1,7 @@
 /** `efsbak console`: the local web console (dashboard, jobs, recovery points, browse, restore, plans). */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { UsageError } from "../errors.ts";
+import { EfsbakError, UsageError } from "../errors.ts";
 import { newToken } from "../console/auth.ts";
 import { createRestoreTasks } from "../console/restore-task.ts";
 import { startConsole } from "../console/server.ts";
@@ -57,17 +57,24 @@ export const consoleCommand = command({
     const { token, made } = consoleToken(args["token-file"] as string | undefined, ctx.io.cwd);
     const readOnly = !!args["read-only"];
     const tasks = createRestoreTasks({ now: () => ctx.now(), chown: process.getuid?.() === 0, signal: ctx.io.signal });
-    const server = startConsole({
-      host,
-      port,
-      token,
-      deps: { vaults, plans: () => ctx.plans(), lockOf: (n) => byName.get(n)?.spec?.lock, now: () => ctx.now(), readOnly, tasks, version: VERSION },
-    });
+    let server;
+    try {
+      server = startConsole({
+        host,
+        port,
+        token,
+        deps: { vaults, plans: () => ctx.plans(), lockOf: (n) => byName.get(n)?.spec?.lock, now: () => ctx.now(), readOnly, tasks, version: VERSION },
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message;
+      throw new EfsbakError(`Cannot listen on "${host}:${port}": ${code}`, { exitCode: 1, hint: code === "EADDRINUSE" ? 'another program uses that port; choose another with --listen, e.g. "127.0.0.1:0" for a free one' : "choose another address with --listen", cause: err });
+    }
     const lines = [`efsbak console at ${server.url}${readOnly ? " (read-only)" : ""}`, `vaults: ${infos.map((v) => v.name).join(", ")}`];
     if (!args["token-file"]) lines.push(`token: ${token}`);
     else if (made) lines.push(`token: written to ${args["token-file"]}`);
     else lines.push(`token: the one in ${args["token-file"]}`);
-    ctx.io.stdout.write(`${lines.join("\n")}\nstop with Ctrl-C\n`);
+    // With --json, stdout carries only the document written when the console stops.
+    (ctx.flags.json ? ctx.io.stderr : ctx.io.stdout).write(`${lines.join("\n")}\nstop with Ctrl-C\n`);
     await new Promise<void>((done) => {
       if (!ctx.io.signal) return; // an in-process caller without a signal: serve until the process ends
       if (ctx.io.signal.aborted) done();

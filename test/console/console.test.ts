@@ -216,6 +216,17 @@ describe("console", () => {
     await shot("jobs");
   });
 
+  test("a recovery point made while the console runs can be browsed and downloaded", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    expect((await fetch(`${url}api/ls?vault=main&rp=latest`, { headers: auth })).status).toBe(200); // the vault is open
+    const fresh = Buffer.from("new while the console runs\n".repeat(5000));
+    writeFileSync(join(work, "src/docs/fresh.txt"), fresh);
+    await efsbak(["backup", "files"]);
+    const res = await fetch(`${url}api/download?vault=main&rp=latest&path=docs/fresh.txt`, { headers: auth });
+    expect(res.status).toBe(200);
+    expect(Buffer.compare(Buffer.from(await res.arrayBuffer()), fresh)).toBe(0);
+  });
+
   test("--read-only refuses restores; --token-file gives the token", async () => {
     writeFileSync(join(work, "token"), "a-token-from-a-file-0123456789\n");
     const ro = Bun.spawn([BINARY, "--plans", "plans", "console", "--listen", "127.0.0.1:0", "--read-only", "--token-file", "token"], { cwd: work, stdout: "pipe", stderr: "pipe" });
