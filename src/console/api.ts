@@ -72,7 +72,7 @@ const ROUTES: Record<string, Handler> = {
     const { vault, rp } = await recoveryPoint(u, d);
     const offset = Number(u.searchParams.get("offset") ?? 0) || 0;
     const limit = Math.min(PAGE_MAX, Number(u.searchParams.get("limit") ?? 200) || 200);
-    const page = await listDirectory(treeLoader(vault), rp, u.searchParams.get("path") ?? "", { offset, limit });
+    const page = await listDirectory(treeLoader(vault), rp, { path: u.searchParams.get("path") ?? "", offset, limit });
     return json({ rp: rp.id, resource: rp.resource, created_at: rp.created_at, ...page });
   },
   "GET /api/download": download,
@@ -85,7 +85,7 @@ const ROUTES: Record<string, Handler> = {
   },
   "GET /api/plans": plansPage,
   // damaged records are listed on the dashboard; the chart leaves them out
-  "GET /api/history": async (u, _r, d) => json(jobHistory(await listJobs(await d.vaults.get(param(u, "vault")), {}, { onDamage: () => {} }), d.now())),
+  "GET /api/history": async (u, _r, d) => json(jobHistory(await listJobs(await d.vaults.get(param(u, "vault")), {}, { onDamage: () => {} }), { now: d.now() })),
 };
 
 /** Answers an /api/ request; errors become JSON with a status (404, 400, 403, 502, 500). */
@@ -122,7 +122,7 @@ async function dashboard(_u: URL, _r: Request, d: ApiDeps): Promise<Response> {
       const problems = [...d.vaults.indexProblems(info.name)];
       const onDamage = (e: EfsbakError) => problems.push(e.message);
       const [jobs, rps, stored] = await Promise.all([listJobs(vault, {}, { onDamage }), listRecoveryPoints(vault, { onDamage }), storedBytes(vault)]);
-      const summary = summarizeVault(jobs, rps, now);
+      const summary = summarizeVault(jobs, rps, { now });
       return { ...info, ok: true, problems, summary, stored, dedupRatio: stored.warm + stored.cold > 0 ? summary.logicalBytes / (stored.warm + stored.cold) : null };
     } catch (err) {
       return { ...info, ok: false, error: errorDoc(err) };
@@ -178,7 +178,7 @@ async function download(u: URL, _r: Request, d: ApiDeps): Promise<Response> {
   const { vault, rp } = await recoveryPoint(u, d);
   const path = u.searchParams.get("path") ?? "";
   const load = treeLoader(vault);
-  const at = await locate(load, rp, path);
+  const at = await locate(load, rp, { path });
   // The root is named after the resource; a resource that is a path ("/srv/data") by its last part.
   const rootName = at.names.length ? at.names[at.names.length - 1] : (rp.resource.split("/").filter(Boolean).pop() ?? "root");
   const base = displayName(rootName);
@@ -187,7 +187,7 @@ async function download(u: URL, _r: Request, d: ApiDeps): Promise<Response> {
     return new Response(readable(fileContent(vault, node)), { headers: { "content-type": "application/octet-stream", "content-length": String(node.size), "content-disposition": disposition(base) } });
   }
   if (at.treeId === null) throw new UsageError(`Cannot download "${path}": only files and directories can be downloaded`);
-  return new Response(directoryTar(vault, load, at.treeId, { name: rootName, node: at.node, rp }), { headers: { "content-type": "application/x-tar", "content-disposition": disposition(`${base}.tar`) } });
+  return new Response(directoryTar(vault, at.treeId, { load, name: rootName, node: at.node, rp }), { headers: { "content-type": "application/x-tar", "content-disposition": disposition(`${base}.tar`) } });
 }
 
 async function startRestore(_u: URL, req: Request, d: ApiDeps): Promise<Response> {
@@ -202,7 +202,7 @@ async function startRestore(_u: URL, req: Request, d: ApiDeps): Promise<Response
   u.searchParams.set("rp", body.rp);
   const { name, vault, rp, rps } = await recoveryPoint(u, d);
   const path = (body.path as string | undefined) ?? "";
-  await locate(treeLoader(vault), rp, path); // a path that names nothing is refused before a job is made
+  await locate(treeLoader(vault), rp, { path }); // a path that names nothing is refused before a job is made
   const task = d.tasks.start({ vault, vaultName: name, rp, rps, include: parsePath(path).join("/"), path, target: body.target });
   return json({ restore: task }, 202);
 }

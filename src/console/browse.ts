@@ -58,7 +58,8 @@ export function parsePath(path: string): string[] {
 }
 
 /** Finds what a path names; throws a 404-worthy error when nothing. */
-export async function locate(load: TreeLoader, rp: RecoveryPoint, path: string): Promise<Located> {
+export async function locate(load: TreeLoader, rp: RecoveryPoint, options: { path: string }): Promise<Located> {
+  const { path } = options;
   const names = parsePath(path);
   let treeId: string | null = rp.tree;
   let node: Node | null = null;
@@ -72,8 +73,9 @@ export async function locate(load: TreeLoader, rp: RecoveryPoint, path: string):
 }
 
 /** One page of a directory. */
-export async function listDirectory(load: TreeLoader, rp: RecoveryPoint, path: string, page: { offset: number; limit: number }): Promise<DirPage> {
-  const at = await locate(load, rp, path);
+export async function listDirectory(load: TreeLoader, rp: RecoveryPoint, page: { path: string; offset: number; limit: number }): Promise<DirPage> {
+  const { path } = page;
+  const at = await locate(load, rp, { path });
   if (at.treeId === null) throw new EfsbakError(`Cannot list "${path}": it is not a directory`, { exitCode: 1 });
   const all = await load(at.treeId);
   const offset = Math.max(0, Math.min(page.offset, all.length));
@@ -107,8 +109,8 @@ export async function* fileContent(vault: Vault, node: FileNode): AsyncGenerator
 }
 
 /** A directory and everything below it as a tar stream, members named from `rootName` down. */
-export function directoryTar(vault: Vault, load: TreeLoader, treeId: string, root: { name: string; node: Node | null; rp: RecoveryPoint }): ReadableStream<Uint8Array> {
-  return tarStream(members(vault, load, treeId, root));
+export function directoryTar(vault: Vault, treeId: string, root: { load: TreeLoader; name: string; node: Node | null; rp: RecoveryPoint }): ReadableStream<Uint8Array> {
+  return tarStream(members(vault, root.load, treeId, root));
 }
 
 async function* members(vault: Vault, load: TreeLoader, treeId: string, root: { name: string; node: Node | null; rp: RecoveryPoint }): AsyncGenerator<TarMember> {

@@ -48,7 +48,8 @@ export interface VaultSummary {
 }
 
 /** Summarizes a vault for the dashboard. */
-export function summarizeVault(jobs: JobRecord[], rps: RecoveryPoint[], now: Date): VaultSummary {
+export function summarizeVault(jobs: JobRecord[], rps: RecoveryPoint[], options: { now: Date }): VaultSummary {
+  const { now } = options;
   const windows = [{ label: "24 h", ms: DAY }, { label: "7 d", ms: 7 * DAY }].map((w) => countWindow(jobs, w.label, new Date(now.getTime() - w.ms)));
   const since7d = new Date(now.getTime() - 7 * DAY).toISOString();
   const failures = jobs.filter((j) => BAD_STATES.has(j.state) && j.created_at >= since7d)
@@ -107,7 +108,8 @@ export interface History {
 }
 
 /** Job outcomes per bucket and the bytes backups stored, cumulative, from the first job to now. */
-export function jobHistory(jobs: JobRecord[], now: Date, options: { maxBuckets?: number } = {}): History {
+export function jobHistory(jobs: JobRecord[], options: { now: Date; maxBuckets?: number }): History {
+  const { now } = options;
   const max = options.maxBuckets ?? 90;
   const first = jobs.reduce((m, j) => Math.min(m, Date.parse(j.created_at)), now.getTime());
   const bucket = now.getTime() - first < 3 * DAY ? "hour" : "day";

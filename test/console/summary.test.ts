@@ -25,7 +25,7 @@ const jobs = [
 ];
 
 test("counts jobs of the last 24 h and 7 d by state", () => {
-  const s = summarizeVault(jobs, [], NOW);
+  const s = summarizeVault(jobs, [], { now: NOW });
   expect(s.windows.map((w) => [w.label, w.total, w.byState])).toEqual([
     ["24 h", 2, { FAILED: 1, COMPLETED: 1 }],
     ["7 d", 4, { FAILED: 1, COMPLETED: 2, PARTIAL: 1 }],
@@ -34,7 +34,7 @@ test("counts jobs of the last 24 h and 7 d by state", () => {
 });
 
 test("lists resources with failures first, then the stalest", () => {
-  const s = summarizeVault(jobs, [rp("r1", "a", 2), rp("r2", "b", 30), rp("r3", "c", 5), rp("r0", "a", 40)], NOW);
+  const s = summarizeVault(jobs, [rp("r1", "a", 2), rp("r2", "b", 30), rp("r3", "c", 5), rp("r0", "a", 40)], { now: NOW });
   expect(s.resources.map((r) => [r.resource, r.newestRp, r.ageSeconds, r.lastState])).toEqual([
     ["b", "r2", 30 * 3600, "FAILED"],
     ["c", "r3", 5 * 3600, null],
@@ -44,7 +44,7 @@ test("lists resources with failures first, then the stalest", () => {
 });
 
 test("history: hourly buckets for a young vault, outcomes per bucket, stored bytes cumulative", () => {
-  const h = jobHistory([job("x2", 1, "COMPLETED", { bytes_stored: 5 }), job("x1", 3, "FAILED", { bytes_stored: 0 }), job("x0", 3, "COMPLETED", { bytes_stored: 10 })], NOW);
+  const h = jobHistory([job("x2", 1, "COMPLETED", { bytes_stored: 5 }), job("x1", 3, "FAILED", { bytes_stored: 0 }), job("x0", 3, "COMPLETED", { bytes_stored: 10 })], { now: NOW });
   expect(h.bucket).toBe("hour");
   expect(h.times.length).toBe(24);
   expect(h.times.at(-1)).toBe(NOW.getTime() / 1000);
