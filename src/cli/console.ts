@@ -63,7 +63,7 @@ export const consoleCommand = command({
         host,
         port,
         token,
-        deps: { vaults, plans: () => ctx.plans(), lockOf: (n) => byName.get(n)?.spec?.lock, now: () => ctx.now(), readOnly, tasks, version: VERSION },
+        deps: { vaults, plans: () => ctx.plans(), lockOf: (n) => byName.get(n)?.spec?.lock, now: () => ctx.now(), readOnly, tasks, version: VERSION, warn: (m) => ctx.log.warn(m) },
       });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message;

@@ -39,6 +39,8 @@ export interface ApiDeps {
   readOnly: boolean;
   tasks: RestoreTasks;
   version: string;
+  /** Where failures that cannot be answered go (a download cut short by damage). */
+  warn: (message: string) => void;
 }
 
 type Handler = (url: URL, req: Request, deps: ApiDeps) => Promise<Response>;
@@ -175,6 +177,8 @@ async function recoveryPoint(u: URL, d: ApiDeps, options: { fresh?: boolean } = 
 }
 
 async function download(u: URL, _r: Request, d: ApiDeps): Promise<Response> {
+  // Headers are sent before the content is read: damage found on the way cuts the download
+  // short (the browser reports it failed) rather than saving wrong bytes.
   const { vault, rp } = await recoveryPoint(u, d);
   const path = u.searchParams.get("path") ?? "";
   const load = treeLoader(vault);
@@ -184,10 +188,10 @@ async function download(u: URL, _r: Request, d: ApiDeps): Promise<Response> {
   const base = displayName(rootName);
   if (at.node && at.node.type === "file") {
     const node = at.node;
-    return new Response(readable(fileContent(vault, node)), { headers: { "content-type": "application/octet-stream", "content-length": String(node.size), "content-disposition": disposition(base) } });
+    return new Response(readable(fileContent(vault, node), failedDownload(d, path)), { headers: { "content-type": "application/octet-stream", "content-length": String(node.size), "content-disposition": disposition(base) } });
   }
   if (at.treeId === null) throw new UsageError(`Cannot download "${path}": only files and directories can be downloaded`);
-  return new Response(directoryTar(vault, at.treeId, { load, name: rootName, node: at.node, rp }), { headers: { "content-type": "application/x-tar", "content-disposition": disposition(`${base}.tar`) } });
+  return new Response(readable(directoryTar(vault, at.treeId, { load, name: rootName, node: at.node, rp }), failedDownload(d, path)), { headers: { "content-type": "application/x-tar", "content-disposition": disposition(`${base}.tar`) } });
 }
 
 async function startRestore(_u: URL, req: Request, d: ApiDeps): Promise<Response> {
@@ -229,15 +233,28 @@ async function plansPage(_u: URL, _r: Request, d: ApiDeps): Promise<Response> {
   return json({ rules: planRules(plans, jobsByVault, { now: d.now() }), problems, timezoneNote: "occurrences are shown in each rule's time zone" });
 }
 
-function readable(chunks: AsyncGenerator<Uint8Array>): ReadableStream<Uint8Array> {
+function failedDownload(d: ApiDeps, path: string): (err: unknown) => void {
+  return (err) => d.warn(`Download of "${path || "/"}" cut short: ${errorDoc(err).message}`);
+}
+
+/** A response body from pieces; a failure is reported once and ends the body early. */
+function readable(source: AsyncIterable<Uint8Array>, onError: (err: unknown) => void): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>({
     async pull(c) {
-      const r = await chunks.next();
-      if (r.done) c.close();
-      else c.enqueue(r.value);
+      try {
+        const r = await it.next();
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      } catch (err) {
+        onError(err);
+        // Errored with no reason: the connection is reset all the same, and Bun does not print
+        // the reason again with a page of (minified) source around it.
+        c.error(undefined);
+      }
     },
     async cancel() {
-      await chunks.return(undefined);
+      await it.return?.();
     },
   });
 }

@@ -246,6 +246,23 @@ describe("console", () => {
     }
   });
 
+  test("damage in the vault fails a download instead of saving wrong bytes, and the console goes on", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    for (const d of readdirSync(join(work, "vault/packs"))) {
+      for (const f of readdirSync(join(work, "vault/packs", d))) {
+        const p = join(work, "vault/packs", d, f);
+        const b = readFileSync(p);
+        b[b.length >> 1] ^= 0xff;
+        writeFileSync(p, b);
+      }
+    }
+    // The reset may come before or after the headers.
+    const outcome = await fetch(`${url}api/download?vault=main&rp=latest&path=docs/big.bin`, { headers: auth })
+      .then((r) => (r.status !== 200 ? `status ${r.status}` : r.arrayBuffer().then(() => "whole body", () => "cut short")), () => "cut short");
+    expect(["cut short", "status 502"]).toContain(outcome);
+    expect((await fetch(`${url}api/dashboard`, { headers: auth })).status).toBe(200);
+  });
+
   test("the browser talked to nothing but 127.0.0.1", () => {
     expect(browser.refused).toEqual([]);
   });
