@@ -178,6 +178,14 @@ describe("console", () => {
   });
 
   test("pages a large directory", async () => {
+    const rp = JSON.parse((await efsbak(["recovery-points", "--json"])).stdout).recovery_points.at(-1).id;
+    await page.goto(`${url}#/browse?vault=main&rp=${rp}&path=logs&limit=12`);
+    await page.waitForSelector('tr[data-name="app-00.log"]');
+    expect(await page.locator('[data-testid="entries"] tbody tr').count()).toBe(12);
+    await page.click('[data-testid="next-page"]');
+    await page.waitForSelector('tr[data-name="app-12.log"]');
+    expect(await page.locator('tr[data-name="app-00.log"]').count()).toBe(0);
+    expect(await page.locator("text=showing 13-24").count()).toBe(1);
     const res = await fetch(`${url}api/ls?vault=main&rp=latest&path=logs&offset=20&limit=7`, { headers: { authorization: `Bearer ${token}` } });
     const doc = await res.json() as { total: number; offset: number; entries: { name: string }[] };
     expect(doc.total).toBe(30);

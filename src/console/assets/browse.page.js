@@ -9,12 +9,13 @@ export function Browse({ info, params, go }) {
   const { vault, rp } = params;
   const path = params.path ?? "";
   const offset = Number(params.offset ?? 0);
-  const { data, error } = useApi(rp ? `/api/ls${qs({ vault, rp, path, offset, limit: PAGE })}` : null);
+  const page = Number(params.limit) || PAGE; // ?limit= in the address changes the page size
+  const { data, error } = useApi(rp ? `/api/ls${qs({ vault, rp, path, offset, limit: page })}` : null);
   const [chosen, setChosen] = useState(null);
   useEffect(() => setChosen(null), [vault, rp, path]);
   if (!rp) return html`<p>Choose a recovery point on the <a href=${href("rps", { vault })}>Recovery points</a> page.</p>`;
   const parts = path ? path.split("/") : [];
-  const to = (p, o) => go("browse", { vault, rp, path: p, offset: o || undefined });
+  const to = (p, o) => go("browse", { vault, rp, path: p, offset: o || undefined, limit: params.limit });
   const dl = (p) => `/api/download${qs({ vault, rp, path: p })}`;
   return html`<h1>Browse</h1>
     <p class="muted">Vault <b>${vault}</b> · recovery point <code>${rp}</code>${data ? html` · ${data.resource} · ${fmtTime(data.created_at)}` : null}</p>
@@ -25,7 +26,7 @@ export function Browse({ info, params, go }) {
       <div class="toolbar">
         <a class="button" href=${dl(path)} download data-testid="download-dir">Download this directory (tar)</a>
         ${info.readOnly ? null : html`<button onClick=${() => setChosen({ path, type: "dir" })} data-testid="restore-dir">Restore this directory…</button>`}
-        <span class="muted small">${data.total} entries${data.total > PAGE ? `, showing ${data.offset + 1}-${Math.min(data.total, data.offset + PAGE)}` : ""}</span>
+        <span class="muted small">${data.total} entries${data.total > page ? `, showing ${data.offset + 1}-${Math.min(data.total, data.offset + page)}` : ""}</span>
       </div>
       ${chosen ? html`<${RestorePanel} vault=${vault} rp=${rp} chosen=${chosen} onClose=${() => setChosen(null)} />` : null}
       <table class="grid" data-testid="entries"><thead><tr><th>Name</th><th>Type</th><th class="num">Size</th><th>Modified</th><th>Mode</th><th></th></tr></thead>
@@ -37,9 +38,9 @@ export function Browse({ info, params, go }) {
             <td class="actions">${e.type === "file" || e.type === "dir" ? html`<a href=${dl(p)} download data-testid="download">download</a>` : null}
               ${info.readOnly ? null : html` <a href="#" onClick=${(ev) => (ev.preventDefault(), setChosen({ path: p, type: e.type }))} data-testid="restore">restore</a>`}</td></tr>`;
         })}</tbody></table>
-      ${data.total > PAGE ? html`<div class="pager">
-        <button disabled=${data.offset === 0} onClick=${() => to(path, Math.max(0, data.offset - PAGE))}>← Previous</button>
-        <button disabled=${data.offset + PAGE >= data.total} onClick=${() => to(path, data.offset + PAGE)} data-testid="next-page">Next →</button></div>` : null}` : html`<p class="muted">Loading…</p>`}`;
+      ${data.total > page ? html`<div class="pager">
+        <button disabled=${data.offset === 0} onClick=${() => to(path, Math.max(0, data.offset - page))}>← Previous</button>
+        <button disabled=${data.offset + page >= data.total} onClick=${() => to(path, data.offset + page)} data-testid="next-page">Next →</button></div>` : null}` : html`<p class="muted">Loading…</p>`}`;
 }
 
 /** Choose a target, start the restore, and follow its progress until it ends. */
