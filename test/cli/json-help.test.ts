@@ -91,6 +91,8 @@ const CASES: { name: string; args: () => string[]; code?: number; check(doc: Rec
   { name: "report", args: () => ["report"], check: (d) => { expect(d.resources[0].resource).toBe("fs-home"); expect(d.vaults[0].vault).toBe("main"); } },
   { name: "completion", args: () => ["completion", "bash"], check: (d) => { expect(d.shell).toBe("bash"); expect(d.script).toContain("complete -o filenames -F _efsbak efsbak"); } },
   { name: "vault init", args: () => ["vault", "init", "./vault-2"], check: (d) => expect(d.vault.location).toContain("vault-2") },
+  // The console serves until stopped (test/console/console.test.ts runs it); here a usage error, as a document.
+  { name: "console", args: () => ["console", "--listen", "nowhere"], code: 2, check: (d) => expect(d.error.message).toContain('Cannot read --listen "nowhere"') },
   // Not encrypted: an error, which --json prints as a document too.
   { name: "vault key", args: () => ["vault", "key", "list"], code: 1, check: (d) => expect(d.error.message).toContain("not encrypted") },
 ];
