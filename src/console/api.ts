@@ -23,7 +23,7 @@ import { planLifecycle, type VaultLock } from "../prune/policy.ts";
 import { displayName } from "../tree/name.ts";
 import { findRecoveryPoint, listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
-import { directoryTar, fileContent, listDirectory, locate, NotFoundInRpError, parsePath, treeLoader } from "./browse.ts";
+import { directoryTar, fileContent, listDirectory, locate, UnknownItemError, parsePath, treeLoader } from "./browse.ts";
 import { planRules } from "./plans-view.ts";
 import type { RestoreTasks } from "./restore-task.ts";
 import { jobHistory, summarizeVault } from "./summary.ts";
@@ -60,7 +60,7 @@ const ROUTES: Record<string, Handler> = {
     const id = param(u, "id");
     const jobs = await listJobs(await d.vaults.get(param(u, "vault")), {}, { onDamage: () => {} });
     const job = jobs.find((j) => j.id === id);
-    if (!job) throw new NotFoundInRpError(`Cannot find job "${id}" in vault "${param(u, "vault")}"`);
+    if (!job) throw new UnknownItemError(`Cannot find job "${id}" in vault "${param(u, "vault")}"`);
     return json({ job });
   },
   "GET /api/rps": async (u, _r, d) => {
@@ -82,7 +82,7 @@ const ROUTES: Record<string, Handler> = {
   "GET /api/restores": async (_u, _r, d) => json({ restores: d.tasks.list() }),
   "GET /api/restore": async (u, _r, d) => {
     const task = d.tasks.get(param(u, "id"));
-    if (!task) throw new NotFoundInRpError(`Cannot find restore "${param(u, "id")}"`);
+    if (!task) throw new UnknownItemError(`Cannot find restore "${param(u, "id")}"`);
     return json({ restore: task });
   },
   "GET /api/plans": plansPage,
@@ -109,8 +109,8 @@ export function errorDoc(err: unknown): { message: string; hint?: string } {
 }
 
 function errorResponse(err: unknown): Response {
-  const status = err instanceof UnknownVaultError || err instanceof NotFoundInRpError ? 404
-    : err instanceof UsageError ? 400
+  const status = err instanceof UnknownVaultError || err instanceof UnknownItemError ? 404
+    : err instanceof UsageError || (err instanceof EfsbakError && err.exitCode === 2) ? 400
     : err instanceof EfsbakError ? 502
     : 500;
   return json({ error: errorDoc(err) }, status);
@@ -168,12 +168,19 @@ async function rpStates(vault: Vault, rps: RecoveryPoint[], o: { lock: VaultLock
   }));
 }
 
-async function recoveryPoint(u: URL, d: ApiDeps, options: { fresh?: boolean } = {}): Promise<{ name: string; vault: Vault; rp: RecoveryPoint; rps: RecoveryPoint[] }> {
+async function recoveryPoint(u: URL, d: ApiDeps): Promise<{ name: string; vault: Vault; rp: RecoveryPoint; rps: RecoveryPoint[] }> {
   const name = param(u, "vault");
   // Blobs are read: an index older than the recovery point would not find them.
-  const vault = await (options.fresh === false ? d.vaults.get(name) : d.vaults.fresh(name));
+  const vault = await d.vaults.fresh(name);
   const rps = await listRecoveryPoints(vault, { onDamage: () => {} }); // listed on the recovery points page
-  return { name, vault, rp: findRecoveryPoint(rps, param(u, "rp")), rps };
+  let rp: RecoveryPoint;
+  try {
+    rp = findRecoveryPoint(rps, param(u, "rp"));
+  } catch (err) {
+    // exit code 1: none has that id (404); 2: too short or ambiguous (400)
+    throw err instanceof EfsbakError && err.exitCode === 1 ? new UnknownItemError(err.message) : err;
+  }
+  return { name, vault, rp, rps };
 }
 
 async function download(u: URL, _r: Request, d: ApiDeps): Promise<Response> {

@@ -133,11 +133,11 @@ function bytesOf(name: string): Uint8Array {
 }
 
 function notFound(rp: RecoveryPoint, path: string): EfsbakError {
-  return new NotFoundInRpError(`Cannot find "${path}" in recovery point ${rp.id}`);
+  return new UnknownItemError(`Cannot find "${path}" in recovery point ${rp.id}`);
 }
 
-/** A path that names nothing in the recovery point (a 404). */
-export class NotFoundInRpError extends EfsbakError {
+/** A request named something that is not there: a path in a recovery point, a job, a restore (a 404). */
+export class UnknownItemError extends EfsbakError {
   constructor(message: string) {
     super(message, { exitCode: 1 });
   }

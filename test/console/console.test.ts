@@ -190,6 +190,11 @@ describe("console", () => {
     const doc = await res.json() as { total: number; offset: number; entries: { name: string }[] };
     expect(doc.total).toBe(30);
     expect(doc.entries.map((e) => e.name)).toEqual([20, 21, 22, 23, 24, 25, 26].map((i) => `app-${i}.log`));
+    const status = async (q: string) => (await fetch(`${url}api/ls?${q}`, { headers: { authorization: `Bearer ${token}` } })).status;
+    expect(await status("vault=main&rp=ffffffff")).toBe(404);
+    expect(await status("vault=main&rp=latest&path=no/such/dir")).toBe(404);
+    expect(await status("vault=elsewhere&rp=latest")).toBe(404);
+    expect(await status("vault=main&rp=ab")).toBe(400);
   });
 
   test("restores one directory into a chosen target, with progress, and it is on disk", async () => {
