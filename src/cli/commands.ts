@@ -3,6 +3,7 @@ import type { EfsbakCommand } from "./command.ts";
 import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
 import { completionCommand } from "./completion.ts";
+import { consoleCommand } from "./console.ts";
 import { drillCommand } from "./drill.ts";
 import { dumpCommand } from "./dump.ts";
 import { findCommand } from "./find.ts";
@@ -36,6 +37,7 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
   prune: pruneCommand,
   drill: drillCommand,
   report: reportCommand,
+  console: consoleCommand,
   completion: completionCommand(() => ({ commands: COMMANDS, groups: GROUPS })),
 };
 

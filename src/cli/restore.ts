@@ -1,10 +1,7 @@
 /** `efsbak restore RP`: restore a recovery point into TARGET/efsbak-restore_<time>/. */
-import { createJob } from "../jobs/job.ts";
-import { EfsbakError } from "../errors.ts";
-import { restore, type RestoreProgress } from "../restore/restore.ts";
-import { acquireVaultLock } from "../vault/lock.ts";
+import { runRestoreJob } from "../jobs/restore-job.ts";
+import type { RestoreProgress } from "../restore/restore.ts";
 import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.ts";
-import { withCurrentIndex } from "../vault/vault.ts";
 import { resolve } from "node:path";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatSeconds } from "./output.ts";
@@ -27,53 +24,35 @@ export const restoreCommand = command({
   async run({ ctx, args, repeated }) {
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const opened = await ctx.openVault(target);
-    // The shared vault lock: a prune waits (or is refused) while this restore reads, so it
-    // cannot repack data out from under it. On a vault this process cannot write: no lock and
-    // no job, one warning.
-    const lock = await acquireVaultLock(opened, { purpose: "a restore", exclusive: false, settleMs: ctx.settleMs(target), signal: ctx.io.signal, onReadOnly: (m) => ctx.log.warn(m) });
+    const progress = totalProgress<RestoreProgress>(ctx, "restoring");
+    let done;
     try {
-      const vault = await withCurrentIndex(opened);
-      const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
-      const rp = findRecoveryPoint(rps, String(args.rp), args.resource as string | undefined);
-      // Where a directory listing is lost, its version in the nearest other recovery point of
-      // the resource can be salvaged: nearest in time first.
-      const at = Date.parse(rp.created_at);
-      const others = rps.filter((r) => r.resource === rp.resource && r.id !== rp.id).sort((a, b) => Math.abs(Date.parse(a.created_at) - at) - Math.abs(Date.parse(b.created_at) - at));
-      const into = resolve(ctx.io.cwd, (args.target as string | undefined) ?? rp.source_path);
-      const job = lock.held ? await createJob(vault, { type: "restore", vault: target.name, resource: rp.resource, plan: rp.plan, rule: rp.rule, state: "PENDING" }, { now: ctx.now() }) : null;
-      await job?.update({ state: "RUNNING", started_at: ctx.now().toISOString(), recovery_point: rp.id });
-      const progress = totalProgress<RestoreProgress>(ctx, "restoring");
-      const t0 = performance.now();
-      let result;
-      try {
-        result = await restore(vault, rp, into, { now: ctx.now(), include: repeated.include, chown: process.getuid?.() === 0, onProgress: progress.update, onWarning: (m) => ctx.log.warn(m), signal: ctx.io.signal, others });
-      } catch (err) {
-        progress.done();
-        const message = err instanceof EfsbakError ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
-        await job?.update({ state: "FAILED", ended_at: ctx.now().toISOString(), error: message }).catch(() => {});
-        throw err;
-      }
-      progress.done();
-      const seconds = (performance.now() - t0) / 1000;
-      const partial = result.fragments.length > 0;
-      await job?.update({
-        state: partial ? "PARTIAL" : "COMPLETED",
-        ended_at: ctx.now().toISOString(),
-        files: result.files,
-        bytes_read: result.bytes,
-        warnings: result.warnings,
-        restore_dir: result.restoreDir,
-        fragments: result.fragments.length,
+      done = await runRestoreJob(opened, {
+        vaultName: target.name,
+        async pick(vault) {
+          const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
+          return { rp: findRecoveryPoint(rps, String(args.rp), args.resource as string | undefined), rps };
+        },
+        target: (rp) => resolve(ctx.io.cwd, (args.target as string | undefined) ?? rp.source_path),
+        include: repeated.include,
+        chown: process.getuid?.() === 0,
+        now: () => ctx.now(),
+        settleMs: ctx.settleMs(target),
+        signal: ctx.io.signal,
+        onProgress: progress.update,
+        onWarning: (m) => ctx.log.warn(m),
       });
-      let text = `Restored ${rp.id} (${rp.resource}) into ${result.restoreDir}: ${formatCount(result.files)} files, ${formatCount(result.dirs)} directories, ${formatCount(result.symlinks)} symlinks, ${formatBytes(result.bytes)} in ${formatSeconds(seconds)}`;
-      if (partial) text += `\n${result.fragments.length} fragments could not go back in place; they are in ${result.restoreDir}/${result.lostFound}/ (see MANIFEST.json there)`;
-      return {
-        exitCode: partial ? 3 : 0,
-        json: { job: job ? jobJson(job.record) : null, recovery_point: rp.id, restore_dir: result.restoreDir, lost_found: result.lostFound, fragments: result.fragments },
-        text,
-      };
     } finally {
-      await lock.release().catch(() => {});
+      progress.done();
     }
+    const { rp, result, job, seconds } = done;
+    const partial = result.fragments.length > 0;
+    let text = `Restored ${rp.id} (${rp.resource}) into ${result.restoreDir}: ${formatCount(result.files)} files, ${formatCount(result.dirs)} directories, ${formatCount(result.symlinks)} symlinks, ${formatBytes(result.bytes)} in ${formatSeconds(seconds)}`;
+    if (partial) text += `\n${result.fragments.length} fragments could not go back in place; they are in ${result.restoreDir}/${result.lostFound}/ (see MANIFEST.json there)`;
+    return {
+      exitCode: partial ? 3 : 0,
+      json: { job: job ? jobJson(job.record) : null, recovery_point: rp.id, restore_dir: result.restoreDir, lost_found: result.lostFound, fragments: result.fragments },
+      text,
+    };
   },
 });

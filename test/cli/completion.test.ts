@@ -65,6 +65,9 @@ COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(" ")}); COMP_CWORD=${word
     expect(probe(["efsbak", "re"])).toEqual(["recovery-points", "report", "restore"]);
     expect(probe(["efsbak", "vault", ""])).toEqual(Object.keys(GROUPS.vault).sort());
     expect(probe(["efsbak", "drill", "--al"])).toEqual(["--algorithm"]);
+    expect(probe(["efsbak", "con"])).toEqual(["console"]);
+    expect(probe(["efsbak", "console", "--re"])).toEqual(["--read-only"]);
+    expect(probe(["efsbak", "console", "--to"])).toEqual(["--token-file"]);
     expect(probe(["efsbak", "drill", "--algorithm", ""])).toEqual(["latest", "random"]);
     expect(probe(["efsbak", "--plans", "plans", "report", "--si"])).toEqual(["--since"]);
     expect(probe(["efsbak", "jobs", "--state", "FA"])).toEqual(["FAILED"]);

@@ -96,6 +96,8 @@ const CASES: { name: string; args: () => string[]; code?: number; stderr?: boole
   { name: "recovery-points delete", args: () => ["recovery-points", "delete", rps[0], "--dry-run"], check: (d) => { expect(d.dry_run).toBe(true); expect(d.decisions[0]).toMatchObject({ rp: rps[0], action: "delete" }); } },
   // dump's stdout is the data: its summary goes to stderr as the one document.
   { name: "dump", args: () => ["dump", rps[0], "sub/b.txt"], stderr: true, check: (d) => expect(d).toMatchObject({ recovery_point: rps[0], type: "file", bytes: 5 }) },
+  // The console serves until stopped (test/console/console.test.ts runs it); here a usage error, as a document.
+  { name: "console", args: () => ["console", "--listen", "nowhere"], code: 2, check: (d) => expect(d.error.message).toContain('Cannot read --listen "nowhere"') },
   // Not encrypted: an error, which --json prints as a document too.
   { name: "vault key", args: () => ["vault", "key", "list"], code: 1, check: (d) => expect(d.error.message).toContain("not encrypted") },
 ];
