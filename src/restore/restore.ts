@@ -15,10 +15,11 @@
  *       file     inconsistent                        -> written into lost+found
  *                later hard-link member              -> link(first) once the first is whole
  *                else (files.ts, write-file.ts): its blobs asked for ahead of the writes
- *                     (at most 16 MiB and 1024 files ahead); one chunk: created O_EXCL|
+ *                     (at most 16 MiB decoded and 1024 files ahead); one chunk: created O_EXCL|
  *                     O_NOFOLLOW once its data is here, written, finished, closed in one go;
  *                     several: opened at once, chunks written positionally as they come;
- *                     zero chunks = holes; ftruncate only for a trailing hole
+ *                     zero chunks = holes (the chunker's all-zero chunk never loaded);
+ *                     ftruncate only for a trailing hole
  *                damaged or sizes disagree           -> renamed into lost+found, ranges noted
  *                owner (unless already right), mode, mtime (ns) through the descriptor
  *   blobs asked for (blob-reader.ts): grouped by pack; neighbours (gaps < 256 KiB, ≤ 2 MiB)
@@ -39,7 +40,8 @@ import { EfsbakError } from "../errors.ts";
 import { StorageError } from "../storage/storage.ts";
 import type { Node } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
-import { fromHex } from "../vault/id.ts";
+import { createBlobHasher } from "../chunk/hash.ts";
+import { fromHex, toHex } from "../vault/id.ts";
 import { findPath } from "../tree/list.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
@@ -96,8 +98,11 @@ export interface RestoreResult {
 
 const DEFAULT_CONCURRENCY = 16;
 /**
- * Stored bytes of blobs asked for ahead of the writes: how far ahead of the files being
- * written the walker gets, so how long the runs of neighbouring blobs loaded at once can be.
+ * Decoded bytes of blobs asked for ahead of the writes: how far ahead of the files being
+ * written the walker gets, so how long the runs of neighbouring blobs loaded at once can be;
+ * and what content holds in memory at most, whatever it compresses to (decoded, not stored,
+ * bytes: 16 MiB of stored bytes of log text decoded to 1.2 GB). See docs/performance.md,
+ * "Restore memory".
  */
 const LOOKAHEAD_BYTES = 16 * 1024 * 1024;
 /**
@@ -116,17 +121,32 @@ export function restoreDirName(now: Date, failed = false): string {
 export async function restore(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions): Promise<RestoreResult> {
   const reader = createBlobReader(vault, { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY, decoder: workerDecoder(vault) });
   try {
-    return await restoreWith(vault, rp, target, options, reader);
+    return await restoreWith(vault, rp, target, options, reader, await zeroChunkIds(vault));
   } finally {
     reader.close();
   }
 }
 
-async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions, reader: BlobReader): Promise<RestoreResult> {
+/**
+ * Id of the chunk of the chunker's maxSize zero bytes: every chunk that starts inside a run
+ * of zeros (a hole of a sparse file) is that one (fastcdc.ts), so the content writer leaves
+ * holes for it without loading or decoding it. None when it cannot be computed.
+ */
+async function zeroChunkIds(vault: Vault): Promise<string[]> {
+  try {
+    const hasher = await createBlobHasher(vault.keys?.idKey);
+    return [toHex(hasher.hash(new Uint8Array(vault.config.chunker.max_size)))];
+  } catch {
+    return []; // zero chunks are then found zero once loaded, as any other
+  }
+}
+
+async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions, reader: BlobReader, zeroChunks: string[]): Promise<RestoreResult> {
   let walker: RestoreWalker | null = null;
   const writer = createContentWriter(vault, reader, {
     budgetBytes: LOOKAHEAD_BYTES,
     maxFiles: LOOKAHEAD_FILES,
+    zeroChunks,
     signal: options.signal,
     onBytes: (n) => walker?.addBytes(n),
   });
