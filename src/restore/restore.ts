@@ -22,9 +22,10 @@
  *                     ftruncate only for a trailing hole
  *                damaged or sizes disagree           -> renamed into lost+found, ranges noted
  *                owner (unless already right), mode, mtime (ns) through the descriptor
- *   blobs asked for (blob-reader.ts): grouped by pack; neighbours (gaps < 256 KiB, ≤ 2 MiB)
- *     loaded with one ranged load; decoded as loadBlob decodes them, on a worker thread when
- *     compressed (decoder.ts); a run that fails falls back to what one blob alone would get
+ *   blobs asked for (blob-reader.ts): grouped by pack; neighbours (gaps < 256 KiB, ≤ 2 MiB
+ *     stored, ≤ 8 MiB decoded) loaded with one ranged load; decoded as loadBlob decodes them,
+ *     on a worker thread when compressed (decoder.ts); a run that fails falls back to what
+ *     one blob alone would get
  *   lost+found/MANIFEST.json = { rp, fragments }        (only when there are fragments)
  *   on a failure of the whole (target unwritable, vault unreachable, aborted):
  *     stop loading; wait for tasks in flight; rename to efsbak-failed-restore_<now>; throw
