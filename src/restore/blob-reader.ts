@@ -7,7 +7,8 @@
  *   on the next turn of the event loop (the walker has queued all it may), while fewer than
  *   `concurrency` loads are in flight:
  *     the pack asked for longest ago -> its queued blobs by offset -> one run: neighbours
- *     less than GAP_BYTES apart, at most MAX_RUN_BYTES -> storage.load(pack, run range)
+ *     less than GAP_BYTES apart, at most MAX_RUN_BYTES stored and MAX_RUN_DECODED_BYTES
+ *     decoded -> storage.load(pack, run range)
  *   the load ends:  each blob sliced out and decoded exactly as Vault.loadBlobAt decodes it
  *                   (decoder.ts, on a worker thread: length, CRC-32, authentication, zstd
  *                   with its cap) -> done(raw, null), or done(null, VaultDamageError) for
@@ -20,8 +21,9 @@
  *
  * `done` is called exactly once per read, and sees the bytes only during the call (unencrypted
  * and uncompressed blobs are views of the run). Memory: runs in flight hold at most what the
- * writer's budget allows plus the gaps inside runs. isDamage() is the one place that tells
- * damage of a blob (missing, corrupt, in a truncated pack) from a failure of the whole vault.
+ * writer's budget allows (decoded bytes) plus the gaps inside runs. isDamage() is the one
+ * place that tells damage of a blob (missing, corrupt, in a truncated pack) from a failure of
+ * the whole vault.
  */
 import { VaultDamageError } from "../errors.ts";
 import { NotFoundError, StorageError } from "../storage/storage.ts";
@@ -36,6 +38,11 @@ export type { BlobDone } from "./decoder.ts";
 export const GAP_BYTES = 256 * 1024;
 /** A run is at most this long (a single larger blob is loaded alone). */
 export const MAX_RUN_BYTES = 2 * 1024 * 1024;
+/**
+ * A run decodes to at most this many bytes (a single larger blob is loaded alone): 2 MiB of
+ * text that zstd shrank 75x would decode to 150 MiB at once, all held until handed out.
+ */
+export const MAX_RUN_DECODED_BYTES = 8 * 1024 * 1024;
 
 /** Loads blobs for a restore, batched per pack. */
 export interface BlobReader {
@@ -193,8 +200,11 @@ export function createBlobReader(vault: Pick<Vault, "index" | "keys" | "config" 
   };
 }
 
-/** Takes the first run off a pack's queue: blobs by offset, gaps < GAP_BYTES, ≤ MAX_RUN_BYTES. */
-function takeRun(q: PackQueue): Want[] {
+/**
+ * Takes the first run off a pack's queue: blobs by offset, gaps < GAP_BYTES, ≤ MAX_RUN_BYTES
+ * stored, ≤ MAX_RUN_DECODED_BYTES decoded.
+ */
+export function takeRun(q: { wants: Want[]; sorted: boolean }): Want[] {
   const wants = q.wants;
   if (!q.sorted) {
     wants.sort((a, b) => a.loc.offset - b.loc.offset);
@@ -202,12 +212,14 @@ function takeRun(q: PackQueue): Want[] {
   }
   const start = wants[0].loc.offset;
   let end = start + wants[0].loc.storedLength;
+  let decoded = wants[0].loc.rawLength;
   let n = 1;
   for (; n < wants.length; n++) {
     const loc = wants[n].loc;
     const next = Math.max(end, loc.offset + loc.storedLength);
-    if (loc.offset > end + GAP_BYTES || next - start > MAX_RUN_BYTES) break;
+    if (loc.offset > end + GAP_BYTES || next - start > MAX_RUN_BYTES || decoded + loc.rawLength > MAX_RUN_DECODED_BYTES) break;
     end = next;
+    decoded += loc.rawLength;
   }
   return wants.splice(0, n);
 }

@@ -46,6 +46,21 @@ export interface RunDecoder {
 
 /** Output buffers kept for reuse (each is touched memory: more costs RSS, fewer costs page faults). */
 const SPARE_MAX = 2;
+/**
+ * Bytes of dropped buffers (loaded runs, decoded blobs once handed out) after which the main
+ * thread asks for a collection: its JS heap is small next to them, so the engine would let
+ * dead buffers pile up (1 GiB of random data restored: peak RSS 203-217 MiB without, 178 with).
+ */
+const GARBAGE_BEFORE_GC = 64 * 1024 * 1024;
+let garbage = 0;
+
+/** Counts bytes of buffers just dropped; asks for a collection now and then. */
+function dropped(n: number): void {
+  garbage += n;
+  if (garbage < GARBAGE_BEFORE_GC) return;
+  garbage = 0;
+  Bun.gc(false);
+}
 
 /** Decodes inline, on the calling thread. */
 export function inlineDecoder(vault: BlobDecodeContext): RunDecoder {
@@ -68,7 +83,9 @@ function decodeInline(vault: BlobDecodeContext, run: RunBlob[], data: Uint8Array
       error = err;
     }
     w.done(raw, error);
+    if (raw && raw.buffer !== data.buffer) dropped(raw.length);
   }
+  dropped(data.length);
 }
 
 /** Where the worker lives: next to this file in source, under restore/ in the compiled binary. */
@@ -130,6 +147,7 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
       if (length >= 0) p.run[i].done(new Uint8Array(buffer === 0 ? m.out : m.moved[buffer - 1], offset, length), null);
       else p.run[i].done(null, rebuild(m.errors[i]));
     }
+    for (const b of m.moved) dropped(b.byteLength);
     if (spare.length < SPARE_MAX) spare.push(m.out);
     p.resolve();
   }

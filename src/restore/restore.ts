@@ -15,15 +15,17 @@
  *       file     inconsistent                        -> written into lost+found
  *                later hard-link member              -> link(first) once the first is whole
  *                else (files.ts, write-file.ts): its blobs asked for ahead of the writes
- *                     (at most 16 MiB and 1024 files ahead); one chunk: created O_EXCL|
+ *                     (at most 16 MiB decoded and 1024 files ahead); one chunk: created O_EXCL|
  *                     O_NOFOLLOW once its data is here, written, finished, closed in one go;
  *                     several: opened at once, chunks written positionally as they come;
- *                     zero chunks = holes; ftruncate only for a trailing hole
+ *                     zero chunks = holes (the chunker's all-zero chunk never loaded);
+ *                     ftruncate only for a trailing hole
  *                damaged or sizes disagree           -> renamed into lost+found, ranges noted
  *                owner (unless already right), mode, mtime (ns) through the descriptor
- *   blobs asked for (blob-reader.ts): grouped by pack; neighbours (gaps < 256 KiB, ≤ 2 MiB)
- *     loaded with one ranged load; decoded as loadBlob decodes them, on a worker thread when
- *     compressed (decoder.ts); a run that fails falls back to what one blob alone would get
+ *   blobs asked for (blob-reader.ts): grouped by pack; neighbours (gaps < 256 KiB, ≤ 2 MiB
+ *     stored, ≤ 8 MiB decoded) loaded with one ranged load; decoded as loadBlob decodes them,
+ *     on a worker thread when compressed (decoder.ts); a run that fails falls back to what
+ *     one blob alone would get
  *   lost+found/MANIFEST.json = { rp, fragments }        (only when there are fragments)
  *   on a failure of the whole (target unwritable, vault unreachable, aborted):
  *     stop loading; wait for tasks in flight; rename to efsbak-failed-restore_<now>; throw
@@ -41,7 +43,8 @@ import { EfsbakError, VaultDamageError } from "../errors.ts";
 import { StorageError } from "../storage/storage.ts";
 import type { Node } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
-import { fromHex } from "../vault/id.ts";
+import { createBlobHasher } from "../chunk/hash.ts";
+import { fromHex, toHex } from "../vault/id.ts";
 import { createWalkBudget } from "../tree/budget.ts";
 import { findPath } from "../tree/list.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
@@ -103,8 +106,11 @@ export interface RestoreResult {
 
 const DEFAULT_CONCURRENCY = 16;
 /**
- * Stored bytes of blobs asked for ahead of the writes: how far ahead of the files being
- * written the walker gets, so how long the runs of neighbouring blobs loaded at once can be.
+ * Decoded bytes of blobs asked for ahead of the writes: how far ahead of the files being
+ * written the walker gets, so how long the runs of neighbouring blobs loaded at once can be;
+ * and what content holds in memory at most, whatever it compresses to (decoded, not stored,
+ * bytes: 16 MiB of stored bytes of log text decoded to 1.2 GB). See docs/performance.md,
+ * "Restore memory".
  */
 const LOOKAHEAD_BYTES = 16 * 1024 * 1024;
 /**
@@ -123,17 +129,32 @@ export function restoreDirName(now: Date, failed = false): string {
 export async function restore(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions): Promise<RestoreResult> {
   const reader = createBlobReader(vault, { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY, decoder: workerDecoder(vault) });
   try {
-    return await restoreWith(vault, rp, target, options, reader);
+    return await restoreWith(vault, rp, target, options, reader, await zeroChunkIds(vault));
   } finally {
     reader.close();
   }
 }
 
-async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions, reader: BlobReader): Promise<RestoreResult> {
+/**
+ * Id of the chunk of the chunker's maxSize zero bytes: every chunk that starts inside a run
+ * of zeros (a hole of a sparse file) is that one (fastcdc.ts), so the content writer leaves
+ * holes for it without loading or decoding it. None when it cannot be computed.
+ */
+async function zeroChunkIds(vault: Vault): Promise<string[]> {
+  try {
+    const hasher = await createBlobHasher(vault.keys?.idKey);
+    return [toHex(hasher.hash(new Uint8Array(vault.config.chunker.max_size)))];
+  } catch {
+    return []; // zero chunks are then found zero once loaded, as any other
+  }
+}
+
+async function restoreWith(vault: Vault, rp: RecoveryPoint, target: string, options: RestoreOptions, reader: BlobReader, zeroChunks: string[]): Promise<RestoreResult> {
   let walker: RestoreWalker | null = null;
   const writer = createContentWriter(vault, reader, {
     budgetBytes: LOOKAHEAD_BYTES,
     maxFiles: LOOKAHEAD_FILES,
+    zeroChunks,
     signal: options.signal,
     onBytes: (n) => walker?.addBytes(n),
   });

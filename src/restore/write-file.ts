@@ -4,16 +4,20 @@
  * what lets blob-reader.ts load runs of neighbouring blobs with one load.
  *
  *   layout(node)        chunk i -> [offset, offset + rawLength) from the index, before any load
- *   for each chunk:     known zero chunk -> a hole; blob not in the index -> missing
- *                       else take its stored length from the budget (FIFO, shared by all
- *                       files; write() resolves once the first is taken, so the walker goes
- *                       no further ahead than the budget, nor than maxFiles files), then
- *                       reader.read(blob)
+ *   for each chunk:     known zero chunk (options.zeroChunks, or one seen to be all zero) ->
+ *                       a hole, never loaded; blob not in the index -> missing
+ *                       else take its decoded length (rawLength, from the index) from the
+ *                       budget (FIFO, shared by all files; write() resolves once the first is
+ *                       taken, so the walker goes no further ahead than the budget, nor than
+ *                       maxFiles files), then reader.read(blob)
  *   each blob as it arrives (in any order):
  *     the file is created (sink.open) when its first data is ready, or at the end when there
  *     is none: a one-chunk file is created, written and finished in one go
- *     all zero -> leave a hole; else a copy written positionally at its offset, on the
- *     thread pool (many files' writes in flight; the copy holds its budget until written)
+ *     all zero -> leave a hole; else each piece of it that is not all zeros
+ *     (ZERO_PIECE_BYTES: zeros at the edges of a hole stay holes too) written positionally at
+ *     its offset from a copy, on the thread pool (many files' writes in flight); once written,
+ *     its decoded length goes back to the budget: what is decoded and not yet written is at
+ *     most budgetBytes, whatever the chunks compress to
  *     damage (missing or corrupt blob) -> leave a hole, record [offset, end) as missing
  *   after the last:     ftruncate(size) only when the writes did not reach it (holes at the end
  *                       stay holes: sparse files restored sparse)
@@ -65,8 +69,14 @@ export interface ContentWriter {
 
 /** Options of a content writer. */
 export interface ContentWriterOptions {
-  /** Stored bytes of blobs asked for and not yet written, over all files. */
+  /**
+   * Decoded bytes (the blobs' raw lengths) of blobs asked for and not yet written, over all
+   * files: what the restore holds in memory for content, whatever the blobs compress to. A
+   * single blob larger than this is let through alone.
+   */
   budgetBytes: number;
+  /** Ids (hex) of chunks known to be all zeros (the chunker's zero chunk): holes, never loaded. */
+  zeroChunks?: Iterable<string>;
   /** Files started and not yet finished, at most (bounds what small files hold in memory). */
   maxFiles: number;
   signal?: AbortSignal;
@@ -130,7 +140,8 @@ export function isZero(b: Uint8Array): boolean {
 export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobReader, options: ContentWriterOptions): ContentWriter {
   const budget = createSlots(Math.max(1, options.budgetBytes));
   const fileSlots = createSlots(Math.max(1, options.maxFiles));
-  const zeroChunks = new Set<string>(); // hex ids seen to be all zero: never loaded again
+  // Hex ids known or seen to be all zero: never loaded (again).
+  const zeroChunks = new Set<string>([...(options.zeroChunks ?? [])].map((h) => h.toLowerCase()));
   const onBytes = options.onBytes ?? (() => {});
 
   function layout(node: FileNode): { placed: Placed[]; missing: [number, number][]; sizeMismatch: boolean } {
@@ -235,10 +246,12 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
             this.#lose(p.offset, end);
             continue;
           }
-          await budget.take(loc.storedLength);
+          const cost = decodedCost(loc);
+          await budget.take(cost);
           started();
           this.#pending++;
-          reader.read(loc, (data, err) => this.#arrive(p, loc, end, data, err));
+          // The cost goes back to the budget once the blob is written (or dropped): see #arrive.
+          reader.read(loc, (data, err) => this.#arrive(p, loc, end, data, err, cost));
         }
       } catch (err) {
         this.#fail(err);
@@ -247,9 +260,9 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
       this.#settle();
     }
 
-    #arrive(p: Placed, loc: BlobLocation, end: number, data: Uint8Array | null, err: unknown): void {
+    #arrive(p: Placed, loc: BlobLocation, end: number, data: Uint8Array | null, err: unknown, cost: number): void {
       if (data === null) {
-        budget.give(loc.storedLength);
+        budget.give(cost);
         reader.isDamage(err, loc.id).then(
           (damage) => (damage ? this.#lose(p.offset, end) : this.#fail(err)),
           (e: unknown) => this.#fail(e),
@@ -276,7 +289,7 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
             () => onBytes(length),
             (e: unknown) => this.#fail(e),
           ).finally(() => {
-            budget.give(loc.storedLength);
+            budget.give(cost); // written: its bytes are no longer held
             this.#settle();
           });
           return;
@@ -285,7 +298,7 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
       } catch (e) {
         this.#fail(e);
       } finally {
-        if (!writing) budget.give(loc.storedLength);
+        if (!writing) budget.give(cost);
         this.#settle();
       }
     }
@@ -294,8 +307,11 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
       const fd = await this.#open();
       const length = data.length;
       try {
-        let done = 0;
-        while (done < length) done += await writeAt(fd, data, done, length - done, offset + done);
+        for (const [from, to] of dataPieces(data, length, offset)) {
+          let done = from;
+          while (done < to) done += await writeAt(fd, data, done, to - done, offset + done);
+          if (offset + to > this.#end) this.#end = offset + to;
+        }
       } catch (err) {
         // Past what the file system allows in one file: a problem of this file only.
         if ((err as NodeJS.ErrnoException).code !== "EFBIG") throw err;
@@ -303,7 +319,6 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
         this.#missing.push([offset, offset + length]);
         return;
       }
-      if (offset + length > this.#end) this.#end = offset + length;
     }
 
     #open(): Promise<number> {
@@ -383,6 +398,37 @@ function truncateTo(fd: number, size: number): Promise<void> {
 
 function sizeOf(fd: number): Promise<number> {
   return new Promise((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st.size))));
+}
+
+/**
+ * What the budget is charged for a blob: its decoded length (its stored bytes when larger,
+ * which only a blob stored raw with a cipher's overhead has), what it holds once loaded.
+ */
+export function decodedCost(loc: Pick<BlobLocation, "rawLength" | "storedLength">): number {
+  return Math.max(loc.rawLength, loc.storedLength, 1);
+}
+
+/** Zero pieces this long (aligned on the file's offsets) inside a chunk are left as holes. */
+export const ZERO_PIECE_BYTES = 64 * 1024;
+
+/**
+ * The [from, to) ranges of data[0, length) to write at file offset `offset`: all of it but
+ * the pieces of ZERO_PIECE_BYTES (aligned on file offsets; partial ones at the edges) that
+ * are all zeros, which the file, created empty, already reads as zeros.
+ */
+export function dataPieces(data: Uint8Array, length: number, offset: number): [number, number][] {
+  const out: [number, number][] = [];
+  let at = 0;
+  while (at < length) {
+    const next = Math.min(length, at + ZERO_PIECE_BYTES - ((offset + at) % ZERO_PIECE_BYTES));
+    if (!isZero(data.subarray(at, next))) {
+      const last = out[out.length - 1];
+      if (last && last[1] === at) last[1] = next;
+      else out.push([at, next]);
+    }
+    at = next;
+  }
+  return out;
 }
 
 /** Sorts and merges [start, end) ranges. */
