@@ -4,10 +4,11 @@ import { decodeTree } from "../tree/tree.ts";
 import { diffTrees, findPath, walkTree, type TreeEntry, type TreeLoader } from "../tree/list.ts";
 import type { Node } from "../tree/node.ts";
 import { fromHex } from "../vault/id.ts";
-import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes } from "./output.ts";
+import { resolveRecoveryPoint } from "./rp-ref.ts";
 
 /** A tree loader over a vault. */
 export function vaultTreeLoader(vault: Vault): TreeLoader {
@@ -59,7 +60,7 @@ export const lsCommand = command({
   exitStatus: COMMON_EXIT,
   async run({ ctx, args }) {
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
-    const rp = findRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), args.resource as string | undefined);
+    const rp = resolveRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), { resource: args.resource as string | undefined });
     const load = vaultTreeLoader(vault);
     const path = (args.path as string | undefined) ?? "";
     const at = await findPath(load, rp.tree, path);
@@ -90,8 +91,8 @@ export const diffCommand = command({
   async run({ ctx, args }) {
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
     const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
-    const a = findRecoveryPoint(rps, String(args.a));
-    const b = findRecoveryPoint(rps, String(args.b));
+    const a = resolveRecoveryPoint(rps, String(args.a));
+    const b = resolveRecoveryPoint(rps, String(args.b));
     const d = await diffTrees(vaultTreeLoader(vault), a.tree, b.tree);
     const lines = [...d.added.map((p) => ["+", p]), ...d.removed.map((p) => ["-", p]), ...d.changed.map((p) => ["M", p])]
       .sort((x, y) => (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0)).map(([k, p]) => `${k} ${p}`);

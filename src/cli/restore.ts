@@ -2,7 +2,8 @@
 import { createJob } from "../jobs/job.ts";
 import { EfsbakError } from "../errors.ts";
 import { restore, type RestoreProgress } from "../restore/restore.ts";
-import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
+import { resolveRecoveryPoint } from "./rp-ref.ts";
 import { resolve } from "node:path";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatSeconds } from "./output.ts";
@@ -26,7 +27,7 @@ export const restoreCommand = command({
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const vault = await ctx.openVault(target);
     const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
-    const rp = findRecoveryPoint(rps, String(args.rp), args.resource as string | undefined);
+    const rp = resolveRecoveryPoint(rps, String(args.rp), { resource: args.resource as string | undefined });
     // Where a directory listing is lost, its version in the nearest other recovery point of
     // the resource can be salvaged: nearest in time first.
     const at = Date.parse(rp.created_at);

@@ -44,8 +44,9 @@ export const runCommandDef = command({
     "4  a lease blocked a job (another backup of the resource, or a prune, was running)",
   ],
   async run({ ctx, args }) {
+    if (args.dir !== undefined) ctx.usePlansDir(args.dir as string);
     const dir = (args.dir as string | undefined) ?? ctx.flags.plans ?? "plans";
-    const plans = ctx.plans({ dir, required: true })!;
+    const plans = ctx.plans({ required: true })!;
     const dryRun = !!args["dry-run"];
     const vaultNames = [...new Set(plans.plans.flatMap((p) => p.rules.map((r) => r.vault)))];
     const vaults = new Map<string, Vault | null>();
@@ -152,7 +153,7 @@ export const runCommandDef = command({
     lines.push(...drills.lines, ...lifecycleLines);
     return {
       exitCode,
-      json: { jobs: done.map(jobJson), decisions: decisions.map(decisionJson), restore_tests: drillDecisions.map(restoreTestDecisionJson), lifecycle },
+      json: { jobs: done.map(jobJson), decisions: decisions.map(decisionJson), restore_tests: drillDecisions.map(restoreTestDecisionJson), lifecycle, vault_created: ctx.createdVaults.length > 0, vaults_created: ctx.createdVaults },
       text: lines.length ? lines.join("\n") : "Nothing due",
     };
   },

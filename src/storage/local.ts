@@ -29,7 +29,7 @@ export function localStorage(dir: string): Storage {
     const e = err as NodeJS.ErrnoException;
     if (e?.code === "ENOENT") throw new NotFoundError(key, location);
     const permanent = e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EISDIR" || e?.code === "ENOTDIR" || e?.code === "EROFS";
-    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err });
+    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err, hint: localHint(e?.code, location) });
   }
 
   async function ensureDir(folder: string): Promise<void> {
@@ -156,6 +156,14 @@ export function localStorage(dir: string): Storage {
       }
     },
   };
+}
+
+/** A next step that fits a local file system error (a local vault has no credentials). */
+function localHint(code: string | undefined, location: string): string {
+  if (code === "ENOSPC" || code === "EDQUOT") return `the file system holding "${location}" is full (or over quota): free space there, then try again; what was stored so far is kept`;
+  if (code === "EACCES" || code === "EPERM") return `this user may not write there: check the owner and mode of "${location}", or run as its owner`;
+  if (code === "EROFS") return `"${location}" is on a read-only file system`;
+  return `check that "${location}" is reachable (a mounted disk or share), then try again`;
 }
 
 async function* walk(root: string, rel: string, prefix: string): AsyncGenerator<ObjectInfo> {
