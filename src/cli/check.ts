@@ -47,6 +47,7 @@ export const checkCommand = command({
       `Checked ${target.name}: ${formatCount(report.recoveryPoints)} recovery points, ${formatCount(report.trees)} trees, ${formatCount(report.blobs)} blobs, ${formatCount(report.packs)} packs` +
         (readData !== null ? `; read ${formatCount(report.packsRead)} packs (${formatBytes(report.bytesRead)})` : ""),
     ];
+    if (report.leftovers.length) lines.push(`${report.leftovers.length} temp files of interrupted saves (${formatBytes(report.leftovers.reduce((n, l) => n + l.size, 0))}): not damage; prune removes those older than the pack safety age`);
     if (report.unindexedPacks.length) lines.push(`${report.unindexedPacks.length} packs are not indexed yet (left by an interrupted backup; the next backup adopts them)`);
     for (const p of report.problems) lines.push(`damage: ${p.object}: ${p.message}${p.recoveryPoints.length ? ` (affects recovery points ${p.recoveryPoints.join(", ")})` : ""}`);
     lines.push(damaged ? `${report.problems.length} problems found\nhint: restore affected recovery points anyway: what is intact goes back in place and the rest to efsbak-lost+found; back up the resources again to store fresh copies` : "No problems found");

@@ -14,6 +14,7 @@ import { runCommandDef } from "./run.ts";
 import { validateCommand } from "./validate.ts";
 import { vaultInitCommand } from "./vault.ts";
 import { vaultKeyCommand } from "./vault-key.ts";
+import { vaultLockCommand } from "./vault-lock.ts";
 
 /** Top-level commands. */
 export const COMMANDS: Record<string, EfsbakCommand> = {
@@ -34,5 +35,5 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
 
 /** Commands with subcommands (`efsbak vault init`). */
 export const GROUPS: Record<string, Record<string, EfsbakCommand>> = {
-  vault: { init: vaultInitCommand, key: vaultKeyCommand },
+  vault: { init: vaultInitCommand, key: vaultKeyCommand, lock: vaultLockCommand },
 };

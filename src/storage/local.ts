@@ -6,11 +6,11 @@
  * (packs) are written with O_DIRECT where the file system takes it (file-writer.ts).
  */
 import { constants } from "node:fs";
-import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DIRECT_MIN_BYTES, FileWriter, directWritesAvailable } from "./file-writer.ts";
-import { type ByteRange, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, assertKey, checkRange } from "./storage.ts";
+import { type ByteRange, type ListOptions, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, assertKey, checkRange } from "./storage.ts";
 
 const TEMP_MARK = ".tmp-";
 
@@ -54,7 +54,15 @@ export function localStorage(dir: string): Storage {
       if (file) return file;
       sized ||= first.length >= DIRECT_MIN_BYTES;
       await ensureDir(folder);
-      return (file = await FileWriter.create(temp, direct && sized, refused));
+      try {
+        return (file = await FileWriter.create(temp, direct && sized, refused));
+      } catch (err) {
+        // Another process's remove() took the folder away when it emptied it: make it again.
+        if ((err as NodeJS.ErrnoException)?.code !== "ENOENT") throw err;
+        madeDirs.delete(folder);
+        await ensureDir(folder);
+        return (file = await FileWriter.create(temp, direct && sized, refused));
+      }
     };
     return {
       async write(part) {
@@ -140,11 +148,15 @@ export function localStorage(dir: string): Storage {
         fail("stat", key, err);
       }
     },
-    async *list(prefix: string) {
+    async *list(prefix: string, options?: ListOptions) {
       // Walk only the folder that can hold the prefix, then filter by the full prefix.
       const cut = prefix.lastIndexOf("/");
       const base = cut < 0 ? "" : prefix.slice(0, cut);
-      yield* walk(dir, base, prefix);
+      yield* walk(dir, base, prefix, { after: options?.startAfter });
+    },
+    async *leftovers(prefix: string) {
+      const cut = prefix.lastIndexOf("/");
+      yield* walk(dir, cut < 0 ? "" : prefix.slice(0, cut), prefix, { temp: true });
     },
     async remove(key: string) {
       const path = pathOf(key);
@@ -153,6 +165,12 @@ export function localStorage(dir: string): Storage {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
         fail("remove", key, err);
+      }
+      // An emptied folder goes too (jobs/<id>/ once prune removed the job), so listings do
+      // not wade through empty folders; a save into it makes it again.
+      const folder = dirname(path);
+      if (folder !== dir) {
+        await rmdir(folder).then(() => madeDirs.delete(folder), () => {});
       }
     },
   };
@@ -166,7 +184,12 @@ function localHint(code: string | undefined, location: string): string {
   return `check that "${location}" is reachable (a mounted disk or share), then try again`;
 }
 
-async function* walk(root: string, rel: string, prefix: string): AsyncGenerator<ObjectInfo> {
+/**
+ * Objects under prefix (after `after`, when given), walking only folders that can hold some;
+ * with `temp`, the temp files of interrupted saves instead of objects.
+ */
+async function* walk(root: string, rel: string, prefix: string, options: { after?: string; temp?: boolean } = {}): AsyncGenerator<ObjectInfo> {
+  const after = options.after;
   let entries;
   try {
     entries = await readdir(rel ? join(root, rel) : root, { withFileTypes: true });
@@ -178,8 +201,10 @@ async function* walk(root: string, rel: string, prefix: string): AsyncGenerator<
   for (const e of entries) {
     const key = rel ? `${rel}/${e.name}` : e.name;
     if (e.isDirectory()) {
-      if (prefix.startsWith(key + "/") || key.startsWith(prefix) || prefix === "") yield* walk(root, key, prefix);
-    } else if (e.isFile() && !e.name.startsWith(TEMP_MARK) && key.startsWith(prefix)) {
+      // Every key in the folder sorts before key + "/\u{10ffff}": skip it when that is not after `after`.
+      if (after !== undefined && !(`${key}/\u{10ffff}` > after)) continue;
+      if (prefix.startsWith(key + "/") || key.startsWith(prefix) || prefix === "") yield* walk(root, key, prefix, options);
+    } else if (e.isFile() && e.name.startsWith(TEMP_MARK) === !!options.temp && key.startsWith(prefix) && (after === undefined || key > after)) {
       let s;
       try {
         s = await stat(join(root, key));

@@ -131,3 +131,52 @@ describe("metrics file", () => {
     expect([...labels]).toEqual(["main"]);
   });
 });
+
+describe("the vault lock stored in the vault", () => {
+  test("prune from a directory without plans keeps what the stored lock holds; the lock only tightens", async () => {
+    const elsewhere = join(work, "elsewhere");
+    mkdirSync(elsewhere, { recursive: true });
+    const at = (iso: string) => ["--now", iso];
+    for (const v of ["locked", "unlocked"]) {
+      const b = await run(["backup", "data/b", "--vault", `./${v}`, "--delete-after", "1d", "--json", ...at("2026-03-01T04:00:00Z")]);
+      expect(b.code).toBe(0);
+    }
+    const set = await run(["vault", "lock", "--vault", "./locked", "--min-retention", "30d", "--max-retention", "3650d"]);
+    expect(set.code).toBe(0);
+    const loosen = await run(["vault", "lock", "--vault", "./locked", "--min-retention", "7d"]);
+    expect(loosen.code).toBe(1);
+    expect(loosen.stderr).toContain('Cannot loosen the lock of vault "./locked": min_retention is 30d');
+    const raise = await run(["vault", "lock", "--vault", "./locked", "--max-retention", "4000d"]);
+    expect(raise.code).toBe(1);
+    const shown = await run(["vault", "lock", "--vault", "./locked", "--json"]);
+    expect(JSON.parse(shown.stdout).lock).toMatchObject({ min_retention: "30d", min_retention_ms: 30 * 86_400_000, max_retention_ms: 3650 * 86_400_000 });
+
+    // Three days later, from a directory with no plans: the recovery point is past its
+    // delete_at; the unlocked vault loses it, the locked one keeps it.
+    const prune = (v: string) => runBinary(["prune", "--vault", join(work, v), "--json", ...at("2026-03-04T04:00:00Z")], { cwd: elsewhere, env: { EFSBAK_GC_MIN_AGE: "0" } });
+    const control = JSON.parse((await prune("unlocked")).stdout);
+    expect(control.deleted.length).toBe(1);
+    const kept = await prune("locked");
+    expect(kept.code).toBe(0);
+    const doc = JSON.parse(kept.stdout);
+    expect(doc.deleted).toEqual([]);
+    expect(doc.decisions[0].action).toBe("expired");
+    const rps = JSON.parse((await runBinary(["recovery-points", "--vault", join(work, "locked"), "--json"], { cwd: elsewhere })).stdout).recovery_points;
+    expect(rps.length).toBe(1);
+  });
+
+  test("run writes a stricter plan lock into the vault, and a looser one never loosens it", async () => {
+    mkdirSync(join(work, "lockplans"), { recursive: true });
+    const plan = (min: string) => `${planWith("./locked", { "res-b": "data/b" })}\n[vaults.main.lock]\nmin_retention = "${min}"\n`;
+    writeFileSync(join(work, "lockplans/p.toml"), plan("60d"));
+    const r = await run(["run", "lockplans/", "--now", "2026-03-04T05:10:00Z"]);
+    expect(r.code).toBe(0);
+    const lockOf = async () => JSON.parse((await run(["vault", "lock", "--vault", "./locked", "--json"])).stdout).lock;
+    expect((await lockOf()).min_retention).toBe("60d");
+    writeFileSync(join(work, "lockplans/p.toml"), plan("7d"));
+    const looser = await run(["run", "lockplans/", "--now", "2026-03-04T06:10:00Z"]);
+    expect(looser.code).toBe(0);
+    expect(looser.stderr).toContain("looser than the one stored in the vault");
+    expect((await lockOf()).min_retention).toBe("60d");
+  });
+});
