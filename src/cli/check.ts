@@ -1,10 +1,10 @@
 /** `efsbak check`: verify a vault's structure, and with --read-data its data. */
 import { UsageError } from "../errors.ts";
 import { check } from "../check/check.ts";
-import { createJob } from "../jobs/job.ts";
+import { createJobIfWritable } from "../jobs/job.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount } from "./output.ts";
-import { jobJson } from "./jobs.ts";
+import { jobJson, readOnlyWarning } from "./jobs.ts";
 import { phaseProgress } from "./progress.ts";
 
 const CHECK_UNITS: Record<string, string> = { index: " index files", packs: " packs", "read-data": " packs", "recovery-points": " recovery points", trees: " trees" };
@@ -25,7 +25,7 @@ export const checkCommand = command({
     // itself and reports each damaged one.
     const vault = await ctx.openVault(target, { onIndexDamage: () => {} });
     const readData = parseShare(args["read-data"] as string | undefined);
-    const job = await createJob(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now() });
+    const job = await createJobIfWritable(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now(), onReadOnly: readOnlyWarning(ctx, target.name, "check") });
     await job.update({ started_at: ctx.now().toISOString() });
     let report;
     const progress = phaseProgress(ctx, { verb: "checking", units: CHECK_UNITS });

@@ -3,6 +3,16 @@ import { listJobs, type JobRecord } from "../jobs/job.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatTime, table } from "./output.ts";
 import { UsageError } from "../errors.ts";
+import type { StorageError } from "../storage/storage.ts";
+import type { Context } from "./context.ts";
+
+/**
+ * The one warning a command that only reads gives when the vault will not take its job
+ * record (read-only use: the command goes on and exits as usual).
+ */
+export function readOnlyWarning(ctx: Context, vault: string, what: string): (err: StorageError) => void {
+  return (err) => ctx.log.warn(`Vault "${vault}" is read-only for this user: this ${what} goes on, but is not recorded as a job (${err.message})`);
+}
 
 /** A job in the --json shape of DESIGN.md. */
 export function jobJson(j: JobRecord): Record<string, unknown> {

@@ -1,5 +1,5 @@
 /** `efsbak restore RP`: restore a recovery point into TARGET/efsbak-restore_<time>/. */
-import { createJob } from "../jobs/job.ts";
+import { createJobIfWritable } from "../jobs/job.ts";
 import { EfsbakError } from "../errors.ts";
 import { restore, type RestoreProgress } from "../restore/restore.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatSeconds } from "./output.ts";
 import { totalProgress } from "./progress.ts";
-import { jobJson } from "./jobs.ts";
+import { jobJson, readOnlyWarning } from "./jobs.ts";
 
 /** The restore command. */
 export const restoreCommand = command({
@@ -33,7 +33,7 @@ export const restoreCommand = command({
     const at = Date.parse(rp.created_at);
     const others = rps.filter((r) => r.resource === rp.resource && r.id !== rp.id).sort((a, b) => Math.abs(Date.parse(a.created_at) - at) - Math.abs(Date.parse(b.created_at) - at));
     const into = resolve(ctx.io.cwd, (args.target as string | undefined) ?? rp.source_path);
-    const job = await createJob(vault, { type: "restore", vault: target.name, resource: rp.resource, plan: rp.plan, rule: rp.rule, state: "PENDING" }, { now: ctx.now() });
+    const job = await createJobIfWritable(vault, { type: "restore", vault: target.name, resource: rp.resource, plan: rp.plan, rule: rp.rule, state: "PENDING" }, { now: ctx.now(), onReadOnly: readOnlyWarning(ctx, target.name, "restore") });
     await job.update({ state: "RUNNING", started_at: ctx.now().toISOString(), recovery_point: rp.id });
     const progress = totalProgress<RestoreProgress>(ctx, "restoring");
     const t0 = performance.now();

@@ -10,7 +10,7 @@
  * ABORTED (via ABORTING), and EXPIRED for a scheduled job whose start window passed.
  */
 import { hostname } from "node:os";
-import { NotFoundError, type Storage } from "../storage/storage.ts";
+import { NotFoundError, StorageError, type Storage } from "../storage/storage.ts";
 import { VaultDamageError } from "../errors.ts";
 import { dueKey, jobKey, type DueSlot } from "../vault/layout.ts";
 import { loadJsonObjects } from "../vault/load-json.ts";
@@ -118,6 +118,48 @@ export async function createJob(vault: Pick<Vault, "saveJson" | "keys">, job: Ne
       Object.assign(record, patch);
       seq++;
       await vault.saveJson(jobKey(record.id, seq), record);
+    },
+  };
+}
+
+/**
+ * createJob for commands that only read the vault (restore, check): when the vault refuses
+ * the write (a read-only vault, or credentials that may only read), the job goes unrecorded,
+ * `onReadOnly` is told once, and the command goes on. Any other error is thrown.
+ */
+export async function createJobIfWritable(vault: Pick<Vault, "saveJson" | "keys">, job: NewJob, options: { now: Date; onReadOnly: (err: StorageError) => void }): Promise<JobWriter & { readonly recorded: boolean }> {
+  let recorded = true;
+  const denied = (err: unknown) => {
+    if (!(err instanceof StorageError && err.denied)) throw err;
+    if (recorded) options.onReadOnly(err);
+    recorded = false;
+  };
+  let writer: JobWriter;
+  try {
+    writer = await createJob(vault, job, options);
+  } catch (err) {
+    denied(err);
+    // Not recorded: the same record, kept in memory only.
+    const record = (await createJob({ keys: null, saveJson: async () => {} }, job, options)).record;
+    writer = { record, update: async (patch) => void Object.assign(record, patch) };
+  }
+  const inner = writer;
+  return {
+    get record() {
+      return inner.record;
+    },
+    get recorded() {
+      return recorded;
+    },
+    async update(patch) {
+      if (!recorded) {
+        Object.assign(inner.record, patch);
+        return;
+      }
+      await inner.update(patch).catch((err) => {
+        denied(err);
+        Object.assign(inner.record, patch);
+      });
     },
   };
 }

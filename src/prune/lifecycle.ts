@@ -26,6 +26,12 @@ import { executeHousekeeping, planHousekeeping, type HousekeepingPlan, type Hous
 /** Indexed packs younger than this (by storage time, real clock) are never deleted or repacked. */
 export const GC_MIN_PACK_AGE_MS = 60 * 60 * 1000;
 
+/**
+ * Temp files are never removed younger than this, whatever the pack safety age (tests and
+ * drills set it to 0): a save running right now may be writing them.
+ */
+export const TEMP_MIN_AGE_MS = 5 * 60 * 1000;
+
 /** Options of a lifecycle pass. */
 export interface LifecycleOptions {
   vaultName: string;
@@ -80,7 +86,7 @@ export async function applyLifecycle(vault: Vault, options: LifecycleOptions): P
   let { v, rps, cold, decisions, deleting, cooling } = await decide(vault);
   const changes = deleting.size + cooling.size > 0;
   if (!changes && !options.alwaysGc) return { decisions, deleted: [], movedCold: [], gc: null, gcDone: null, job: null, housekeeping: null, housekept: null };
-  const housekeepingOptions = () => ({ now: options.now(), realNow: (options.realNow ?? Date.now)(), jobRetentionMs: options.jobRetentionMs, minTempAgeMs: options.minPackAgeMs ?? GC_MIN_PACK_AGE_MS });
+  const housekeepingOptions = () => ({ now: options.now(), realNow: (options.realNow ?? Date.now)(), jobRetentionMs: options.jobRetentionMs, minTempAgeMs: Math.max(options.minPackAgeMs ?? GC_MIN_PACK_AGE_MS, TEMP_MIN_AGE_MS) });
 
   const planFor = async () => {
     const roots = rps.filter((r) => !deleting.has(r.id)).map((r) => ({ tree: r.tree, cold: cold.has(r.id) || cooling.has(r.id) }));

@@ -29,7 +29,7 @@ export function localStorage(dir: string): Storage {
     const e = err as NodeJS.ErrnoException;
     if (e?.code === "ENOENT") throw new NotFoundError(key, location);
     const permanent = e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EISDIR" || e?.code === "ENOTDIR" || e?.code === "EROFS";
-    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err, hint: localHint(e?.code, location) });
+    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err, hint: localHint(e?.code, location), denied: e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EROFS" });
   }
 
   async function ensureDir(folder: string): Promise<void> {

@@ -117,7 +117,7 @@ export function s3Storage(options: S3Options): Storage {
     const kind = s3ErrorKind(code);
     if (kind === "notfound" && op !== "list") throw new NotFoundError(key, location);
     const detail = describe(code, typeof e?.message === "string" ? e.message : String(err), secrets);
-    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${detail}`, { permanent: kind !== "transient", key });
+    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${detail}`, { permanent: kind !== "transient", key, denied: code === "AccessDenied" });
   }
 
   /** Runs one request under the concurrency limit and the timeout; errors are Bun's. */

@@ -77,11 +77,14 @@ export interface Storage {
 export class StorageError extends EfsbakError {
   readonly permanent: boolean;
   readonly key?: string;
-  constructor(message: string, options: { permanent: boolean; key?: string; cause?: unknown; hint?: string }) {
+  /** The storage refused the operation to this user (EACCES, EPERM, EROFS, S3 AccessDenied): a read-only vault when writing. */
+  readonly denied: boolean;
+  constructor(message: string, options: { permanent: boolean; key?: string; cause?: unknown; hint?: string; denied?: boolean }) {
     super(message, { exitCode: 1, hint: options.hint ?? "check that the vault is reachable and that its credentials allow this, then try again", cause: options.cause });
     this.name = "StorageError";
     this.permanent = options.permanent;
     this.key = options.key;
+    this.denied = options.denied ?? false;
   }
 }
 

@@ -5,7 +5,7 @@
  * after failures too, with one label per vault whatever spelling was typed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary, runBinary } from "../support/cli.ts";
@@ -178,5 +178,40 @@ describe("the vault lock stored in the vault", () => {
     expect(looser.code).toBe(0);
     expect(looser.stderr).toContain("looser than the one stored in the vault");
     expect((await lockOf()).min_retention).toBe("60d");
+  });
+});
+
+describe("a vault this user may only read", () => {
+  test("restore, ls, recovery-points and check work, each saying once that it records no job", async () => {
+    expect((await run(["backup", "data/b", "--vault", "./ro"])).code).toBe(0);
+    const jobsBefore = JSON.parse((await run(["jobs", "--vault", "./ro", "--json"])).stdout).jobs.length;
+    // Tests run as root, whom file modes do not stop: run the binary as nobody, on a vault
+    // nobody may read but not write.
+    Bun.spawnSync(["chmod", "0755", work]);
+    Bun.spawnSync(["chmod", "-R", "a+rX,a-w", join(work, "ro")]);
+    mkdirSync(join(work, "ro-out"), { mode: 0o777 });
+    Bun.spawnSync(["chmod", "0777", join(work, "ro-out")]);
+    const asNobody = (args: string[]) => {
+      const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ensureBinary(), ...args], { cwd: work, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/tmp" } });
+      return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    };
+    try {
+      const probe = asNobody(["backup", "data/b", "--vault", "./ro"]);
+      expect(probe.code).toBe(1); // nobody really cannot write there
+      for (const args of [["restore", "latest", "--target", "ro-out"], ["check"]]) {
+        const r = asNobody([...args, "--vault", "./ro", "--json"]);
+        expect({ args, code: r.code }).toEqual({ args, code: 0 });
+        expect(r.stderr.split("\n").filter((l) => l.includes("read-only")).length).toBe(1);
+        expect(JSON.parse(r.stdout).job.state).toBe("COMPLETED");
+      }
+      expect(readdirSync(join(work, "ro-out")).some((n) => n.startsWith("efsbak-restore_"))).toBe(true);
+      for (const args of [["ls", "latest"], ["recovery-points"]]) {
+        const r = asNobody([...args, "--vault", "./ro"]);
+        expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: "" });
+      }
+    } finally {
+      Bun.spawnSync(["chmod", "-R", "u+w", join(work, "ro")]);
+    }
+    expect(JSON.parse((await run(["jobs", "--vault", "./ro", "--json"])).stdout).jobs.length).toBe(jobsBefore);
   });
 });

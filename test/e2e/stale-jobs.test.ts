@@ -6,7 +6,7 @@
  * marks, and still finds those of a vault written before due marks existed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -94,7 +94,10 @@ describe("a backup killed with -9", () => {
     expect(after.map((j: { state: string }) => j.state)).toEqual(["ABORTED"]);
     expect(after[0].error).toContain("ended without finishing");
 
-    const old = await run(["prune", "--vault", "./v1", "--json"], { EFSBAK_GC_MIN_AGE: "0" });
+    // Two hours later (storage time): past the safety age, they go.
+    const past = new Date(Date.now() - 2 * 3600_000);
+    for (const t of left) utimesSync(t.path, past, past);
+    const old = await run(["prune", "--vault", "./v1", "--json"]);
     expect(old.code).toBe(0);
     expect(JSON.parse(old.stdout).housekeeping.leftovers_deleted.length).toBe(left.length);
     expect(tempFiles(join(work, "v1"))).toEqual([]);
