@@ -1,10 +1,11 @@
 /**
  * Does `efsbak run` cost what its window needs, or the vault's history? A no-op run (nothing
- * due) of dist/efsbak on a vault holding 10 job records, then the same vault with 20,000
- * (finished backup jobs spread over the 89 days before, as an hourly plan leaves them within
- * the 90-day job retention). Prints the median wall time of each and the ratio.
+ * due) of dist/efsbak on a vault holding 10 job records and on one holding 20,000 (finished
+ * backup jobs spread over the 89 days before, as an hourly plan leaves them within the 90-day
+ * job retention). Runs alternate between the two vaults, so load from elsewhere on the machine
+ * falls on both alike; prints the median wall and CPU time of each and the ratios.
  *
- *   bun scripts/bench-history.ts [--jobs 20000] [--runs 9]
+ *   bun scripts/bench-history.ts [--jobs 20000] [--runs 21]     (EFSBAK_BIN: another build)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,27 +17,37 @@ import { openVault, readConfig } from "../src/vault/vault.ts";
 const argv = process.argv.slice(2);
 const opt = (name: string, d: number) => (argv.includes(`--${name}`) ? Number(argv[argv.indexOf(`--${name}`) + 1]) : d);
 const JOBS = opt("jobs", 20_000);
-const RUNS = opt("runs", 15);
-const BIN = join(import.meta.dir, "../dist/efsbak");
+const RUNS = opt("runs", 21);
+const BIN = process.env.EFSBAK_BIN ?? join(import.meta.dir, "../dist/efsbak"); // another build, to compare
 const T0 = Date.parse("2026-06-01T10:05:00Z");
+const PLAN = `[vaults.main]\nurl = "./vault"\n\n[[resources]]\nid = "fs-home"\npath = "data/home"\n\n[plan]\nname = "p"\n\n[[plan.rules]]\nname = "hourly"\nschedule = "@hourly"\nstart_window = "1h"\nvault = "main"\n\n[[plan.selections]]\nname = "all"\nresources = ["fs-home"]\n`;
 
-const work = mkdtempSync(join(tmpdir(), "efsbak-bench-history-"));
-mkdirSync(join(work, "data/home"), { recursive: true });
-for (let i = 0; i < 20; i++) writeFileSync(join(work, `data/home/f${i}.txt`), `file ${i}\n`);
-mkdirSync(join(work, "plans"));
-writeFileSync(join(work, "plans/p.toml"), `[vaults.main]\nurl = "./vault"\n\n[[resources]]\nid = "fs-home"\npath = "data/home"\n\n[plan]\nname = "p"\n\n[[plan.rules]]\nname = "hourly"\nschedule = "@hourly"\nstart_window = "1h"\nvault = "main"\n\n[[plan.selections]]\nname = "all"\nresources = ["fs-home"]\n`);
-
-function efsbak(args: string[]): number {
-  const t = Bun.nanoseconds();
-  const r = Bun.spawnSync([BIN, ...args], { cwd: work, stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`efsbak ${args.join(" ")}: exit ${r.exitCode}: ${r.stderr.toString()}`);
-  return (Bun.nanoseconds() - t) / 1e6;
+interface Run {
+  wallMs: number;
+  cpuMs: number;
 }
 
-async function addJobs(n: number): Promise<void> {
+function efsbak(work: string, args: string[]): Run {
+  const t = Bun.nanoseconds();
+  const r = Bun.spawnSync([BIN, ...args], { cwd: work, stdout: "pipe", stderr: "pipe" });
+  const wallMs = (Bun.nanoseconds() - t) / 1e6;
+  if (r.exitCode !== 0) throw new Error(`efsbak ${args.join(" ")}: exit ${r.exitCode}: ${r.stderr.toString()}`);
+  const cpu = r.resourceUsage?.cpuTime;
+  return { wallMs, cpuMs: cpu ? (Number(cpu.user) + Number(cpu.system)) / 1000 : NaN };
+}
+
+/** A plans dir and a vault after one due backup (job 1), plus n - 1 older finished jobs. */
+async function setUp(jobs: number): Promise<string> {
+  const work = mkdtempSync(join(tmpdir(), "efsbak-bench-history-"));
+  mkdirSync(join(work, "data/home"), { recursive: true });
+  for (let i = 0; i < 20; i++) writeFileSync(join(work, `data/home/f${i}.txt`), `file ${i}\n`);
+  mkdirSync(join(work, "plans"));
+  writeFileSync(join(work, "plans/p.toml"), PLAN);
+  efsbak(work, ["run", "plans/", "--now", new Date(T0).toISOString()]);
   const storage = localStorage(join(work, "vault"));
   const vault = await openVault(storage, { cold: localStorage(join(work, "vault/cold")), config: (await readConfig(storage))!, keys: null });
   const span = 89 * 86_400_000;
+  const n = jobs - 1;
   const queue = Array.from({ length: n }, (_, i) => i);
   async function worker() {
     for (let i = queue.pop(); i !== undefined; i = queue.pop()) {
@@ -46,6 +57,7 @@ async function addJobs(n: number): Promise<void> {
     }
   }
   await Promise.all(Array.from({ length: 16 }, worker));
+  return work;
 }
 
 function median(xs: number[]): number {
@@ -53,23 +65,23 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function measure(label: string): number {
-  const now = new Date(T0 + 10 * 60_000).toISOString();
-  efsbak(["run", "plans/", "--now", now]); // warm the page cache
-  const times = Array.from({ length: RUNS }, () => efsbak(["run", "plans/", "--now", now]));
-  const m = median(times);
-  console.log(`${label}: median ${m.toFixed(1)} ms over ${RUNS} runs (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`);
-  return m;
-}
-
+const small = await setUp(10);
+const big = await setUp(JOBS);
 try {
-  if (process.env.KEEP) console.log(work);
-  efsbak(["run", "plans/", "--now", new Date(T0).toISOString()]); // the backup that is due, job 1
-  await addJobs(9);
-  const small = measure("10 job records");
-  await addJobs(JOBS - 10);
-  const big = measure(`${JOBS} job records`);
-  console.log(`ratio ${(big / small).toFixed(2)}x`);
+  const now = new Date(T0 + 10 * 60_000).toISOString();
+  const args = ["run", "plans/", "--now", now];
+  efsbak(small, args); // warm the page cache
+  efsbak(big, args);
+  const runs: Record<"small" | "big", Run[]> = { small: [], big: [] };
+  for (let i = 0; i < RUNS; i++) {
+    runs.small.push(efsbak(small, args));
+    runs.big.push(efsbak(big, args));
+  }
+  const show = (label: string, rs: Run[]) => console.log(`${label}: wall median ${median(rs.map((r) => r.wallMs)).toFixed(1)} ms (min ${Math.min(...rs.map((r) => r.wallMs)).toFixed(1)}), CPU median ${median(rs.map((r) => r.cpuMs)).toFixed(1)} ms`);
+  show("10 job records", runs.small);
+  show(`${JOBS} job records`, runs.big);
+  const ratio = (f: (r: Run) => number) => (median(runs.big.map(f)) / median(runs.small.map(f))).toFixed(2);
+  console.log(`ratio (${JOBS} / 10): wall ${ratio((r) => r.wallMs)}x, CPU ${ratio((r) => r.cpuMs)}x; load average ${(await Bun.file("/proc/loadavg").text()).split(" ")[0]}`);
 } finally {
-  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  for (const w of [small, big]) rmSync(w, { recursive: true, force: true });
 }
