@@ -3,7 +3,7 @@ import { UsageError } from "../errors.ts";
 import { check } from "../check/check.ts";
 import { createJobIfWritable } from "../jobs/job.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
-import { formatBytes, formatCount } from "./output.ts";
+import { formatBytes, formatCount, snakeKeys } from "./output.ts";
 import { jobJson, readOnlyWarning } from "./jobs.ts";
 import { phaseProgress } from "./progress.ts";
 
@@ -51,7 +51,7 @@ export const checkCommand = command({
     if (report.unindexedPacks.length) lines.push(`${report.unindexedPacks.length} packs are not indexed yet (left by an interrupted backup; the next backup adopts them)`);
     for (const p of report.problems) lines.push(`damage: ${p.object}: ${p.message}${p.recoveryPoints.length ? ` (affects recovery points ${p.recoveryPoints.join(", ")})` : ""}`);
     lines.push(damaged ? `${report.problems.length} problems found\nhint: restore affected recovery points anyway: what is intact goes back in place and the rest to efsbak-lost+found; back up the resources again to store fresh copies` : "No problems found");
-    return { exitCode: damaged ? 1 : 0, json: { job: jobJson(job.record), ...report }, text: lines.join("\n") };
+    return { exitCode: damaged ? 1 : 0, json: { job: jobJson(job.record), ...(snakeKeys(report) as object) }, text: lines.join("\n") };
   },
 });
 

@@ -14,6 +14,12 @@ export function readOnlyWarning(ctx: Context, vault: string, what: string): (err
   return (err) => ctx.log.warn(`Vault "${vault}" is read-only for this user: this ${what} goes on, but is not recorded as a job (${err.message})`);
 }
 
+/** The MESSAGE column of a job without error: its first warning, and how many more (full list in --json). */
+export function warningSummary(warnings: string[]): string {
+  if (warnings.length === 0) return "";
+  return warnings.length === 1 ? warnings[0] : `${warnings[0]} (and ${warnings.length - 1} more warning${warnings.length === 2 ? "" : "s"})`;
+}
+
 /** A job in the --json shape of DESIGN.md. */
 export function jobJson(j: JobRecord): Record<string, unknown> {
   return {
@@ -63,7 +69,7 @@ export const jobsCommand = command({
     const jobs = limit === 0 ? all : all.slice(0, limit);
     const rows = jobs.map((j) => [
       j.id.slice(0, 12), j.type, j.state, j.resource ?? "-", formatTime(j.started_at ?? j.created_at), formatTime(j.ended_at),
-      formatCount(j.files), formatBytes(j.bytes_new), j.error ?? (j.warnings.length ? `${j.warnings.length} warnings` : ""),
+      formatCount(j.files), formatBytes(j.bytes_new), j.error ?? warningSummary(j.warnings),
     ]);
     const text = jobs.length === 0 ? "No jobs" : table(["ID", "TYPE", "STATE", "RESOURCE", "STARTED", "ENDED", "FILES", "NEW", "MESSAGE"], rows);
     return { exitCode: 0, json: { jobs: jobs.map(jobJson) }, text };

@@ -5,7 +5,7 @@ import { applyLifecycle, type LifecycleResult } from "../prune/lifecycle.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import type { Context } from "./context.ts";
 import { jobJson } from "./jobs.ts";
-import { formatBytes, formatCount } from "./output.ts";
+import { formatBytes, formatCount, snakeKeys } from "./output.ts";
 import { phaseProgress } from "./progress.ts";
 
 const PRUNE_UNITS: Record<string, string> = { marking: " trees", repacking: " packs", deleting: " packs" };
@@ -91,8 +91,8 @@ export const pruneCommand = command({
         decisions: r.decisions,
         deleted: r.deleted,
         moved_cold: r.movedCold,
-        gc: r.gc,
-        gc_done: r.gcDone,
+        gc: snakeKeys(r.gc),
+        gc_done: snakeKeys(r.gcDone),
         housekeeping: housekeepingJson(r),
       },
       text: lines.length ? lines.join("\n") : "Nothing to do",

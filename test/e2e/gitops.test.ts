@@ -215,3 +215,34 @@ describe("a vault this user may only read", () => {
     expect(JSON.parse((await run(["jobs", "--vault", "./ro", "--json"])).stdout).jobs.length).toBe(jobsBefore);
   });
 });
+
+describe("output", () => {
+  test("check and prune --json spell every key in snake_case", async () => {
+    const keys = (v: unknown, out: string[] = []): string[] => {
+      if (Array.isArray(v)) v.forEach((x) => keys(x, out));
+      else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) out.push(k), keys(x, out);
+      return out;
+    };
+    for (const cmd of [["check", "--read-data"], ["prune"], ["prune", "--dry-run"]]) {
+      const r = await run([...cmd, "--vault", "./vault-of-other", "--json"]);
+      expect(r.code).toBe(0);
+      const all = keys(JSON.parse(r.stdout));
+      expect(all.length).toBeGreaterThan(10);
+      expect({ cmd, camel: all.filter((k) => /[A-Z]/.test(k)) }).toEqual({ cmd, camel: [] });
+    }
+    const doc = JSON.parse((await run(["check", "--vault", "./vault-of-other", "--json"])).stdout);
+    expect(doc).toContainKeys(["recovery_points", "unindexed_packs", "packs_read", "bytes_read", "leftovers"]);
+  });
+
+  test("the jobs MESSAGE column shows the first warning's text", async () => {
+    mkdirSync(join(work, "data/w"), { recursive: true });
+    writeFileSync(join(work, "data/w/a.txt"), "a\n");
+    expect(Bun.spawnSync(["mkfifo", join(work, "data/w/pipe")]).exitCode).toBe(0);
+    expect((await run(["backup", "data/w", "--vault", "./warned"])).code).toBe(0);
+    const warnings = JSON.parse((await run(["jobs", "--vault", "./warned", "--json"])).stdout).jobs[0].warnings as string[];
+    expect(warnings.length).toBe(1);
+    const text = (await run(["jobs", "--vault", "./warned"])).stdout;
+    expect(text).toContain(warnings[0]);
+    expect(text).not.toContain("1 warnings");
+  });
+});
