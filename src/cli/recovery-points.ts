@@ -1,6 +1,7 @@
 /** `efsbak recovery-points`: the recovery points of a vault, oldest first. */
 import { listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import { planLifecycle } from "../prune/policy.ts";
+import { readVaultLock, strongerLock } from "../vault/vault-lock.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatTime, table } from "./output.ts";
 
@@ -42,8 +43,9 @@ export const recoveryPointsCommand = command({
     const rps = (await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }))
       .filter((r) => !args.resource || r.resource === args.resource);
     const marks = await listLifecycleMarks(vault);
-    // Past retention but kept by the vault lock: shown EXPIRED, as AWS Backup does.
-    const expired = new Set(planLifecycle(rps, { now: ctx.now(), lock: target.spec?.lock, cold: new Set(marks.keys()) }).filter((d) => d.action === "expired").map((d) => d.rp));
+    // Past retention but kept by the vault lock (the vault's own, and the plans'): shown EXPIRED, as AWS Backup does.
+    const lock = strongerLock(await readVaultLock(vault), target.spec?.lock);
+    const expired = new Set(planLifecycle(rps, { now: ctx.now(), lock, cold: new Set(marks.keys()) }).filter((d) => d.action === "expired").map((d) => d.rp));
     const docs = rps.map((r) => rpJson(r, { tier: marks.has(r.id) ? "cold" : "warm", status: expired.has(r.id) ? "EXPIRED" : undefined }));
     const rows = docs.map((r) => [
       String(r.id), String(r.resource), formatTime(r.created_at as string), String(r.status), String(r.tier),

@@ -161,8 +161,8 @@ describe("the vault lock stored in the vault", () => {
     const doc = JSON.parse(kept.stdout);
     expect(doc.deleted).toEqual([]);
     expect(doc.decisions[0].action).toBe("expired");
-    const rps = JSON.parse((await runBinary(["recovery-points", "--vault", join(work, "locked"), "--json"], { cwd: elsewhere })).stdout).recovery_points;
-    expect(rps.length).toBe(1);
+    const rps = JSON.parse((await runBinary(["recovery-points", "--vault", join(work, "locked"), "--json", ...at("2026-03-04T04:00:00Z")], { cwd: elsewhere })).stdout).recovery_points;
+    expect(rps.map((rp: { status: string }) => rp.status)).toEqual(["EXPIRED"]);
   });
 
   test("run writes a stricter plan lock into the vault, and a looser one never loosens it", async () => {
