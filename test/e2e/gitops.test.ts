@@ -83,6 +83,9 @@ describe("piped stdout", () => {
     }
     expect(await proc.exited).toBe(0);
     expect(got).toBe(want);
+    // And through a shell pipeline (a pipe(2) for sure), as the issue measured it.
+    const shell = Bun.spawnSync(["sh", "-c", `"${ensureBinary()}" ls latest --vault ./vault-of-other --resource res-a --json | (sleep 1; wc -c)`], { cwd: work, stdout: "pipe" });
+    expect(Number(shell.stdout.toString().trim())).toBe(want);
   });
 });
 
