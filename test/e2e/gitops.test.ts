@@ -201,6 +201,9 @@ describe("a vault this user may only read", () => {
     try {
       const probe = asNobody(["backup", "data/b", "--vault", "./ro"]);
       expect(probe.code).toBe(1); // nobody really cannot write there
+      // A local vault's hint fits the error: no talk of credentials.
+      expect(probe.stderr).toContain("hint: this user may not write there");
+      expect(probe.stderr).not.toContain("credentials");
       for (const args of [["restore", "latest", "--target", "ro-out"], ["check"]]) {
         const r = asNobody([...args, "--vault", "./ro", "--json"]);
         expect({ args, code: r.code }).toEqual({ args, code: 0 });
