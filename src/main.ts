@@ -23,13 +23,37 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+const stdout = flushable(process.stdout);
+const stderr = flushable(process.stderr);
 const code = await runCli(process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
+  stdout,
+  stderr,
   env: process.env,
   cwd: process.cwd(),
   signal: stop.signal,
 });
-// Let piped output drain before exiting (a pipe write may still be queued).
-await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write("", () => resolve()))));
+// Output on stdout is never cut short, however slowly a pipe reads it: process.exit drops
+// whatever a pipe has not taken yet (Bun queues writes past the 64 KiB pipe buffer), so wait
+// until the last write of each stream has been handed to the kernel. (Writing "" and waiting
+// for its callback does not wait under Bun.)
+await Promise.all([stdout.flushed(), stderr.flushed()]);
 process.exit(code);
+
+/** A process stream whose writes can be awaited: flushed() resolves once the last one is out. */
+function flushable(stream: NodeJS.WriteStream): { write(s: string): void; flushed(): Promise<void>; readonly isTTY: boolean; readonly columns?: number } {
+  let last: Promise<void> = Promise.resolve();
+  // A reader that went away (EPIPE, e.g. "| head") must not turn into an internal error.
+  stream.on("error", () => {});
+  return {
+    write(s) {
+      last = new Promise<void>((resolve) => void stream.write(s, () => resolve()));
+    },
+    flushed: () => last,
+    get isTTY() {
+      return !!stream.isTTY;
+    },
+    get columns() {
+      return stream.columns;
+    },
+  };
+}

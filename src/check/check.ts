@@ -30,6 +30,7 @@ import { CONFIG_KEY, idOfKey, packKey } from "../vault/layout.ts";
 import { decodeObject } from "../vault/object.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
+import { listLeftovers, type Leftover } from "../vault/leftovers.ts";
 import { type CheckProblem, ProblemLog } from "./problems.ts";
 import { type PackToRead, readData, selectShare } from "./read-data.ts";
 import { type RpRoot, TreeWalker } from "./walk.ts";
@@ -55,6 +56,8 @@ export interface CheckReport {
   problems: CheckProblem[];
   /** Keys of packs in storage that no index names: garbage or adoptable leftovers of interrupted backups, not damage. */
   unindexedPacks: string[];
+  /** Temp files of interrupted saves (local vaults): not damage; prune removes them once older than the pack safety age. */
+  leftovers: Leftover[];
 }
 
 /** Progress of a check: `total` is 0 while unknown. */
@@ -72,6 +75,8 @@ export interface CheckOptions {
   random?: () => number;
   onProgress?: (p: CheckProgress) => void;
   signal?: AbortSignal;
+  /** The real clock, ms (ages of leftovers); Date.now by default. */
+  realNow?: () => number;
 }
 
 /** A pack named by an index file. */
@@ -157,6 +162,7 @@ export async function check(vault: Vault, options: CheckOptions = {}): Promise<C
     bytesRead: read.bytesRead + walker.bytesRead,
     problems: log.list(),
     unindexedPacks,
+    leftovers: await listLeftovers(vault, (options.realNow ?? Date.now)()),
   };
 }
 

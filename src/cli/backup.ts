@@ -61,7 +61,7 @@ export const backupCommand = command({
     const text = `Backed up "${source.id}" to ${target.name}: ${formatCount(job.files)} files, ${formatBytes(job.bytes_read)} read, ${formatBytes(job.bytes_new)} new, ${formatBytes(job.bytes_stored)} stored in ${formatSeconds(seconds)}\n` +
       `recovery point ${job.recovery_point}${job.warnings.length ? ` (${job.warnings.length} warnings)` : ""}` +
       (job.skipped_count ? `\n${job.error}: ${skippedList(job.skipped ?? [])}` : "");
-    return { exitCode: job.state === "COMPLETED" ? 0 : 3, json: { job: jobJson(job), recovery_point: job.recovery_point }, text };
+    return { exitCode: job.state === "COMPLETED" ? 0 : 3, json: { job: jobJson(job), recovery_point: job.recovery_point, vault_created: ctx.createdVaults.length > 0 }, text };
   },
 });
 

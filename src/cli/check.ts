@@ -1,12 +1,12 @@
 /** `efsbak check`: verify a vault's structure, and with --read-data its data. */
 import { UsageError } from "../errors.ts";
 import { check } from "../check/check.ts";
-import { createJob } from "../jobs/job.ts";
+import { createJobIfWritable } from "../jobs/job.ts";
 import { acquireVaultLock } from "../vault/lock.ts";
 import { withCurrentIndex } from "../vault/vault.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
-import { formatBytes, formatCount } from "./output.ts";
-import { jobJson } from "./jobs.ts";
+import { formatBytes, formatCount, snakeKeys } from "./output.ts";
+import { jobJson, readOnlyWarning } from "./jobs.ts";
 import { phaseProgress } from "./progress.ts";
 
 const CHECK_UNITS: Record<string, string> = { index: " index files", packs: " packs", "read-data": " packs", "recovery-points": " recovery points", trees: " trees" };
@@ -34,7 +34,7 @@ export const checkCommand = command({
     let job;
     try {
       const vault = await withCurrentIndex(opened, { onIndexDamage: () => {} });
-      job = lock.held ? await createJob(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now() }) : null;
+      job = lock.held ? await createJobIfWritable(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now(), onReadOnly: readOnlyWarning(ctx, target.name, "check") }) : null;
       await job?.update({ started_at: ctx.now().toISOString() });
       const progress = phaseProgress(ctx, { verb: "checking", units: CHECK_UNITS });
       try {
@@ -59,10 +59,11 @@ export const checkCommand = command({
       `Checked ${target.name}: ${formatCount(report.recoveryPoints)} recovery points, ${formatCount(report.trees)} trees, ${formatCount(report.blobs)} blobs, ${formatCount(report.packs)} packs` +
         (readData !== null ? `; read ${formatCount(report.packsRead)} packs (${formatBytes(report.bytesRead)})` : ""),
     ];
+    if (report.leftovers.length) lines.push(`${report.leftovers.length} temp files of interrupted saves (${formatBytes(report.leftovers.reduce((n, l) => n + l.size, 0))}): not damage; prune removes those older than the pack safety age`);
     if (report.unindexedPacks.length) lines.push(`${report.unindexedPacks.length} packs are not indexed yet (left by an interrupted backup; the next backup adopts them)`);
     for (const p of report.problems) lines.push(`damage: ${p.object}: ${p.message}${p.recoveryPoints.length ? ` (affects recovery points ${p.recoveryPoints.join(", ")})` : ""}`);
     lines.push(damaged ? `${report.problems.length} problems found\nhint: restore affected recovery points anyway: what is intact goes back in place and the rest to efsbak-lost+found; back up the resources again to store fresh copies` : "No problems found");
-    return { exitCode: damaged ? 1 : 0, json: { job: job ? jobJson(job.record) : null, ...report }, text: lines.join("\n") };
+    return { exitCode: damaged ? 1 : 0, json: { job: job?.recorded ? jobJson(job.record) : null, ...(snakeKeys(report) as object) }, text: lines.join("\n") };
   },
 });
 

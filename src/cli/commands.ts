@@ -19,6 +19,7 @@ import { statsCommand } from "./stats.ts";
 import { validateCommand } from "./validate.ts";
 import { vaultInitCommand } from "./vault.ts";
 import { vaultKeyCommand } from "./vault-key.ts";
+import { vaultLockCommand } from "./vault-lock.ts";
 
 /** Top-level commands. */
 export const COMMANDS: Record<string, EfsbakCommand> = {
@@ -43,6 +44,6 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
 
 /** Commands with subcommands (`efsbak vault init`). */
 export const GROUPS: Record<string, Record<string, EfsbakCommand>> = {
-  vault: { init: vaultInitCommand, key: vaultKeyCommand },
+  vault: { init: vaultInitCommand, key: vaultKeyCommand, lock: vaultLockCommand },
   "recovery-points": { delete: recoveryPointsDeleteCommand },
 };

@@ -54,8 +54,16 @@ export interface Context {
   now(): Date;
   /** True when the clock is simulated. */
   simulated: boolean;
-  /** Plans from --plans (default "plans"); null when the default dir does not exist. */
-  plans(options?: { required?: boolean; dir?: string }): Plans | null;
+  /**
+   * Plans of this invocation's one plans directory (see usePlansDir, else --plans, else
+   * "plans"); null when the default dir does not exist.
+   */
+  plans(options?: { required?: boolean }): Plans | null;
+  /**
+   * Makes dir the plans directory of this invocation (the DIR of `run DIR`, `validate DIR`),
+   * so that every later lookup, vault names included, reads the same plans.
+   */
+  usePlansDir(dir: string): void;
   /** Resolves --vault (a name from the plans, or a URL/path). */
   vaultTarget(ref: string | undefined): VaultTarget;
   /** Opens a vault; with create, initializes a missing one. */
@@ -70,6 +78,8 @@ export interface Context {
   settleMs(target: VaultTarget): number;
   /** True when progress may be drawn. */
   interactive: boolean;
+  /** Names of the vaults this invocation created (a typo in --vault makes a new vault: say so). */
+  readonly createdVaults: string[];
 }
 
 /** Builds the context of one invocation. */
@@ -92,6 +102,7 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     stderr: io.stderr as unknown as NodeJS.WriteStream,
   });
   const planCache = new Map<string, Plans | null>();
+  let plansDir: string | null = flags.plans;
   // Keys of vaults unlocked by this invocation (by location and vault id): one password prompt
   // and one Argon2id run per vault, however often a command opens it.
   const unlockedKeys = new Map<string, VaultKeys>();
@@ -102,14 +113,18 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     log,
     simulated: base !== null,
     interactive: !!io.stderr.isTTY && !flags.json && !flags.quiet,
+    createdVaults: [],
     now() {
       return base === null ? new Date() : new Date(base + Math.round(performance.now() - started));
     },
+    usePlansDir(dir) {
+      plansDir = dir;
+    },
     plans(options = {}) {
-      const dir = options.dir ?? flags.plans ?? "plans";
+      const dir = plansDir ?? "plans";
       const abs = resolve(io.cwd, dir);
       if (planCache.has(abs)) return planCache.get(abs)!;
-      const explicit = options.dir !== undefined || flags.plans !== null;
+      const explicit = plansDir !== null;
       if (!existsSync(abs)) {
         if (explicit || options.required) {
           throw new UsageError(`Cannot read plans: "${dir}" does not exist`, 'give the plans directory, e.g. "efsbak run plans/"');
@@ -189,7 +204,9 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
           config = winner;
           keys = config.encryption ? (await unlockWithPassword(ctx, { name: target.name, storage, config })).keys : null;
         } else {
-          log.info(`Created ${keys ? "encrypted " : ""}vault "${target.name}" at ${storage.location}`);
+          // Always said (not only on a TTY): a mistyped --vault path must not go unnoticed.
+          log.warn(`Created ${keys ? "encrypted " : ""}vault "${target.name}" at ${storage.location}: there was none`);
+          ctx.createdVaults.push(target.name);
         }
       } else if (config.encryption) {
         const cacheKey = `${storage.location}\n${config.id}`;

@@ -10,7 +10,7 @@
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { EfsbakError, LockedError, UsageError } from "../errors.ts";
-import { decideRestoreTests, type RestoreTestDecision } from "../jobs/due.ts";
+import { decideRestoreTests, jobsSince, type RestoreTestDecision } from "../jobs/due.ts";
 import { runDrill, type DrillAlgorithm, type DrillDetails, type DrillProgress } from "../jobs/drill.ts";
 import { createJob, listJobs, type JobRecord } from "../jobs/job.ts";
 import { selectedResources, type Plans } from "../plan/plans.ts";
@@ -122,7 +122,7 @@ export interface PlannedDrill extends RestoreTestDecision {
 }
 
 /** The vault a restore test drills a resource in: its own, else that of the first rule selecting the resource, else the only vault. */
-export function restoreTestVault(plans: Plans, decision: RestoreTestDecision): string | null {
+export function restoreTestVault(plans: Plans, decision: Pick<RestoreTestDecision, "vault" | "resource">): string | null {
   if (decision.vault) return decision.vault;
   for (const p of plans.plans) {
     if (p.rules[0] && selectedResources(plans, p).some((r) => r.id === decision.resource)) return p.rules[0].vault;
@@ -131,11 +131,15 @@ export function restoreTestVault(plans: Plans, decision: RestoreTestDecision): s
 }
 
 /** Decides which restore tests are due, from the drill jobs of the given vaults. */
-export async function planRestoreTests(ctx: Context, options: { plans: Plans; vaults: Map<string, Vault | null>; plan?: string; rule?: string }): Promise<PlannedDrill[]> {
+export async function planRestoreTests(ctx: Context, options: { plans: Plans; vaults: Map<string, Vault | null>; jobs?: JobRecord[]; plan?: string; rule?: string }): Promise<PlannedDrill[]> {
   const { plans, vaults } = options;
   if (plans.restoreTests.length === 0 || options.plan !== undefined) return [];
-  const jobs: JobRecord[] = [];
-  for (const v of vaults.values()) if (v) jobs.push(...(await listJobs(v, { type: "drill" })));
+  // Given by run (the jobs of its window, every vault); else read here.
+  let jobs = options.jobs?.filter((j) => j.type === "drill");
+  if (!jobs) {
+    jobs = [];
+    for (const v of vaults.values()) if (v) jobs.push(...(await listJobs(v, { type: "drill", since: jobsSince(plans, ctx.now()) })));
+  }
   const out: PlannedDrill[] = [];
   for (const d of decideRestoreTests(plans, { now: ctx.now(), jobs })) {
     if (options.rule !== undefined && d.test !== options.rule) continue;

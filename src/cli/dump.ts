@@ -4,9 +4,10 @@ import { EfsbakError, UsageError } from "../errors.ts";
 import { dumpFile, dumpTar, type DumpRoot } from "../restore/dump.ts";
 import { findPath, splitPath } from "../tree/list.ts";
 import { displayName, parseDisplayName } from "../tree/name.ts";
-import { findRecoveryPoint, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
+import { listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import { acquireVaultLock } from "../vault/lock.ts";
 import { type Vault, withCurrentIndex } from "../vault/vault.ts";
+import { resolveRecoveryPoint } from "./rp-ref.ts";
 import { COMMON_EXIT, type Outcome, VAULT_ARG, command } from "./command.ts";
 import type { Context } from "./context.ts";
 import { vaultTreeLoader } from "./ls.ts";
@@ -49,7 +50,7 @@ export const dumpCommand = command({
 
 async function dumpWith(ctx: Context, args: Record<string, unknown>, vault: Vault): Promise<Outcome> {
   {
-    const rp = findRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), args.resource as string | undefined);
+    const rp = resolveRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), { resource: args.resource as string | undefined });
     const load = vaultTreeLoader(vault);
     const path = parseDisplayName(String(args.path));
     const parts = splitPath(path);

@@ -6,6 +6,22 @@ import { UsageError } from "../errors.ts";
 import { hasTags } from "../vault/rp-filter.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import { FILTER_ARGS, parseFilter } from "./filters.ts";
+import type { StorageError } from "../storage/storage.ts";
+import type { Context } from "./context.ts";
+
+/**
+ * The one warning a command that only reads gives when the vault will not take its job
+ * record (read-only use: the command goes on and exits as usual).
+ */
+export function readOnlyWarning(ctx: Context, vault: string, what: string): (err: StorageError) => void {
+  return (err) => ctx.log.warn(`Vault "${vault}" is read-only for this user: this ${what} goes on, but is not recorded as a job (${err.message})`);
+}
+
+/** The MESSAGE column of a job without error: its first warning, and how many more (full list in --json). */
+export function warningSummary(warnings: string[]): string {
+  if (warnings.length === 0) return "";
+  return warnings.length === 1 ? warnings[0] : `${warnings[0]} (and ${warnings.length - 1} more warning${warnings.length === 2 ? "" : "s"})`;
+}
 
 /** A job in the --json shape of DESIGN.md. */
 export function jobJson(j: JobRecord): Record<string, unknown> {
@@ -66,7 +82,7 @@ export const jobsCommand = command({
     const jobs = limit === 0 ? all : all.slice(0, limit);
     const rows = jobs.map((j) => [
       j.id.slice(0, 12), j.type, j.state, j.resource ?? "-", formatTime(j.started_at ?? j.created_at), formatTime(j.ended_at),
-      formatCount(j.files), formatBytes(j.bytes_new), j.error ?? (j.warnings.length ? `${j.warnings.length} warnings` : ""),
+      formatCount(j.files), formatBytes(j.bytes_new), j.error ?? warningSummary(j.warnings),
     ]);
     const text = jobs.length === 0 ? "No jobs" : table(["ID", "TYPE", "STATE", "RESOURCE", "STARTED", "ENDED", "FILES", "NEW", "MESSAGE"], rows);
     return { exitCode: 0, json: { jobs: jobs.map(jobJson) }, text };

@@ -6,12 +6,13 @@ import { type WalkBudget, createWalkBudget } from "../tree/budget.ts";
 import { type DiffEntry, diffTrees, findPath, walkTree, type TreeEntry, type TreeLoader } from "../tree/list.ts";
 import type { Node } from "../tree/node.ts";
 import { fromHex } from "../vault/id.ts";
-import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
 import { COMMON_EXIT, type Outcome, VAULT_ARG, command } from "./command.ts";
 import type { Context } from "./context.ts";
 import { type StreamOut, createStreamOut, createTicker, interrupted } from "./stream.ts";
 import { formatBytes } from "./output.ts";
+import { resolveRecoveryPoint } from "./rp-ref.ts";
 
 /** A tree loader over a vault; with a budget, each listing's raw bytes are counted against it. */
 export function vaultTreeLoader(vault: Vault, budget?: Pick<WalkBudget, "bytes">): TreeLoader {
@@ -111,7 +112,7 @@ export const lsCommand = command({
   exitStatus: LS_EXIT,
   async run({ ctx, args }) {
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
-    const rp = findRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), args.resource as string | undefined);
+    const rp = resolveRecoveryPoint(await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) }), String(args.rp), { resource: args.resource as string | undefined });
     const path = parseDisplayName((args.path as string | undefined) ?? "");
     const at = await findPath(vaultTreeLoader(vault), rp.tree, path);
     if (path && !at.node) throw new EfsbakError(`Cannot find "${displayName(path)}" in recovery point ${rp.id}`, { exitCode: 1, hint: `list the root with "efsbak ls ${rp.id}"` });
@@ -151,8 +152,8 @@ export const diffCommand = command({
   async run({ ctx, args }) {
     const vault = await ctx.openVault(ctx.vaultTarget(args.vault as string | undefined));
     const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
-    const a = findRecoveryPoint(rps, String(args.a));
-    const b = findRecoveryPoint(rps, String(args.b));
+    const a = resolveRecoveryPoint(rps, String(args.a));
+    const b = resolveRecoveryPoint(rps, String(args.b));
     const json = ctx.flags.json;
     const silent = !json && ctx.flags.quiet;
     /** One pass over the differences (each with budgets of its own: a pass may walk both trees whole). */

@@ -35,7 +35,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const code = await runOnce(argv, io, (ctx) => {
     if (ctx.flags.metricsFile) after.metrics = { ctx, tracker: trackVaults(ctx) };
   });
-  return after.metrics ? writeMetricsAfter(after.metrics.ctx, { tracker: after.metrics.tracker, exitCode: code }) : code;
+  if (after.metrics) return writeMetricsAfter(after.metrics.ctx, { tracker: after.metrics.tracker, exitCode: code });
+  // Failed before a context existed (a usage error): the metrics file still says so.
+  const metricsFile = metricsFileOf(argv);
+  return metricsFile ? writeMetricsAfter(null, { io, path: metricsFile, exitCode: code }) : code;
+}
+
+function metricsFileOf(argv: string[]): string | null {
+  try {
+    return extractGlobals(argv).globals.metricsFile;
+  } catch {
+    return null;
+  }
 }
 
 async function runOnce(argv: string[], io: CliIo, onContext: (ctx: Context) => void): Promise<number> {

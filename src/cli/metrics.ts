@@ -15,7 +15,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { FINAL_STATES, listJobs, type JobRecord } from "../jobs/job.ts";
 import { listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import { openVault, type Vault } from "../vault/vault.ts";
-import type { Context } from "./context.ts";
+import type { CliIo, Context } from "./context.ts";
 
 /** Jobs created this long before now are counted in efsbak_jobs. */
 export const JOBS_WINDOW_MS = 24 * 3600 * 1000;
@@ -38,16 +38,38 @@ export interface VaultTracker {
   readonly opened: Map<string, Vault>;
 }
 
-/** Records every vault the context opens (the newest open of each name wins). */
+/**
+ * Records every vault the context opens (the newest open of each wins), under one label per
+ * vault whatever spelling was typed: the plans' name of the vault at that location, else the
+ * location itself (an absolute directory, or s3://bucket/prefix).
+ */
 export function trackVaults(ctx: Context): VaultTracker {
   const opened = new Map<string, Vault>();
   const open = ctx.openVault.bind(ctx);
   ctx.openVault = async (target, options) => {
     const v = await open(target, options);
-    opened.set(target.name, v);
+    opened.set(vaultLabel(ctx, target.spec ? target.name : null, v.storage.location), v);
     return v;
   };
   return { opened };
+}
+
+function vaultLabel(ctx: Context, name: string | null, location: string): string {
+  if (name !== null) return name;
+  let plans;
+  try {
+    plans = ctx.plans();
+  } catch {
+    return location; // invalid plans: the command has said so already
+  }
+  for (const [planName, spec] of plans?.vaults ?? []) {
+    try {
+      if (ctx.storageOf({ name: planName, url: spec.url, spec }).storage.location === location) return planName;
+    } catch {
+      // a vault table that cannot be opened is not this vault
+    }
+  }
+  return location;
 }
 
 /** Escapes a label value for the text format: backslash, double quote and newline. */
@@ -193,25 +215,37 @@ export function writeFileAtomic(path: string, text: string): void {
  * Writes the metrics file for the vaults a command opened, and returns the exit code to use:
  * the command's own, or 1 when the file could not be written after an otherwise good run.
  */
-export async function writeMetricsAfter(ctx: Context, { tracker, exitCode }: { tracker: VaultTracker; exitCode: number }): Promise<number> {
-  const path = resolve(ctx.io.cwd, ctx.flags.metricsFile!);
-  if (tracker.opened.size === 0) {
-    ctx.log.verbose(`No metrics written to ${path}: the command opened no vault`);
-    return exitCode;
-  }
+export async function writeMetricsAfter(ctx: Context | null, options: { tracker?: VaultTracker; exitCode: number; io?: CliIo; path?: string }): Promise<number> {
+  const { exitCode } = options;
+  const io = ctx?.io ?? options.io!;
+  const path = resolve(io.cwd, ctx?.flags.metricsFile ?? options.path!);
+  const now = ctx?.now() ?? new Date();
   try {
     const facts: VaultFacts[] = [];
-    for (const [name, v] of [...tracker.opened].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      // Reopen: the command may have added index files or repacked since it opened the vault.
-      const fresh = await openVault(v.storage, { cold: v.cold, config: v.config, keys: v.keys, onIndexDamage: () => {} });
-      facts.push(await vaultFacts(name, fresh));
+    for (const [name, v] of [...(options.tracker?.opened ?? [])].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      try {
+        // Reopen: the command may have added index files or repacked since it opened the vault.
+        const fresh = await openVault(v.storage, { cold: v.cold, config: v.config, keys: v.keys, onIndexDamage: () => {} });
+        facts.push(await vaultFacts(name, fresh));
+      } catch (err) {
+        // A vault that failed the command may fail here too: the run's own metrics still go out.
+        ctx?.log.verbose(`No vault metrics for "${name}": ${(err as Error)?.message}`);
+      }
     }
-    writeFileAtomic(path, renderMetrics(buildMetrics(facts, ctx.now())));
-    ctx.log.verbose(`Wrote metrics to ${path}`);
+    writeFileAtomic(path, renderMetrics([...lastRunMetrics(now, exitCode), ...buildMetrics(facts, now)]));
+    ctx?.log.verbose(`Wrote metrics to ${path}`);
     return exitCode;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    ctx.io.stderr.write(`error: Cannot write metrics file "${path}": ${e.code ?? e.message}\nhint: check that its directory exists and is writable\n`);
+    io.stderr.write(`error: Cannot write metrics file "${path}": ${e.code ?? e.message}\nhint: check that its directory exists and is writable\n`);
     return exitCode === 0 ? 1 : exitCode;
   }
+}
+
+/** What every metrics file says, whatever the command did: when it ran and how it ended. */
+function lastRunMetrics(now: Date, exitCode: number): Family[] {
+  return [
+    { name: "efsbak_last_run_timestamp_seconds", help: "When the efsbak command that wrote this file ended (Unix seconds, plan clock)", samples: [{ labels: {}, value: now.getTime() / 1000 }] },
+    { name: "efsbak_last_run_exit_code", help: "Exit code of the efsbak command that wrote this file (0 success, 1 failure, 2 usage, 3 partial, 4 locked)", samples: [{ labels: {}, value: exitCode }] },
+  ];
 }

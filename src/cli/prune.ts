@@ -5,7 +5,7 @@ import { applyLifecycle, type LifecycleResult } from "../prune/lifecycle.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import type { Context } from "./context.ts";
 import { jobJson } from "./jobs.ts";
-import { formatBytes, formatCount } from "./output.ts";
+import { formatBytes, formatCount, snakeKeys } from "./output.ts";
 import { phaseProgress } from "./progress.ts";
 
 const PRUNE_UNITS: Record<string, string> = { marking: " trees", repacking: " packs", deleting: " packs" };
@@ -34,7 +34,26 @@ export function describeLifecycle(name: string, r: LifecycleResult, dryRun: bool
     if (dryRun) for (const p of [...g.deletePacks, ...g.repackPacks]) lines.push(`  ${g.deletePacks.includes(p) ? "delete" : "repack"} ${p.tier} pack ${p.packId} (${formatBytes(p.size)}): ${p.reason}`);
   }
   if (r.gcDone) lines.push(`${name}: wrote ${r.gcDone.packsWritten} packs, deleted ${r.gcDone.packsDeleted}; reclaimed ${formatBytes(Math.max(0, r.gcDone.bytesDeleted - r.gcDone.bytesWritten))}`);
+  const h = r.housekeeping;
+  if (h) {
+    for (const d of h.dead) lines.push(`${name}: job ${d.record.id} (${d.record.type}${d.record.resource ? ` of ${d.record.resource}` : ""}, ${d.record.state} since ${d.record.started_at ?? d.record.created_at}) ${verb("marked", "would be marked")} ABORTED: its process (host "${d.record.host}", pid ${d.record.pid}) is gone`);
+    if (h.expiredJobs.length) lines.push(`${name}: ${verb("removed", "would remove")} ${formatCount(h.expiredJobs.length)} job records past the job retention`);
+    if (h.leftovers.length) lines.push(`${name}: ${verb("removed", "would remove")} ${formatCount(h.leftovers.length)} temp files of interrupted saves (${formatBytes(h.leftovers.reduce((n, l) => n + l.size, 0))})`);
+    if (h.keptLeftovers.length) lines.push(`${name}: kept ${formatCount(h.keptLeftovers.length)} temp files younger than the pack safety age (a save may still be writing them)`);
+  }
   return lines;
+}
+
+/** The housekeeping part of prune's --json (planned under --dry-run, done otherwise). */
+export function housekeepingJson(r: LifecycleResult): Record<string, unknown> | null {
+  const h = r.housekeeping;
+  if (!h) return null;
+  return {
+    jobs_aborted: (r.housekept?.aborted.map((j) => j.id)) ?? h.dead.map((d) => d.record.id),
+    jobs_deleted: h.expiredJobs.length,
+    leftovers_deleted: h.leftovers.map((l) => ({ tier: l.tier, key: l.key, size: l.size })),
+    leftovers_kept: h.keptLeftovers.length,
+  };
 }
 
 /** The prune command. */
@@ -58,6 +77,7 @@ export const pruneCommand = command({
       dryRun,
       alwaysGc: true,
       minPackAgeMs: gcMinAge(ctx),
+      jobRetentionMs: target.spec?.jobRetentionMs,
       settleMs: ctx.settleMs(target),
       signal: ctx.io.signal,
       onProgress: progress.update,
@@ -71,8 +91,9 @@ export const pruneCommand = command({
         decisions: r.decisions,
         deleted: r.deleted,
         moved_cold: r.movedCold,
-        gc: r.gc,
-        gc_done: r.gcDone,
+        gc: snakeKeys(r.gc),
+        gc_done: snakeKeys(r.gcDone),
+        housekeeping: housekeepingJson(r),
       },
       text: lines.length ? lines.join("\n") : "Nothing to do",
     };

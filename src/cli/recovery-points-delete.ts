@@ -1,7 +1,8 @@
 /** `efsbak recovery-points delete RP…`: delete recovery points now, unless the vault lock keeps them. */
+import { resolveRecoveryPoint } from "./rp-ref.ts";
 import { UsageError } from "../errors.ts";
 import { deleteRecoveryPoints } from "../prune/delete.ts";
-import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import { VAULT_ARG, command } from "./command.ts";
 import { jobJson } from "./jobs.ts";
 
@@ -26,7 +27,7 @@ export const recoveryPointsDeleteCommand = command({
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const vault = await ctx.openVault(target);
     const all = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
-    const rps = [...new Map(refs.map((r) => findRecoveryPoint(all, r)).map((r) => [r.id, r])).values()];
+    const rps = [...new Map(refs.map((r) => resolveRecoveryPoint(all, r)).map((r) => [r.id, r])).values()];
     const dryRun = !!args["dry-run"];
     const r = await deleteRecoveryPoints(vault, rps, { vaultName: target.name, now: () => ctx.now(), lock: target.spec?.lock, dryRun, settleMs: ctx.settleMs(target) });
     const lines = r.decisions.map((d) => `${target.name}: recovery point ${d.rp} (${d.resource}) ${dryRun ? "would be deleted" : "deleted"}`);

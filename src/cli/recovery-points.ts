@@ -3,6 +3,7 @@ import { listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../v
 import { planLifecycle } from "../prune/policy.ts";
 import { rpMatches } from "../vault/rp-filter.ts";
 import { UsageError } from "../errors.ts";
+import { readVaultLock, strongerLock } from "../vault/vault-lock.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { FILTER_ARGS, parseFilter } from "./filters.ts";
 import { formatBytes, formatCount, formatTime, table } from "./output.ts";
@@ -50,8 +51,9 @@ export const recoveryPointsCommand = command({
     const vault = await ctx.openVault(target);
     const all = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
     const marks = await listLifecycleMarks(vault);
-    // Past retention but kept by the vault lock: shown EXPIRED, as AWS Backup does.
-    const expired = new Set(planLifecycle(all, { now: ctx.now(), lock: target.spec?.lock, cold: new Set(marks.keys()) }).filter((d) => d.action === "expired").map((d) => d.rp));
+    // Past retention but kept by the vault lock (the vault's own, and the plans'): shown EXPIRED, as AWS Backup does.
+    const lock = strongerLock(await readVaultLock(vault), target.spec?.lock);
+    const expired = new Set(planLifecycle(all, { now: ctx.now(), lock, cold: new Set(marks.keys()) }).filter((d) => d.action === "expired").map((d) => d.rp));
     const rps = all.filter((r) => (!args.resource || r.resource === args.resource) && rpMatches(r, filter));
     const docs = rps.map((r) => rpJson(r, { tier: marks.has(r.id) ? "cold" : "warm", status: expired.has(r.id) ? "EXPIRED" : undefined }));
     const rows = docs.map((r) => [

@@ -1,12 +1,13 @@
 /** `efsbak restore RP`: restore a recovery point into TARGET/efsbak-restore_<time>/. */
 import { runRestoreJob } from "../jobs/restore-job.ts";
 import type { RestoreProgress } from "../restore/restore.ts";
-import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
+import { resolveRecoveryPoint } from "./rp-ref.ts";
 import { resolve } from "node:path";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatSeconds } from "./output.ts";
 import { totalProgress } from "./progress.ts";
-import { jobJson } from "./jobs.ts";
+import { jobJson, readOnlyWarning } from "./jobs.ts";
 
 /** The restore command. */
 export const restoreCommand = command({
@@ -31,7 +32,7 @@ export const restoreCommand = command({
         vaultName: target.name,
         async pick(vault) {
           const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
-          return { rp: findRecoveryPoint(rps, String(args.rp), args.resource as string | undefined), rps };
+          return { rp: resolveRecoveryPoint(rps, String(args.rp), { resource: args.resource as string | undefined }), rps };
         },
         target: (rp) => resolve(ctx.io.cwd, (args.target as string | undefined) ?? rp.source_path),
         include: repeated.include,

@@ -12,15 +12,17 @@
  */
 import { EfsbakError, LockedError } from "../errors.ts";
 import { runBackupJob } from "../jobs/backup-job.ts";
-import { decideDue, type Decision } from "../jobs/due.ts";
-import { createJob, listJobs, type JobRecord } from "../jobs/job.ts";
+import { decideDue, dueOccurrences, jobsSince, type Decision } from "../jobs/due.ts";
+import { createJob, jobsForOccurrences, listJobEntries, listJobs, type JobRecord } from "../jobs/job.ts";
+import { abortDeadJobs } from "../jobs/stale.ts";
 import type { Plans } from "../plan/plans.ts";
 import { applyLifecycle } from "../prune/lifecycle.ts";
 import type { LifecycleDecision } from "../prune/policy.ts";
 import { openVault, readConfig, type Vault } from "../vault/vault.ts";
+import { adoptPlanLock } from "../vault/vault-lock.ts";
 import { command } from "./command.ts";
 import type { Context } from "./context.ts";
-import { describeRestoreTestDecision, planRestoreTests, restoreTestDecisionJson, runRestoreTests, type PlannedDrill } from "./drill.ts";
+import { describeRestoreTestDecision, planRestoreTests, restoreTestVault, restoreTestDecisionJson, runRestoreTests, type PlannedDrill } from "./drill.ts";
 import { jobJson } from "./jobs.ts";
 import { formatTime } from "./output.ts";
 import { backupEstimate, backupProgress } from "./progress.ts";
@@ -44,12 +46,17 @@ export const runCommandDef = command({
     "4  a lease blocked a job (another backup of the resource, or a prune, was running)",
   ],
   async run({ ctx, args }) {
+    if (args.dir !== undefined) ctx.usePlansDir(args.dir as string);
     const dir = (args.dir as string | undefined) ?? ctx.flags.plans ?? "plans";
-    const plans = ctx.plans({ dir, required: true })!;
+    const plans = ctx.plans({ required: true })!;
     const dryRun = !!args["dry-run"];
     const vaultNames = [...new Set(plans.plans.flatMap((p) => p.rules.map((r) => r.vault)))];
     const vaults = new Map<string, Vault | null>();
     const jobs: JobRecord[] = [];
+    // Only the records that can change a decision, found through their due marks: a run costs
+    // what its window needs, not the vault's history. A vault written before due marks (or an
+    // occurrence without one) falls back to listing the window.
+    const occurrences = dueOccurrences(plans, { now: ctx.now(), plan: args.plan as string | undefined, rule: args.rule as string | undefined });
     for (const name of vaultNames) {
       const target = ctx.vaultTarget(name);
       if (dryRun) {
@@ -60,10 +67,20 @@ export const runCommandDef = command({
         vaults.set(name, await ctx.openVault(target, { create: true }));
       }
       const v = vaults.get(name);
-      if (v) jobs.push(...(await listJobs(v, { type: "backup" })));
+      if (!v) continue;
+      const found = await jobsForOccurrences(v, occurrences.filter((o) => (o.vault ?? restoreTestVault(plans, { vault: null, resource: o.resource })) === name));
+      let entries = found.jobs;
+      if (!found.complete) entries = [...entries, ...(await listJobEntries(v, { since: jobsSince(plans, ctx.now()) }))];
+      // A job of this window whose process died (kill -9, power loss) is ABORTED now, not RUNNING forever.
+      if (!dryRun) {
+        const aborted = new Map((await abortDeadJobs(v, entries, { now: ctx.now(), by: "run" })).map((j) => [j.id, j]));
+        for (const j of aborted.values()) ctx.log.warn(`${name}: job ${j.id} (${j.type} of ${j.resource ?? "the vault"}) marked ABORTED: its process ended without finishing it`);
+        entries = entries.map((e) => (aborted.has(e.record.id) ? { ...e, record: aborted.get(e.record.id)! } : e));
+      }
+      jobs.push(...entries.map((e) => e.record));
     }
     const decisions = decideDue(plans, { now: ctx.now(), jobs, plan: args.plan as string | undefined, rule: args.rule as string | undefined });
-    const drillDecisions = await planRestoreTests(ctx, { plans, vaults, plan: args.plan as string | undefined, rule: args.rule as string | undefined });
+    const drillDecisions = await planRestoreTests(ctx, { plans, vaults, jobs, plan: args.plan as string | undefined, rule: args.rule as string | undefined });
     if (dryRun) return dryRunOutcome(ctx, plans, vaults, decisions, drillDecisions);
 
     const done: JobRecord[] = [];
@@ -133,7 +150,14 @@ export const runCommandDef = command({
       try {
         // Reopen: the backups above added index files this vault object has not read.
         const fresh = await ctx.openVault(ctx.vaultTarget(name));
-        const r = await applyLifecycle(fresh, { vaultName: name, now: () => ctx.now(), lock: spec?.lock, minPackAgeMs: gcMinAge(ctx), settleMs: ctx.settleMs(ctx.vaultTarget(name)), signal: ctx.io.signal });
+        if (spec?.lock) {
+          // A lock in the plans that is stricter than the vault's goes into the vault, so every
+          // prune from anywhere enforces it; a looser one never loosens the vault's.
+          const adopted = await adoptPlanLock(fresh, spec.lock, { now: ctx.now() });
+          if (adopted.changed) ctx.log.warn(`${name}: vault lock tightened from the plans (${spec.file}): it is stored in the vault now, and can never be loosened`);
+          if (adopted.looser) ctx.log.warn(`${name}: the plans' vault lock is looser than the one stored in the vault; the vault's applies (see "efsbak vault lock --vault ${name}")`);
+        }
+        const r = await applyLifecycle(fresh, { vaultName: name, now: () => ctx.now(), lock: spec?.lock, minPackAgeMs: gcMinAge(ctx), jobRetentionMs: spec?.jobRetentionMs, settleMs: ctx.settleMs(ctx.vaultTarget(name)), signal: ctx.io.signal });
         lifecycle[name] = { decisions: r.decisions, deleted: r.deleted, moved_cold: r.movedCold };
         lifecycleLines.push(...describeLifecycle(name, r, false));
       } catch (err) {
@@ -152,7 +176,7 @@ export const runCommandDef = command({
     lines.push(...drills.lines, ...lifecycleLines);
     return {
       exitCode,
-      json: { jobs: done.map(jobJson), decisions: decisions.map(decisionJson), restore_tests: drillDecisions.map(restoreTestDecisionJson), lifecycle },
+      json: { jobs: done.map(jobJson), decisions: decisions.map(decisionJson), restore_tests: drillDecisions.map(restoreTestDecisionJson), lifecycle, vault_created: ctx.createdVaults.length > 0, vaults_created: ctx.createdVaults },
       text: lines.length ? lines.join("\n") : "Nothing due",
     };
   },

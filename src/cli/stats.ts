@@ -1,6 +1,7 @@
 /** `efsbak stats [RP]`: logical, unique and stored bytes, dedup and compression ratios, and what a deletion frees. */
-import { findRecoveryPoint, listRecoveryPoints } from "../vault/recovery-point.ts";
+import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import { vaultStats, type RpStats, type VaultStats } from "../vault/stats.ts";
+import { resolveRecoveryPoint } from "./rp-ref.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { vaultTreeLoader } from "./ls.ts";
 import { formatBytes, formatCount, formatTime, table } from "./output.ts";
@@ -38,7 +39,7 @@ export const statsCommand = command({
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const vault = await ctx.openVault(target);
     const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
-    const one = args.rp ? findRecoveryPoint(rps, String(args.rp), args.resource as string | undefined) : null;
+    const one = args.rp ? resolveRecoveryPoint(rps, String(args.rp), { resource: args.resource as string | undefined }) : null;
     const progress = phaseProgress(ctx, { verb: "counting", units: { counting: " recovery points" } });
     const r = await vaultStats(vault.index, rps, {
       load: vaultTreeLoader(vault),

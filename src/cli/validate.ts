@@ -11,9 +11,10 @@ export const validateCommand = command({
   },
   exitStatus: ["0  the plans are valid", "2  the plans have problems (each printed as file:line:col: message)"],
   async run({ ctx, args }) {
+    if (args.dir !== undefined) ctx.usePlansDir(args.dir as string);
     const dir = (args.dir as string | undefined) ?? ctx.flags.plans ?? "plans";
     try {
-      const plans = ctx.plans({ dir, required: true })!;
+      const plans = ctx.plans({ required: true })!;
       const rules = plans.plans.reduce((n, p) => n + p.rules.length, 0);
       const summary = { valid: true, vaults: plans.vaults.size, resources: plans.resources.size, plans: plans.plans.length, rules, restore_tests: plans.restoreTests.length, problems: [] };
       return { exitCode: 0, json: summary, text: `${dir}: valid (${plans.vaults.size} vaults, ${plans.resources.size} resources, ${plans.plans.length} plans, ${rules} rules)` };

@@ -15,13 +15,14 @@
  *   GET  /api/plans                     rules, schedules in words, next runs, last outcomes
  *   GET  /api/history?vault             the chart's columns
  */
+import { resolveRecoveryPoint } from "../cli/rp-ref.ts";
 import { isAbsolute } from "node:path";
 import { EfsbakError, PlanError, UsageError } from "../errors.ts";
 import { listJobs, type JobRecord } from "../jobs/job.ts";
 import type { Plans } from "../plan/plans.ts";
 import { planLifecycle, type VaultLock } from "../prune/policy.ts";
 import { displayName } from "../tree/name.ts";
-import { findRecoveryPoint, listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
+import { listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
 import { directoryTar, fileContent, listDirectory, locate, UnknownItemError, parsePath, treeLoader } from "./browse.ts";
 import { planRules } from "./plans-view.ts";
@@ -175,7 +176,7 @@ async function recoveryPoint(u: URL, d: ApiDeps): Promise<{ name: string; vault:
   const rps = await listRecoveryPoints(vault, { onDamage: () => {} }); // listed on the recovery points page
   let rp: RecoveryPoint;
   try {
-    rp = findRecoveryPoint(rps, param(u, "rp"));
+    rp = resolveRecoveryPoint(rps, param(u, "rp"));
   } catch (err) {
     // exit code 1: none has that id (404); 2: too short or ambiguous (400)
     throw err instanceof EfsbakError && err.exitCode === 1 ? new UnknownItemError(err.message) : err;

@@ -14,8 +14,9 @@
 import { EfsbakError, LockedError } from "../errors.ts";
 import { backup, type BackupProgress } from "../backup/backup.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
-import { type Vault, withCurrentIndex } from "../vault/vault.ts";
-import { createJob, type JobRecord } from "./job.ts";
+import { type Vault, openVault, withCurrentIndex } from "../vault/vault.ts";
+import { createJob, listJobEntries, type JobRecord } from "./job.ts";
+import { abortDeadJobs } from "./stale.ts";
 import { acquireResourceLease, acquireVaultLock, type Lease } from "../vault/lock.ts";
 
 /** The resource to back up. */
@@ -72,6 +73,14 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
   const [lease, shared] = claims.map((c) => (c as PromiseFulfilledResult<Lease>).value);
   let leaveClaim = false;
   try {
+    // A claim nobody released: the backup that held it died. Its job says RUNNING until
+    // someone says otherwise; we are the next job that finds it.
+    if (lease.recovered) {
+      const open = await listJobEntries(vault, { type: "backup", resource: source.id });
+      for (const j of await abortDeadJobs(vault, open, { now: options.now(), by: `the next backup of "${source.id}"` })) {
+        options.onWarning?.(`Job ${j.id} (a backup of "${source.id}" started ${j.started_at ?? j.created_at}) marked ABORTED: its process ended without finishing it`);
+      }
+    }
     const job = await createJob(vault, jobFields, { now: options.now() });
     const started = options.now();
     await job.update({ state: "RUNNING", started_at: started.toISOString() });

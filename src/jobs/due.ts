@@ -125,3 +125,55 @@ function decide(
   }
   return { action: "expire", scheduledFor: occurrence, reason: `missed: start window closed at ${closes}` };
 }
+
+/** Slack before the oldest occurrence in jobsSince. A job for an occurrence is created by a run whose own clock had reached it (its id carries that clock), so none is older; the slack is only a margin. */
+export const JOBS_SINCE_SLACK_MS = 60 * 1000;
+
+/**
+ * The creation time from which the job records matter to decideDue and decideRestoreTests:
+ * a job for an occurrence is created at or after it, so records older than the oldest most
+ * recent occurrence of any rule or restore test (less JOBS_SINCE_SLACK_MS) cannot change a
+ * decision. `run` lists only those, so it costs what the window needs, not the history.
+ */
+export function jobsSince(plans: Plans, now: Date): Date {
+  let oldest = now.getTime();
+  const timings: Timing[] = [...plans.plans.flatMap((p) => p.rules), ...plans.restoreTests];
+  for (const t of timings) {
+    const o = previousOccurrence(t.schedule, t.timezone, now);
+    if (o && o.getTime() < oldest) oldest = o.getTime();
+  }
+  return new Date(oldest - JOBS_SINCE_SLACK_MS);
+}
+
+/** A scheduled occurrence whose job decideDue / decideRestoreTests look for. */
+export interface DueOccurrence {
+  type: string;
+  plan: string | null;
+  rule: string;
+  resource: string;
+  vault: string | null;
+  scheduledFor: Date;
+}
+
+/**
+ * The occurrences decideDue and decideRestoreTests will look up a job for, per rule (or
+ * restore test) × selected resource: `run` loads exactly those jobs (jobsForOccurrences).
+ * A restore test's vault is null here when it has none of its own.
+ */
+export function dueOccurrences(plans: Plans, options: { now: Date; plan?: string; rule?: string }): DueOccurrence[] {
+  const out: DueOccurrence[] = [];
+  for (const plan of plans.plans) {
+    if (options.plan !== undefined && plan.name !== options.plan) continue;
+    const resources = selectedResources(plans, plan);
+    for (const rule of plan.rules) {
+      if (options.rule !== undefined && rule.name !== options.rule) continue;
+      const o = previousOccurrence(rule.schedule, rule.timezone, options.now);
+      if (o) for (const r of resources) out.push({ type: "backup", plan: plan.name, rule: rule.name, resource: r.id, vault: rule.vault, scheduledFor: o });
+    }
+  }
+  for (const test of plans.restoreTests) {
+    const o = previousOccurrence(test.schedule, test.timezone, options.now);
+    if (o) for (const r of resourcesMatching(plans, [test])) out.push({ type: "drill", plan: null, rule: test.name, resource: r.id, vault: test.vault ?? null, scheduledFor: o });
+  }
+  return out;
+}

@@ -16,7 +16,7 @@ import { type RestoreProgress, type RestoreResult, restore } from "../restore/re
 import { acquireVaultLock } from "../vault/lock.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import { type Vault, withCurrentIndex } from "../vault/vault.ts";
-import { type JobWriter, createJob } from "./job.ts";
+import { type JobWriter, createJobIfWritable } from "./job.ts";
 
 /** What a restore job needs besides the vault. */
 export interface RestoreJobOptions {
@@ -53,7 +53,14 @@ export async function runRestoreJob(opened: Vault, options: RestoreJobOptions): 
     const { rp, rps } = await options.pick(vault);
     const at = Date.parse(rp.created_at);
     const others = rps.filter((r) => r.resource === rp.resource && r.id !== rp.id).sort((a, b) => Math.abs(Date.parse(a.created_at) - at) - Math.abs(Date.parse(b.created_at) - at));
-    const job = lock.held ? await createJob(vault, { type: "restore", vault: options.vaultName, resource: rp.resource, plan: rp.plan, rule: rp.rule, state: "PENDING" }, { now: options.now() }) : null;
+    // A vault that takes the lock but not the job record (jobs/ read-only): said once, not recorded.
+    const writer = lock.held
+      ? await createJobIfWritable(vault, { type: "restore", vault: options.vaultName, resource: rp.resource, plan: rp.plan, rule: rp.rule, state: "PENDING" }, {
+        now: options.now(),
+        onReadOnly: (err) => options.onWarning?.(`Vault "${options.vaultName}" is read-only for this user: this restore goes on, but is not recorded as a job (${err.message})`),
+      })
+      : null;
+    const job = writer?.recorded ? writer : null;
     if (job) options.onJob?.(job.record.id);
     await job?.update({ state: "RUNNING", started_at: options.now().toISOString(), recovery_point: rp.id });
     const t0 = performance.now();

@@ -34,6 +34,8 @@ export interface VaultSpec {
   encryption?: "aes-256-gcm" | null;
   allowShortCold: boolean;
   lock?: { minRetentionMs?: number; maxRetentionMs?: number };
+  /** `job_retention`: prune deletes finished job records older than this (default JOB_RETENTION_MS in jobs/job.ts). */
+  jobRetentionMs?: number;
   file: string;
   line: number;
 }

@@ -27,7 +27,7 @@ const COLD_MINIMUM = 90 * 24 * HOUR;
 const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests"];
 const VAULT_KEYS = [
   "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
-  "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock",
+  "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
 const RESOURCE_KEYS = ["id", "path", "tags", "exclude"];
@@ -279,6 +279,8 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
   if (encryption === "aes-256-gcm") vault.encryption = encryption;
   else if (encryption === "none") vault.encryption = null; // unencrypted on purpose, even with a password set
   else if (encryption !== undefined) r.report([...path, "encryption"], `Invalid "encryption" value "${encryption}": expected "aes-256-gcm" or "none"`, "value");
+  const jobRetentionMs = duration(r, [...path, "job_retention"]);
+  if (jobRetentionMs !== undefined) vault.jobRetentionMs = jobRetentionMs;
   if (r.table([...path, "lock"], `[vaults.${name}.lock]`, LOCK_KEYS)) {
     const minRetentionMs = duration(r, [...path, "lock", "min_retention"]);
     const maxRetentionMs = duration(r, [...path, "lock", "max_retention"]);

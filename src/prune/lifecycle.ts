@@ -7,6 +7,7 @@
  *   else, under the vault's exclusive lock, recorded as a prune job:
  *     mark cold recovery points (lifecycle/<id>), delete recovery points (rps/<id>),
  *     then executeGc: repack, new index, delete what no one uses
+ *     then housekeeping.ts: dead jobs ABORTED, old job records, temp-file leftovers
  *
  * Deciding reads metadata only (index, trees, recovery points), never data; repacking reads
  * only the warm packs it must.
@@ -19,9 +20,17 @@ import { type Vault, openVault } from "../vault/vault.ts";
 import { executeGc, planGc, type GcPlan, type GcProgress, type GcResult } from "./gc.ts";
 import { type LifecycleDecision, type VaultLock, planLifecycle } from "./policy.ts";
 import { collectReferences } from "./references.ts";
+import { readVaultLock, strongerLock } from "../vault/vault-lock.ts";
+import { executeHousekeeping, planHousekeeping, type HousekeepingPlan, type HousekeepingResult } from "./housekeeping.ts";
 
 /** Indexed packs younger than this (by storage time, real clock) are never deleted or repacked. */
 export const GC_MIN_PACK_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * Temp files are never removed younger than this, whatever the pack safety age (tests and
+ * drills set it to 0): a save running right now may be writing them.
+ */
+export const TEMP_MIN_AGE_MS = 5 * 60 * 1000;
 
 /** Options of a lifecycle pass. */
 export interface LifecycleOptions {
@@ -30,11 +39,14 @@ export interface LifecycleOptions {
   now: () => Date;
   /** The real clock (pack ages); never the simulated one. */
   realNow?: () => number;
+  /** The plans' lock; the lock stored in the vault applies too (the stronger of both wins). */
   lock?: VaultLock;
   dryRun?: boolean;
   /** Collect garbage even when no recovery point changed (prune does; run only after changes). */
   alwaysGc?: boolean;
   minPackAgeMs?: number;
+  /** Finished job records older than this are removed (default JOB_RETENTION_MS, jobs/job.ts). */
+  jobRetentionMs?: number;
   settleMs?: number;
   signal?: AbortSignal;
   /** Progress: trees marked (total unknown), then packs repacked and deleted. */
@@ -52,6 +64,9 @@ export interface LifecycleResult {
   gc: GcPlan | null;
   gcDone: GcResult | null;
   job: JobRecord | null;
+  /** Jobs, job records and leftovers to tidy (null when the pass did not get that far). */
+  housekeeping: HousekeepingPlan | null;
+  housekept: HousekeepingResult | null;
 }
 
 /** Plans lifecycle and GC for the vault and, unless dry-run, carries them out. */
@@ -61,14 +76,17 @@ export async function applyLifecycle(vault: Vault, options: LifecycleOptions): P
     const rps = await listRecoveryPoints(v);
     const marks = await listLifecycleMarks(v);
     const cold = new Set([...marks.keys()]);
-    const decisions = planLifecycle(rps, { now: options.now(), lock: options.lock, cold });
+    // The lock stored in the vault binds every prune, whatever plans (if any) this one read.
+    const lock = strongerLock(await readVaultLock(v), options.lock);
+    const decisions = planLifecycle(rps, { now: options.now(), lock, cold });
     const deleting = new Set(decisions.filter((d) => d.action === "delete").map((d) => d.rp));
     const cooling = new Set(decisions.filter((d) => d.action === "cold").map((d) => d.rp));
     return { v, rps, cold, decisions, deleting, cooling };
   };
   let { v, rps, cold, decisions, deleting, cooling } = await decide(vault);
   const changes = deleting.size + cooling.size > 0;
-  if (!changes && !options.alwaysGc) return { decisions, deleted: [], movedCold: [], gc: null, gcDone: null, job: null };
+  if (!changes && !options.alwaysGc) return { decisions, deleted: [], movedCold: [], gc: null, gcDone: null, job: null, housekeeping: null, housekept: null };
+  const housekeepingOptions = () => ({ now: options.now(), realNow: (options.realNow ?? Date.now)(), jobRetentionMs: options.jobRetentionMs, minTempAgeMs: Math.max(options.minPackAgeMs ?? GC_MIN_PACK_AGE_MS, TEMP_MIN_AGE_MS) });
 
   const planFor = async () => {
     const roots = rps.filter((r) => !deleting.has(r.id)).map((r) => ({ tree: r.tree, cold: cold.has(r.id) || cooling.has(r.id) }));
@@ -80,7 +98,7 @@ export async function applyLifecycle(vault: Vault, options: LifecycleOptions): P
 
   if (options.dryRun) {
     const { gc } = await planFor();
-    return { decisions, deleted: [], movedCold: [], gc, gcDone: null, job: null };
+    return { decisions, deleted: [], movedCold: [], gc, gcDone: null, job: null, housekeeping: await planHousekeeping(vault, housekeepingOptions()), housekept: null };
   }
 
   const lease = await acquireVaultLock(vault, { purpose: "a prune", exclusive: true, settleMs: options.settleMs, signal: options.signal });
@@ -107,13 +125,19 @@ export async function applyLifecycle(vault: Vault, options: LifecycleOptions): P
         deleted.push(id);
       }
       const gcDone = await executeGc(v, gc, refs, { signal: options.signal, onProgress: options.onProgress });
+      const housekeeping = await planHousekeeping(v, housekeepingOptions());
+      // This prune's own job is alive (our pid), so it is never among the dead.
+      const housekept = await executeHousekeeping(v, housekeeping, { now: options.now() });
       await job.update({
         state: "COMPLETED",
         ended_at: options.now().toISOString(),
         bytes_stored: gcDone.bytesWritten,
-        details: { deleted, moved_cold: movedCold, packs_written: gcDone.packsWritten, packs_deleted: gcDone.packsDeleted, bytes_reclaimed: gcDone.bytesDeleted - gcDone.bytesWritten, decisions },
+        details: {
+          deleted, moved_cold: movedCold, packs_written: gcDone.packsWritten, packs_deleted: gcDone.packsDeleted, bytes_reclaimed: gcDone.bytesDeleted - gcDone.bytesWritten, decisions,
+          jobs_aborted: housekept.aborted.map((j) => j.id), jobs_deleted: housekept.jobsDeleted, leftovers_deleted: housekept.leftoversDeleted, leftover_bytes_deleted: housekept.leftoverBytesDeleted,
+        },
       });
-      return { decisions, deleted, movedCold, gc, gcDone, job: job.record };
+      return { decisions, deleted, movedCold, gc, gcDone, job: job.record, housekeeping, housekept };
     } catch (err) {
       await job.update({ state: "FAILED", ended_at: options.now().toISOString(), error: (err as Error).message, details: { deleted, moved_cold: movedCold } }).catch(() => {});
       throw err;

@@ -14,11 +14,11 @@
  * The root itself may be a link: that is the user's choice.
  */
 import { constants } from "node:fs";
-import { lstat, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rename, rmdir, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DIRECT_MIN_BYTES, FileWriter, directWritesAvailable } from "./file-writer.ts";
-import { type ByteRange, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, UnsafeObjectError, assertKey, checkRange } from "./storage.ts";
+import { type ByteRange, type ListOptions, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, UnsafeObjectError, assertKey, checkRange } from "./storage.ts";
 
 const TEMP_MARK = ".tmp-";
 
@@ -46,7 +46,7 @@ export function localStorage(dir: string, options: { linkFreeBelow?: string } = 
     if (e?.code === "ELOOP") throw new UnsafeObjectError(`${op} "${key}"`, [key], location);
     const denied = e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EROFS" ? e.code : null;
     const permanent = denied !== null || e?.code === "EISDIR" || e?.code === "ENOTDIR";
-    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err, denied });
+    throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${e?.code ?? e?.message ?? String(err)}`, { permanent, key, cause: err, denied, hint: localHint(e?.code, location) });
   }
 
   /**
@@ -108,7 +108,14 @@ export function localStorage(dir: string, options: { linkFreeBelow?: string } = 
       if (file) return file;
       sized ||= first.length >= DIRECT_MIN_BYTES;
       await folders("save", key, true);
-      return (file = await FileWriter.create(temp, direct && sized, refused));
+      try {
+        return (file = await FileWriter.create(temp, direct && sized, refused));
+      } catch (err) {
+        // Another process's remove() took the folder away when it emptied it: make it again.
+        if ((err as NodeJS.ErrnoException)?.code !== "ENOENT") throw err;
+        await folders("save", key, true);
+        return (file = await FileWriter.create(temp, direct && sized, refused));
+      }
     };
     return {
       async write(part) {
@@ -195,15 +202,19 @@ export function localStorage(dir: string, options: { linkFreeBelow?: string } = 
       const s = await lstatObject("stat", key);
       return s?.isFile() ? { key, size: s.size, mtimeMs: s.mtimeMs } : null;
     },
-    async *list(prefix: string) {
+    async *list(prefix: string, options?: ListOptions) {
       // Walk only the folder that can hold the prefix, then filter by the full prefix.
       const cut = prefix.lastIndexOf("/");
       const base = cut < 0 ? "" : prefix.slice(0, cut);
       if (base && (await folders(`list "${prefix}"`, `${base}/x`)) === "missing") return;
       const refused: string[] = [];
-      yield* walk(dir, base, prefix, refused);
+      yield* walk(dir, base, prefix, refused, { after: options?.startAfter });
       // Everything else was listed first, so that check can report the links and go on.
       if (refused.length) throw new UnsafeObjectError(`list "${prefix}"`, refused.sort(), location);
+    },
+    async *leftovers(prefix: string) {
+      const cut = prefix.lastIndexOf("/");
+      yield* walk(dir, cut < 0 ? "" : prefix.slice(0, cut), prefix, [], { temp: true });
     },
     async remove(key: string) {
       const path = pathOf(key);
@@ -214,11 +225,30 @@ export function localStorage(dir: string, options: { linkFreeBelow?: string } = 
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
         fail("remove", key, err);
       }
+      // An emptied folder goes too (jobs/<id>/ once prune removed the job), so listings do
+      // not wade through empty folders; a save into it makes it again.
+      const folder = dirname(path);
+      if (folder !== dir) {
+        await rmdir(folder).catch(() => {});
+      }
     },
   };
 }
 
-async function* walk(root: string, rel: string, prefix: string, refused: string[]): AsyncGenerator<ObjectInfo> {
+/** A next step that fits a local file system error (a local vault has no credentials). */
+function localHint(code: string | undefined, location: string): string {
+  if (code === "ENOSPC" || code === "EDQUOT") return `the file system holding "${location}" is full (or over quota): free space there, then try again; what was stored so far is kept`;
+  if (code === "EACCES" || code === "EPERM") return `this user may not write there: check the owner and mode of "${location}", or run as its owner`;
+  if (code === "EROFS") return `"${location}" is on a read-only file system`;
+  return `check that "${location}" is reachable (a mounted disk or share), then try again`;
+}
+
+/**
+ * Objects under prefix (after `after`, when given), walking only folders that can hold some;
+ * with `temp`, the temp files of interrupted saves instead of objects.
+ */
+async function* walk(root: string, rel: string, prefix: string, refused: string[], options: { after?: string; temp?: boolean } = {}): AsyncGenerator<ObjectInfo> {
+  const after = options.after;
   let entries;
   try {
     entries = await readdir(rel ? join(root, rel) : root, { withFileTypes: true });
@@ -233,8 +263,10 @@ async function* walk(root: string, rel: string, prefix: string, refused: string[
     if (e.isSymbolicLink()) {
       if (wanted) refused.push(key);
     } else if (e.isDirectory()) {
-      if (wanted) yield* walk(root, key, prefix, refused);
-    } else if (e.isFile() && !e.name.startsWith(TEMP_MARK) && key.startsWith(prefix)) {
+      // Every key in the folder sorts before key + "/\u{10ffff}": skip it when that is not after `after`.
+      if (after !== undefined && !(`${key}/\u{10ffff}` > after)) continue;
+      if (wanted) yield* walk(root, key, prefix, refused, options);
+    } else if (e.isFile() && e.name.startsWith(TEMP_MARK) === !!options.temp && key.startsWith(prefix) && (after === undefined || key > after)) {
       let s;
       try {
         s = await lstat(join(root, key));

@@ -1,5 +1,5 @@
 /** In-memory storage: real code, the default for tests. Copies on save, write and load. */
-import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, assertKey, checkRange } from "./storage.ts";
+import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, assertKey, checkRange, type ListOptions } from "./storage.ts";
 
 /** Creates an empty in-memory storage. */
 export function memoryStorage(options: { location?: string; now?: () => number } = {}): Storage {
@@ -40,9 +40,10 @@ export function memoryStorage(options: { location?: string; now?: () => number }
       const o = objects.get(key);
       return o ? { key, size: o.data.length, mtimeMs: o.mtimeMs } : null;
     },
-    async *list(prefix: string) {
+    async *list(prefix: string, options?: ListOptions) {
+      const after = options?.startAfter;
       for (const [key, o] of [...objects]) {
-        if (key.startsWith(prefix)) yield { key, size: o.data.length, mtimeMs: o.mtimeMs };
+        if (key.startsWith(prefix) && (after === undefined || key > after)) yield { key, size: o.data.length, mtimeMs: o.mtimeMs };
       }
     },
     async remove(key: string) {

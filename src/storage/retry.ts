@@ -13,7 +13,7 @@
  *   key of a large vault costs memory). Backends should make a whole listing cheap to restart.
  * - save is safe to repeat: objects are written whole under names that do not change meaning.
  */
-import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, StorageError } from "./storage.ts";
+import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, StorageError, type ListOptions } from "./storage.ts";
 
 /** The operations of the storage interface. */
 export type StorageOp = "save" | "load" | "stat" | "list" | "remove";
@@ -107,11 +107,11 @@ export function withRetry(storage: Storage, options: RetryOptions = {}): Storage
     load: (key: string, range?: ByteRange) => retry("load", key, () => storage.load(key, range)),
     stat: (key: string) => retry("stat", key, () => storage.stat(key)),
     remove: (key: string) => retry("remove", key, () => storage.remove(key)),
-    async *list(prefix: string): AsyncGenerator<ObjectInfo> {
+    async *list(prefix: string, options?: ListOptions): AsyncGenerator<ObjectInfo> {
       for (let attempt = 1; ; attempt++) {
         let yielded = false;
         try {
-          for await (const info of storage.list(prefix)) {
+          for await (const info of storage.list(prefix, options)) {
             yielded = true;
             yield info;
           }

@@ -22,7 +22,7 @@
  * - Empty credential options fall back to S3_* / AWS_* variables of the process.
  */
 import { S3Client, type S3Options as BunS3Options } from "bun";
-import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, StorageError, assertKey, checkRange } from "./storage.ts";
+import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, StorageError, assertKey, checkRange, type ListOptions } from "./storage.ts";
 
 /** Storage classes S3 accepts in x-amz-storage-class. */
 export type S3StorageClass = NonNullable<BunS3Options["storageClass"]>;
@@ -197,9 +197,9 @@ export function s3Storage(options: S3Options): Storage {
       assertKey(key);
       return statObject(key);
     },
-    async *list(listPrefix: string) {
+    async *list(listPrefix: string, options?: ListOptions) {
       let continuationToken: string | undefined;
-      let startAfter: string | undefined;
+      let startAfter: string | undefined = options?.startAfter === undefined ? undefined : base + options.startAfter;
       for (;;) {
         const page = await request("list", listPrefix, () =>
           client.list({ prefix: base + listPrefix, ...(continuationToken ? { continuationToken } : startAfter ? { startAfter } : {}) }));

@@ -7,7 +7,9 @@
  *   object or the whole object, never part of one. Saving an existing key replaces it whole.
  * - load() of a missing key MUST throw NotFoundError. A range that reaches past the end MUST
  *   throw a permanent StorageError, never return short data.
- * - list(prefix) yields each key under prefix exactly once, in no particular order.
+ * - list(prefix) yields each key under prefix exactly once, in no particular order; with
+ *   `startAfter`, only the keys that sort after it (byte order; S3's StartAfter). A wrapper
+ *   that cannot honour startAfter may pass over it: callers filter again.
  * - remove() of a missing key is not an error.
  * - Keys are relative, '/'-separated, without leading '/', '.' or '..' segments.
  * - Messages never contain credentials.
@@ -20,6 +22,12 @@ export interface ObjectInfo {
   size: number;
   /** Last write time, ms since the epoch (used for GC safety ages). */
   mtimeMs: number;
+}
+
+/** Options of Storage.list. */
+export interface ListOptions {
+  /** Only keys that sort after this one (e.g. the time-ordered job ids of a window). */
+  startAfter?: string;
 }
 
 /** A byte range of an object. */
@@ -52,8 +60,13 @@ export interface Storage {
   create?(key: string): Promise<ObjectWriter>;
   load(key: string, range?: ByteRange): Promise<Uint8Array>;
   stat(key: string): Promise<ObjectInfo | null>;
-  list(prefix: string): AsyncIterable<ObjectInfo>;
+  list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
   remove(key: string): Promise<void>;
+  /**
+   * Optional: objects that interrupted saves left behind (local temp files `.tmp-*`), which
+   * list() never yields; remove() takes their keys. Backends with atomic PUT have none.
+   */
+  leftovers?(prefix: string): AsyncIterable<ObjectInfo>;
 }
 
 /**

@@ -11,13 +11,16 @@
  *   jobs/<job id>/<seq>         job records; each state change is a new object
  *   locks/<id>                  vault locks (shared: backup, restore, check, drill; exclusive: prune)
  *   leases/<resource>/<id>      per-resource backup leases (<resource> a keyed hash when encrypted)
+ *   due/<slot>/<time>           "a job exists for this occurrence": slot = hash of (type, plan,
+ *                               rule, resource), keyed when encrypted; time = occurrence, 12 hex ms
+ *   vault-lock/<id>             the vault lock (min/max retention), one object per tightening
  * The cold tier is a second storage (VAULT/cold, cold_path, or the same bucket under
  * PREFIX/cold with a cold storage class) holding packs/ with the same key scheme.
  */
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 
 /** Kinds of object the vault stores. */
-export type ObjectKind = "packs" | "index" | "rps" | "lifecycle" | "jobs" | "locks" | "leases" | "keys";
+export type ObjectKind = "packs" | "index" | "rps" | "lifecycle" | "jobs" | "locks" | "leases" | "keys" | "due" | "vault-lock";
 
 /** Key of the config object. */
 export const CONFIG_KEY = "config";
@@ -31,7 +34,7 @@ export function packKey(packId: string): string {
 }
 
 /** Key of an object of a flat kind (index, rps, locks, keys). */
-export function objectKey(kind: "index" | "rps" | "lifecycle" | "locks" | "keys", id: string): string {
+export function objectKey(kind: "index" | "rps" | "lifecycle" | "locks" | "keys" | "vault-lock", id: string): string {
   return `${kind}/${id}`;
 }
 
@@ -56,6 +59,24 @@ export function leasePrefix(resource: string, key?: Uint8Array | null): string {
 function leasePrefixSegment(resource: string, key?: Uint8Array | null): string {
   if (key) return createHmac("sha256", key).update(`efsbak lease/${resource}`).digest("hex").slice(0, 32);
   return Buffer.from(resource, "utf8").toString("base64url") || "_";
+}
+
+/** What a due mark is about: one scheduled occurrence of a rule (or restore test) for a resource. */
+export interface DueSlot {
+  type: string;
+  plan: string | null;
+  rule: string;
+  resource: string;
+}
+
+/**
+ * Key of the due mark of an occurrence (see the table above). The slot is a hash, so names of
+ * any length and character fit; with the vault's id key (encrypted vaults) it reveals nothing.
+ */
+export function dueKey(slot: DueSlot, occurrenceMs: number, key?: Uint8Array | null): string {
+  const text = `efsbak due/${slot.type}\0${slot.plan ?? ""}\0${slot.rule}\0${slot.resource}`;
+  const hash = key ? createHmac("sha256", key).update(text).digest("hex") : createHash("sha256").update(text).digest("hex");
+  return `due/${hash.slice(0, 32)}/${Math.max(0, occurrenceMs).toString(16).padStart(12, "0")}`;
 }
 
 /** The id part of a key (last segment). */

@@ -18,7 +18,7 @@
 import { invocationPid } from "../process-id.ts";
 import { hostname } from "node:os";
 import { StorageError } from "../storage/storage.ts";
-import { type Claimant, type Lease, type LeaseInfo, acquireLease } from "./_lease.ts";
+import { type Claimant, type Lease, type LeaseInfo, acquireLease, liveLeases } from "./_lease.ts";
 import { leasePrefix } from "./layout.ts";
 import type { Vault } from "./vault.ts";
 
@@ -71,4 +71,18 @@ function unheld(options: VaultLockOptions): Lease {
   const now = new Date((options.clock ?? Date.now)()).toISOString();
   const info: LeaseInfo = { id: "", purpose: options.purpose, exclusive: options.exclusive, host: options.host ?? hostname(), pid: options.pid ?? invocationPid(), job_id: options.jobId ?? null, started_at: now, refreshed_at: now };
   return { info, held: false, recovered: false, lost: null, abandon() {}, async release() {} };
+}
+
+/**
+ * Who holds a live claim on the vault lock or on one of these resources' leases: "host\0pid"
+ * of each (jobs/stale.ts tells a dead job from a running one by it).
+ */
+export async function liveHolders(vault: Pick<Vault, "storage" | "keys">, resources: Iterable<string>, options: Claimant = {}): Promise<Set<string>> {
+  const folders = new Set(["locks/"]);
+  for (const r of resources) folders.add(leasePrefix(r, vault.keys?.idKey));
+  const holders = new Set<string>();
+  for (const folder of folders) {
+    for (const l of await liveLeases(vault.storage, folder, { ...options, keys: vault.keys })) if (l.info) holders.add(`${l.info.host}\0${l.info.pid}`);
+  }
+  return holders;
 }

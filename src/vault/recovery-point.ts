@@ -3,7 +3,7 @@
  * Lifecycle state that changes later (tier moves, deletion) is recorded by prune in new
  * objects, never by rewriting the recovery point.
  */
-import { EfsbakError, type VaultDamageError } from "../errors.ts";
+import type { VaultDamageError } from "../errors.ts";
 import type { RootMeta } from "../tree/node.ts";
 import { objectKey } from "./layout.ts";
 import { loadJsonObjects } from "./load-json.ts";
@@ -66,21 +66,6 @@ export async function listRecoveryPoints(vault: Pick<Vault, "storage" | "loadJso
   for await (const o of vault.storage.list("rps/")) keys.push(o.key);
   const out = await loadJsonObjects<RecoveryPoint>(vault, keys, options);
   return out.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
-}
-
-/** Finds a recovery point by id or unique id prefix (at least 4 characters), or "latest". */
-export function findRecoveryPoint(rps: RecoveryPoint[], ref: string, resource?: string): RecoveryPoint {
-  const pool = resource ? rps.filter((r) => r.resource === resource) : rps;
-  if (ref === "latest") {
-    const last = pool.at(-1);
-    if (!last) throw new EfsbakError(`Cannot find a recovery point${resource ? ` of "${resource}"` : ""}: the vault has none`, { exitCode: 1 });
-    return last;
-  }
-  if (ref.length < 4) throw new EfsbakError(`Cannot find recovery point "${ref}": give at least 4 characters of its id`, { exitCode: 2 });
-  const hits = pool.filter((r) => r.id.startsWith(ref));
-  if (hits.length === 1) return hits[0];
-  if (hits.length === 0) throw new EfsbakError(`Cannot find recovery point "${ref}" in the vault`, { exitCode: 1, hint: 'list them with "efsbak recovery-points"' });
-  throw new EfsbakError(`Recovery point "${ref}" is ambiguous: ${hits.length} ids start with it`, { exitCode: 2, hint: "give more characters of the id" });
 }
 
 /** Lifecycle state recorded beside an immutable recovery point (lifecycle/<rp id>). */

@@ -100,6 +100,7 @@ const CASES: { name: string; args: () => string[]; code?: number; stderr?: boole
   { name: "console", args: () => ["console", "--listen", "nowhere"], code: 2, check: (d) => expect(d.error.message).toContain('Cannot read --listen "nowhere"') },
   // Not encrypted: an error, which --json prints as a document too.
   { name: "vault key", args: () => ["vault", "key", "list"], code: 1, check: (d) => expect(d.error.message).toContain("not encrypted") },
+  { name: "vault lock", args: () => ["vault", "lock"], check: (d) => expect(d).toEqual({ vault: "main", lock: null }) },
 ];
 
 describe("--json on every command prints one document", () => {

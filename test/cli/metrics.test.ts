@@ -166,10 +166,14 @@ describe("--metrics-file", () => {
     expect(r.stderr).toContain("ENOENT");
   });
 
-  test("a command that opens no vault writes nothing", async () => {
+  test("a command that opens no vault writes the run's time and exit code, and no vault samples", async () => {
     const path = join(work, "textfile/none.prom");
     const r = await cli(["validate", "--metrics-file", path]);
     expect(r.code).toBe(0);
-    expect(readdirSync(join(work, "textfile"))).not.toContain("none.prom");
+    expect(readdirSync(join(work, "textfile"))).toContain("none.prom");
+    const text = readFileSync(path, "utf8");
+    expect(text).toMatch(/^efsbak_last_run_exit_code 0$/m);
+    expect(text).toMatch(/^efsbak_last_run_timestamp_seconds \d+/m);
+    expect(text).not.toMatch(/vault="/);
   });
 });

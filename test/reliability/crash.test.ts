@@ -81,7 +81,7 @@ async function expectCheckPasses(readData = false): Promise<string[]> {
   if (r.code !== 0) figures.failures++;
   expect({ code: r.code, problems: out.problems }).toEqual({ code: 0, problems: [] });
   figures.checks_passed++;
-  return out.unindexedPacks;
+  return out.unindexed_packs;
 }
 
 async function expectRestoresExactly(rp: string, snapshot: Snapshot): Promise<void> {

@@ -12,7 +12,7 @@
  * `rate` (seeded PRNG). A hit applies, in order: delayMs, then error | flipBit | truncate.
  * Rules are checked in the order added; every hitting rule applies.
  */
-import { NotFoundError, StorageError, type ByteRange, type ObjectInfo, type Storage } from "../../src/storage/storage.ts";
+import { NotFoundError, StorageError, type ByteRange, type ObjectInfo, type Storage, type ListOptions } from "../../src/storage/storage.ts";
 
 /** The operations a rule can target. */
 export type FaultOp = "save" | "load" | "stat" | "list" | "remove";
@@ -149,14 +149,14 @@ export function faulty(storage: Storage, options: { seed?: number; sleep?: (ms: 
       await before("stat", key, rs);
       return storage.stat(key);
     },
-    async *list(prefix: string): AsyncGenerator<ObjectInfo> {
+    async *list(prefix: string, options?: ListOptions): AsyncGenerator<ObjectInfo> {
       const rs = hitting("list", prefix);
       if (rs.some((r) => r.error === "notfound" && r.afterItems === undefined)) return;
       await before("list", prefix, rs);
       const late = rs.filter((r) => r.error && r.afterItems !== undefined);
       const failAt = late.length ? Math.min(...late.map((r) => r.afterItems!)) : Infinity;
       let n = 0;
-      for await (const info of storage.list(prefix)) {
+      for await (const info of storage.list(prefix, options)) {
         if (n === failAt) throw errorOf(late.find((r) => r.afterItems === failAt)!.error!, "list", prefix);
         n++;
         yield info;
