@@ -4,16 +4,15 @@
  * displayName per segment, joined by "/"), which is printable and reads back byte for byte,
  * so names that are not UTF-8 survive URLs and JSON.
  */
-import { createWalkBudget } from "../tree/budget.ts";
 import { EfsbakError } from "../errors.ts";
-import { walkTree, type TreeLoader } from "../tree/list.ts";
+import type { TreeLoader } from "../tree/list.ts";
 import { displayName, nameToBytes, parseDisplayName } from "../tree/name.ts";
 import type { FileNode, Node } from "../tree/node.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
-import { tarStream, type TarMember } from "./tar.ts";
+import { type DumpRoot, dumpTar } from "../restore/dump.ts";
 
 /** One entry as the page shows it. */
 export interface EntryView {
@@ -109,28 +108,21 @@ export async function* fileContent(vault: Vault, node: FileNode): AsyncGenerator
   }
 }
 
-/** A directory and everything below it as a tar stream, members named from `rootName` down. */
+/**
+ * A directory and everything below it as a tar stream, members named from `root.name` down:
+ * the same pax archive as `efsbak dump` writes (restore/dump.ts), with back-pressure from the
+ * response (a write waits while the client reads slowly).
+ */
 export function directoryTar(vault: Vault, treeId: string, root: { load: TreeLoader; name: string; node: Node | null; rp: RecoveryPoint }): ReadableStream<Uint8Array> {
-  return tarStream(members(vault, root.load, treeId, root));
-}
-
-async function* members(vault: Vault, load: TreeLoader, treeId: string, root: { name: string; node: Node | null; rp: RecoveryPoint }): AsyncGenerator<TarMember> {
   const meta = root.node ?? root.rp.root ?? { mode: 0o755, uid: 0, gid: 0, mtime: `${BigInt(Date.parse(root.rp.created_at)) * 1_000_000n}` };
-  yield { path: bytesOf(root.name), type: "dir", mode: meta.mode, uid: meta.uid, gid: meta.gid, mtimeNs: meta.mtime };
-  for await (const e of walkTree(load, treeId, { prefix: root.name, budget: createWalkBudget(root.rp) })) {
-    const n = e.node;
-    const base = { path: bytesOf(e.path), mode: n.mode, uid: n.uid, gid: n.gid, mtimeNs: n.mtime };
-    if (n.type === "dir") yield { ...base, type: "dir" };
-    else if (n.type === "symlink") yield { ...base, type: "symlink", target: bytesOf(n.target) };
-    else if (n.type === "file") yield { ...base, type: "file", size: n.size, data: () => fileContent(vault, n) };
-    // devices are left out: a download is files, not a system image
-  }
-}
-
-function bytesOf(name: string): Uint8Array {
-  const b = nameToBytes(name);
-  if (!b) throw new EfsbakError(`Cannot put "${displayName(name)}" in a tar: the name has no byte form`, { exitCode: 1 });
-  return b;
+  const from: DumpRoot = { name: root.name, subtree: treeId, mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs };
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  dumpTar(vault, from, { load: root.load, sink: { write: (chunk) => writer.write(chunk.slice()) } }).then(
+    () => writer.close(),
+    (err: unknown) => writer.abort(err),
+  );
+  return readable;
 }
 
 function notFound(rp: RecoveryPoint, path: string): EfsbakError {

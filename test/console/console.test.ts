@@ -22,7 +22,7 @@ let browser: TestBrowser;
 let page: Page;
 // A name displayName escapes (a control character, a backslash) and one beyond ASCII. (Names that
 // are not UTF-8 are skipped by backup today, so a vault made with the binary cannot hold one;
-// test/console/tar.test.ts covers raw bytes in downloads.)
+// test/cli/dump.test.ts covers raw bytes in the tar writer downloads share.)
 const ODD_NAME = "tab\there\\café.txt";
 const ODD_DISPLAY = "tab\\x09here\\\\café.txt";
 const big = Buffer.alloc(1_500_000);

@@ -231,7 +231,9 @@ describe("leases in encrypted vaults", () => {
     }
     const live = await liveLeases(storage, folder, { keys, isAlive: () => true });
     expect(live.map((l) => l.info?.purpose)).toEqual(['a backup of "fs-secret-home"']);
-    // A second claim sees the first one through the seal, and names its holder.
+    // A second claim sees the first one through the seal, and names its holder. (Claims stored in
+    // the same millisecond are ordered by their random ids: give the first its own moment.)
+    await Bun.sleep(5);
     const err = await acquireLease(storage, folder, { purpose: "another", exclusive: true, keys, host: "host-b", pid: 2, isAlive: () => true }).catch((e) => e);
     expect(String(err.message)).toContain('a backup of "fs-secret-home" holds the lease');
     await lease.release();
