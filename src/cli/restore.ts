@@ -1,4 +1,5 @@
 /** `efsbak restore RP`: restore a recovery point into TARGET/efsbak-restore_<time>/. */
+import { UsageError } from "../errors.ts";
 import { runRestoreJob } from "../jobs/restore-job.ts";
 import type { RestoreProgress } from "../restore/restore.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
@@ -19,12 +20,15 @@ export const restoreCommand = command({
     target: { type: "string", description: "directory to restore into (default: the resource's own path)", valueHint: "DIR" },
     include: { type: "string", description: "restore only this file or subtree (path inside the recovery point)", valueHint: "PATH" },
     resource: { type: "string", description: "with \"latest\": the resource", valueHint: "ID" },
+    concurrency: { type: "string", description: "directories restored at once and pack loads in flight (default 16; more for network file systems)", valueHint: "N" },
   },
   repeatable: ["include"],
   exitStatus: [...COMMON_EXIT, "3  restored, but some fragments went to efsbak-lost+found (see its MANIFEST.json)", "4  a prune holds the vault's lock"],
   async run({ ctx, args, repeated }) {
     const target = ctx.vaultTarget(args.vault as string | undefined);
     const opened = await ctx.openVault(target);
+    const concurrency = args.concurrency === undefined ? undefined : Number(args.concurrency);
+    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 1024)) throw new UsageError(`Invalid --concurrency "${String(args.concurrency)}": expected a whole number from 1 to 1024`);
     const progress = totalProgress<RestoreProgress>(ctx, "restoring");
     let done;
     try {
@@ -36,6 +40,7 @@ export const restoreCommand = command({
         },
         target: (rp) => resolve(ctx.io.cwd, (args.target as string | undefined) ?? rp.source_path),
         include: repeated.include,
+        concurrency,
         chown: process.getuid?.() === 0,
         now: () => ctx.now(),
         settleMs: ctx.settleMs(target),

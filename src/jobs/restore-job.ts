@@ -27,6 +27,8 @@ export interface RestoreJobOptions {
   /** The target directory for the recovery point (absolute). */
   target(rp: RecoveryPoint): string;
   include?: string[];
+  /** Directories restored at once and pack loads in flight (restore.ts, default 16). */
+  concurrency?: number;
   chown: boolean;
   now: () => Date;
   settleMs?: number;
@@ -66,7 +68,7 @@ export async function runRestoreJob(opened: Vault, options: RestoreJobOptions): 
     const t0 = performance.now();
     let result: RestoreResult;
     try {
-      result = await restore(vault, rp, options.target(rp), { now: options.now(), include: options.include, chown: options.chown, onProgress: options.onProgress, onWarning: options.onWarning, signal: options.signal, others });
+      result = await restore(vault, rp, options.target(rp), { now: options.now(), include: options.include, concurrency: options.concurrency, chown: options.chown, onProgress: options.onProgress, onWarning: options.onWarning, signal: options.signal, others });
     } catch (err) {
       const message = err instanceof EfsbakError ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
       await job?.update({ state: "FAILED", ended_at: options.now().toISOString(), error: message }).catch(() => {});
