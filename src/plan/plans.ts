@@ -45,7 +45,12 @@ export interface ResourceSpec {
   id: string;
   path: string;
   tags: Record<string, string>;
+  /** .gitignore-style patterns (tree/gitignore.ts). */
   exclude: string[];
+  /** `exclude_if_present`: a directory holding one of these names keeps only that file. */
+  excludeIfPresent: string[];
+  /** `one_file_system`: do not cross mount points. */
+  oneFileSystem: boolean;
   file: string;
   line: number;
 }

@@ -13,6 +13,7 @@ import type { PlanProblem } from "../errors.ts";
 import { MAX_DURATION, durationProblem, formatDuration, parseDuration } from "./duration.ts";
 import { createReader, isTable, type KeyPath, type ParsedFile, type Reader } from "./parse.ts";
 import type { PlanSpec, Plans, ResourceSpec, RestoreTestSpec, RuleSpec, SelectionSpec, VaultSpec } from "./plans.ts";
+import { compileGitignorePattern } from "../tree/gitignore.ts";
 import { minIntervalMs, parseSchedule, type Schedule } from "./schedule.ts";
 import { isValidTimeZone } from "./timezone.ts";
 
@@ -30,7 +31,7 @@ const VAULT_KEYS = [
   "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
-const RESOURCE_KEYS = ["id", "path", "tags", "exclude"];
+const RESOURCE_KEYS = ["id", "path", "tags", "exclude", "exclude_if_present", "one_file_system"];
 const PLAN_KEYS = ["name", "rules", "selections"];
 const RULE_KEYS = [
   "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle",
@@ -299,13 +300,25 @@ function readResource(r: Reader, path: KeyPath, options: ValidateOptions): Resou
   const given = required(r, path, "[[resources]]", "path");
   const tags = r.stringMap([...path, "tags"]) ?? {};
   const exclude = r.strings([...path, "exclude"]) ?? [];
+  exclude.forEach((p, i) => {
+    try {
+      compileGitignorePattern(p.startsWith("!") || p.startsWith("\\!") ? p.slice(1) : p);
+    } catch (err) {
+      r.report([...path, "exclude", i], `Invalid "exclude" pattern: ${(err as Error).message}`, "value");
+    }
+  });
+  const excludeIfPresent = r.strings([...path, "exclude_if_present"]) ?? [];
+  excludeIfPresent.forEach((n, i) => {
+    if (n === "" || n.includes("/") || n === "." || n === "..") r.report([...path, "exclude_if_present", i], `Invalid "exclude_if_present" name "${n}": expected a file name, without "/"`, "value");
+  });
+  const oneFileSystem = r.boolean([...path, "one_file_system"]) ?? false;
   if (given === undefined || id === undefined) return undefined;
   const absolute = isAbsolute(given) ? given : resolve(options.baseDir, given);
   if (options.pathExists && !options.pathExists(absolute)) {
     const shown = absolute === given ? "" : ` (resolved to "${absolute}")`;
     r.report([...path, "path"], `Resource path "${given}" does not exist${shown}`, "value");
   }
-  return { id, path: absolute, tags, exclude, file: r.file, line: r.at(path).line };
+  return { id, path: absolute, tags, exclude, excludeIfPresent, oneFileSystem, file: r.file, line: r.at(path).line };
 }
 
 function readRule(r: Reader, path: KeyPath): RuleRead {

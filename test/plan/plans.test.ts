@@ -216,12 +216,14 @@ describe("good plans", () => {
 
   test("resources, with paths resolved against baseDir", () => {
     expect(Object.fromEntries(plans.resources)).toEqual({
-      "fs-projects": { id: "fs-projects", path: `${dir}/data/projects`, tags: { env: "dev" }, exclude: [], file: `${dir}/resources.toml`, line: 1 },
+      "fs-projects": { id: "fs-projects", path: `${dir}/data/projects`, tags: { env: "dev" }, exclude: [], excludeIfPresent: [], oneFileSystem: false, file: `${dir}/resources.toml`, line: 1 },
       "fs-home": {
         id: "fs-home",
         path: `${dir}/data/home`,
         tags: { env: "prod", backup: "nightly" },
         exclude: ["**/node_modules", "**/*.tmp"],
+        excludeIfPresent: [],
+        oneFileSystem: false,
         file: `${dir}/resources.toml`,
         line: 6,
       },
