@@ -36,6 +36,9 @@ export interface VaultSpec {
   lock?: { minRetentionMs?: number; maxRetentionMs?: number };
   /** `job_retention`: prune deletes finished job records older than this (default JOB_RETENTION_MS in jobs/job.ts). */
   jobRetentionMs?: number;
+  /** `limit_upload` / `limit_download` (MiB/s in the plan), as bytes per second; S3 vaults only. */
+  limitUploadBytesPerSec?: number;
+  limitDownloadBytesPerSec?: number;
   file: string;
   line: number;
 }

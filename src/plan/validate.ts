@@ -29,6 +29,7 @@ const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests"];
 const VAULT_KEYS = [
   "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
   "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
+  "limit_upload", "limit_download",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
 const RESOURCE_KEYS = ["id", "path", "tags", "exclude", "exclude_if_present", "one_file_system"];
@@ -282,6 +283,12 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
   else if (encryption !== undefined) r.report([...path, "encryption"], `Invalid "encryption" value "${encryption}": expected "aes-256-gcm" or "none"`, "value");
   const jobRetentionMs = duration(r, [...path, "job_retention"]);
   if (jobRetentionMs !== undefined) vault.jobRetentionMs = jobRetentionMs;
+  for (const [key, field] of [["limit_upload", "limitUploadBytesPerSec"], ["limit_download", "limitDownloadBytesPerSec"]] as const) {
+    const bytes = mibPerSec(r, [...path, key]);
+    if (bytes === undefined) continue;
+    if (url !== undefined && !url.trim().toLowerCase().startsWith("s3://")) r.report([...path, key], `Invalid "${key}": bandwidth limits apply to S3 vaults only`, "key");
+    else vault[field] = bytes;
+  }
   if (r.table([...path, "lock"], `[vaults.${name}.lock]`, LOCK_KEYS)) {
     const minRetentionMs = duration(r, [...path, "lock", "min_retention"]);
     const maxRetentionMs = duration(r, [...path, "lock", "max_retention"]);
@@ -293,6 +300,18 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
     }
   }
   return url === undefined ? undefined : vault;
+}
+
+/** A MiB/s value (integer or decimal, above 0) as bytes per second. */
+function mibPerSec(r: Reader, path: KeyPath): number | undefined {
+  const v = r.get(path);
+  if (v === undefined) return undefined;
+  const n = typeof v === "bigint" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
+    r.report(path, `Invalid "${path.at(-1)}": expected MiB/s as a number above 0, e.g. 4 or 0.5`, "value");
+    return undefined;
+  }
+  return Math.round(n * 1024 * 1024);
 }
 
 function readResource(r: Reader, path: KeyPath, options: ValidateOptions): ResourceSpec | undefined {
