@@ -97,16 +97,15 @@ export function createSourceFilter(spec: ExcludeSpec, io: FilterIo = {}): Source
   return {
     skip(rel, st, parent) {
       const isDir = st.isDirectory();
-      const shown = displayName(rel);
       if (isDir && vaultDirs.some((v) => v.dev === st.dev && v.ino === st.ino)) {
-        return { reason: "vault", note: `Left out "${shown}": it is the vault being backed up to` };
+        return { reason: "vault", note: `Left out "${displayName(rel)}": it is the vault being backed up to` };
       }
       if (isDir && RESTORE_DIR.test(rel.slice(rel.lastIndexOf("/") + 1))) {
-        return { reason: "restore", note: `Left out "${shown}": a restore directory (efsbak never backs up its own restores)` };
+        return { reason: "restore", note: `Left out "${displayName(rel)}": a restore directory (efsbak never backs up its own restores)` };
       }
       if (excluded(rel, isDir)) return { reason: "pattern" };
       if (spec.oneFileSystem && st.dev !== parent.dev) {
-        return { reason: "mount", note: `Left out "${shown}": another file system (one_file_system)` };
+        return { reason: "mount", note: `Left out "${displayName(rel)}": another file system (one_file_system)` };
       }
       return null;
     },
