@@ -33,6 +33,7 @@ import { type RootMeta, baseFromStat } from "../tree/node.ts";
 import { Pipeline } from "./pipeline.ts";
 import { adoptPacks } from "./adopt.ts";
 import { Walker } from "./walker.ts";
+import type { ExcludeSpec } from "../tree/exclude.ts";
 import { VERSION } from "../version.ts";
 
 /** Progress counters, updated as the backup goes. */
@@ -45,7 +46,7 @@ export interface BackupProgress {
 }
 
 /** What a backup needs besides the vault and the source path. */
-export interface BackupOptions {
+export interface BackupOptions extends ExcludeSpec {
   resource: string;
   now: Date;
   jobId: string;

@@ -24,7 +24,7 @@ import { EfsbakError } from "../errors.ts";
 import { displayName, fsPath } from "../tree/name.ts";
 import { type DeviceNode, type DirNode, type Node, type Xattr, baseFromStat, unchanged } from "../tree/node.ts";
 import { MAX_TREE_ENTRIES, decodeTree, encodeTree } from "../tree/tree.ts";
-import { compileExcludes } from "../tree/exclude.ts";
+import { type SourceFilter, createSourceFilter } from "../tree/exclude.ts";
 import type { Pipeline } from "./pipeline.ts";
 import { readFile, type ReadOutcome, type StartedRead } from "./file-reader.ts";
 import { type SourceDir, XattrReader, closeSourceDir, entryPath, isLongPath, listNames, openSourceDir, readTarget } from "./source-fs.ts";
@@ -79,7 +79,7 @@ export class Walker {
   readonly #tables: ChunkerTables;
   readonly #hasher: BlobHasher;
   readonly #options: BackupOptions;
-  readonly #excluded: (rel: string, isDir: boolean) => boolean;
+  readonly #filter: SourceFilter;
   readonly #links = new Map<string, Promise<ReadOutcome>>();
   readonly #treePacker: PackWriter;
   readonly #openDirs = new Set<OpenDir>();
@@ -92,7 +92,7 @@ export class Walker {
     this.#tables = tables;
     this.#hasher = hasher;
     this.#options = options;
-    this.#excluded = compileExcludes(options.exclude ?? []);
+    this.#filter = createSourceFilter(options);
     this.#treePacker = new PackWriter(new Uint8Array(256 * 1024), { keys: vault.keys, packType: BLOB_TREE, growTo: PACK_TARGET_BYTES + 1024 * 1024 });
   }
 
@@ -187,6 +187,7 @@ export class Walker {
     }
     if (listError !== undefined) this.#skip(rel, listError, `Cannot list "${displayName(rel || ".")}": ${listError}; stored as empty`);
     names.sort();
+    if (dir) names = this.#filter.names(rel, names, (n) => fsPath(entryPath(dir.path, n)));
     this.progress.dirs++;
     const entries: Promise<Node | null>[] = [];
     for (const name of names) {
@@ -205,7 +206,11 @@ export class Walker {
         else this.#skip(childRel, code, `Cannot read "${displayName(childRel)}": ${code}; skipped`);
         continue;
       }
-      if (this.#excluded(childRel, st.isDirectory())) continue;
+      const left = this.#filter.skip(childRel, st, before);
+      if (left) {
+        if (left.note) this.#warn(left.note);
+        continue;
+      }
       const prevNode = prev?.get(name);
       if (st.isFile()) entries.push((await this.#file(childPath, childRel, name, st, prevNode)).node);
       else if (st.isDirectory()) entries.push((await this.#dir(childPath, childRel, name, st, prevNode)).node);

@@ -17,13 +17,16 @@ export interface GlobalFlags {
   version: boolean;
   /** --metrics-file PATH: write a Prometheus textfile of the vaults the command used. */
   metricsFile: string | null;
+  /** --limit-upload / --limit-download MiB/s: caps on S3 vault traffic (storage/bandwidth.ts). */
+  limitUpload: string | null;
+  limitDownload: string | null;
 }
 
-const GLOBAL_VALUE = new Set(["plans", "now", "metrics-file"]);
+const GLOBAL_VALUE = new Set(["plans", "now", "metrics-file", "limit-upload", "limit-download"]);
 const GLOBAL_BOOL = new Set(["json", "quiet", "verbose", "help", "version"]);
 const SHORT: Record<string, string> = { "-h": "help", "-q": "quiet", "-v": "verbose" };
 /** Option name -> GlobalFlags field, where they differ. */
-const FIELD: Record<string, string> = { "metrics-file": "metricsFile" };
+const FIELD: Record<string, string> = { "metrics-file": "metricsFile", "limit-upload": "limitUpload", "limit-download": "limitDownload" };
 
 /** Global options as the command line spells them (for shell completion). */
 export const GLOBAL_OPTIONS: readonly { name: string; short?: string; value: boolean }[] = [
@@ -33,7 +36,7 @@ export const GLOBAL_OPTIONS: readonly { name: string; short?: string; value: boo
 
 /** Removes global flags from argv, wherever they are. */
 export function extractGlobals(argv: string[]): { globals: GlobalFlags; rest: string[] } {
-  const globals: GlobalFlags = { plans: null, json: false, quiet: false, verbose: false, now: null, help: false, version: false, metricsFile: null };
+  const globals: GlobalFlags = { plans: null, json: false, quiet: false, verbose: false, now: null, help: false, version: false, metricsFile: null, limitUpload: null, limitDownload: null };
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];

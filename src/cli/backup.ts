@@ -5,6 +5,7 @@ import { UsageError } from "../errors.ts";
 import { runBackupJob, type BackupSource } from "../jobs/backup-job.ts";
 import { formatDuration, parseDuration } from "../plan/duration.ts";
 import { selectedResources } from "../plan/plans.ts";
+import { createSourceFilter } from "../tree/exclude.ts";
 import { parseTags } from "./args.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import type { Context, VaultTarget } from "./context.ts";
@@ -22,15 +23,20 @@ export const backupCommand = command({
     resource: { type: "positional", description: "resource id from the plans, or a directory", required: true },
     ...VAULT_ARG,
     tag: { type: "string", description: "recovery point tag KEY=VALUE", valueHint: "KEY=VALUE" },
-    exclude: { type: "string", description: "glob of paths to leave out", valueHint: "GLOB" },
+    exclude: { type: "string", description: "pattern of paths to leave out, as in .gitignore (\"!PATTERN\" re-includes)", valueHint: "PATTERN" },
+    "exclude-if-present": { type: "string", description: "leave out the contents of directories holding this file (e.g. CACHEDIR.TAG)", valueHint: "NAME" },
+    "one-file-system": { type: "boolean", description: "do not cross mount points" },
     "cold-after": { type: "string", description: "move the recovery point to the cold tier after this long", valueHint: "DURATION" },
     "delete-after": { type: "string", description: "delete the recovery point after this long", valueHint: "DURATION" },
   },
-  repeatable: ["tag", "exclude"],
+  repeatable: ["tag", "exclude", "exclude-if-present"],
   exitStatus: [...COMMON_EXIT, "3  the backup ended PARTIAL: stopped early, or skipped entries it could not read (listed in its job)", "4  another backup of this resource is running"],
   async run({ ctx, args, repeated }) {
     const { source, target } = resolveSource(ctx, String(args.resource), args.vault as string | undefined);
     source.exclude = [...(source.exclude ?? []), ...repeated.exclude];
+    source.excludeIfPresent = [...(source.excludeIfPresent ?? []), ...repeated["exclude-if-present"]];
+    if (args["one-file-system"]) source.oneFileSystem = true;
+    createSourceFilter(source); // a bad pattern is a usage error before anything starts
     const coldAfterMs = durationArg(args["cold-after"] as string | undefined, "--cold-after");
     const deleteAfterMs = durationArg(args["delete-after"] as string | undefined, "--delete-after");
     if (coldAfterMs !== undefined && deleteAfterMs !== undefined && deleteAfterMs < coldAfterMs + NINETY_DAYS && !target.spec?.allowShortCold) {
@@ -77,7 +83,7 @@ function resolveSource(ctx: Context, ref: string, vaultRef: string | undefined):
   const res = plans?.resources.get(ref);
   if (res) {
     const target = ctx.vaultTarget(vaultRef ?? defaultVaultFor(ctx, ref));
-    return { source: { id: res.id, path: res.path, exclude: res.exclude.slice() }, target };
+    return { source: { id: res.id, path: res.path, exclude: res.exclude.slice(), excludeIfPresent: res.excludeIfPresent.slice(), oneFileSystem: res.oneFileSystem }, target };
   }
   const abs = resolve(ctx.io.cwd, ref);
   if (!existsSync(abs)) {

@@ -38,6 +38,8 @@ const GLOBAL_HINTS: Record<string, { hint: string; description: string }> = {
   plans: { hint: "DIR", description: "plans directory" },
   now: { hint: "ISO-8601", description: "plan clock" },
   "metrics-file": { hint: "FILE", description: "write a Prometheus textfile afterwards" },
+  "limit-upload": { hint: "MIB", description: "cap S3 uploads, MiB/s" },
+  "limit-download": { hint: "MIB", description: "cap S3 downloads, MiB/s" },
   json: { hint: "", description: "one JSON document on stdout" },
   quiet: { hint: "", description: "only errors" },
   verbose: { hint: "", description: "more detail" },

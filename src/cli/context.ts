@@ -9,6 +9,7 @@ import { createConsola } from "consola/basic";
 import type { ConsolaInstance } from "consola";
 import { EfsbakError, UsageError, type VaultDamageError } from "../errors.ts";
 import { loadPlans, type Plans, type VaultSpec } from "../plan/plans.ts";
+import { parseMibPerSec } from "../storage/bandwidth.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import { initVault, openVault, readConfig, type Vault } from "../vault/vault.ts";
@@ -101,6 +102,7 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     stdout: io.stderr as unknown as NodeJS.WriteStream,
     stderr: io.stderr as unknown as NodeJS.WriteStream,
   });
+  const limits = { upload: limitFlag(flags.limitUpload, "--limit-upload"), download: limitFlag(flags.limitDownload, "--limit-download") };
   const planCache = new Map<string, Plans | null>();
   let plansDir: string | null = flags.plans;
   // Keys of vaults unlocked by this invocation (by location and vault id): one password prompt
@@ -165,6 +167,7 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
         sessionToken: s?.sessionToken,
         coldStorageClass: s?.coldStorageClass,
         coldPath: s?.coldPath ? (isAbsolute(s.coldPath) ? s.coldPath : resolve(io.cwd, s.coldPath)) : undefined,
+        bandwidth: { uploadBytesPerSec: limits.upload ?? s?.limitUploadBytesPerSec, downloadBytesPerSec: limits.download ?? s?.limitDownloadBytesPerSec },
       });
     },
     async openVault(target, options = {}) {
@@ -253,6 +256,14 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     }
   }
   return ctx;
+}
+
+/** A --limit-* value in MiB/s, as bytes per second. */
+function limitFlag(text: string | null, flag: string): number | undefined {
+  if (text === null) return undefined;
+  const bytes = parseMibPerSec(text);
+  if (bytes === null) throw new UsageError(`Cannot read ${flag} "${text}": expected MiB/s as a number above 0`, `e.g. ${flag} 4 or ${flag} 0.5`);
+  return bytes;
 }
 
 function looksLikeLocation(ref: string): boolean {

@@ -27,7 +27,10 @@ const GLOBAL_HELP = `GLOBAL OPTIONS
   --now ISO-8601   plan clock for schedules, windows and lifecycle (also EFSBAK_NOW)
   --metrics-file PATH
                    afterwards, write a Prometheus textfile (node_exporter's textfile
-                   collector format) about the vaults the command used, atomically`;
+                   collector format) about the vaults the command used, atomically
+  --limit-upload MIB, --limit-download MIB
+                   cap what S3 vaults send / receive, in MiB/s (e.g. 4 or 0.5);
+                   over the vault's limit_upload / limit_download`;
 
 /** Runs the CLI in process and returns the exit code (never exits). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {

@@ -104,7 +104,7 @@ export const runCommandDef = command({
       ctx.log.info(`${d.plan}/${d.rule}: backing up ${d.resource} (${d.reason})`);
       const progress = backupProgress(ctx, await backupEstimate(ctx, { vault, resource: res.id }));
       try {
-        const job = await runBackupJob(vault, { id: res.id, path: res.path, exclude: res.exclude }, {
+        const job = await runBackupJob(vault, { id: res.id, path: res.path, exclude: res.exclude, excludeIfPresent: res.excludeIfPresent, oneFileSystem: res.oneFileSystem }, {
           vaultName: d.vault,
           now: () => ctx.now(),
           plan: d.plan,

@@ -24,6 +24,8 @@ export interface BackupSource {
   id: string;
   path: string;
   exclude?: string[];
+  excludeIfPresent?: string[];
+  oneFileSystem?: boolean;
 }
 
 /** Options of a backup job. */
@@ -118,6 +120,10 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         coldAfterMs: options.coldAfterMs,
         deleteAfterMs: options.deleteAfterMs,
         exclude: source.exclude,
+        excludeIfPresent: source.excludeIfPresent,
+        oneFileSystem: source.oneFileSystem,
+        // A local vault (and its cold tier) inside the source is never backed up into itself.
+        leaveOut: [vault.storage.location, vault.cold.location].filter((l) => l.startsWith("/")),
         onProgress: options.onProgress,
         onWarning: options.onWarning,
         workers: options.workers,

@@ -36,6 +36,9 @@ export interface VaultSpec {
   lock?: { minRetentionMs?: number; maxRetentionMs?: number };
   /** `job_retention`: prune deletes finished job records older than this (default JOB_RETENTION_MS in jobs/job.ts). */
   jobRetentionMs?: number;
+  /** `limit_upload` / `limit_download` (MiB/s in the plan), as bytes per second; S3 vaults only. */
+  limitUploadBytesPerSec?: number;
+  limitDownloadBytesPerSec?: number;
   file: string;
   line: number;
 }
@@ -45,7 +48,12 @@ export interface ResourceSpec {
   id: string;
   path: string;
   tags: Record<string, string>;
+  /** .gitignore-style patterns (tree/gitignore.ts). */
   exclude: string[];
+  /** `exclude_if_present`: a directory holding one of these names keeps only that file. */
+  excludeIfPresent: string[];
+  /** `one_file_system`: do not cross mount points. */
+  oneFileSystem: boolean;
   file: string;
   line: number;
 }

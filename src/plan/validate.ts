@@ -13,6 +13,7 @@ import type { PlanProblem } from "../errors.ts";
 import { MAX_DURATION, durationProblem, formatDuration, parseDuration } from "./duration.ts";
 import { createReader, isTable, type KeyPath, type ParsedFile, type Reader } from "./parse.ts";
 import type { PlanSpec, Plans, ResourceSpec, RestoreTestSpec, RuleSpec, SelectionSpec, VaultSpec } from "./plans.ts";
+import { compileGitignorePattern } from "../tree/gitignore.ts";
 import { minIntervalMs, parseSchedule, type Schedule } from "./schedule.ts";
 import { isValidTimeZone } from "./timezone.ts";
 
@@ -28,9 +29,10 @@ const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests"];
 const VAULT_KEYS = [
   "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
   "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
+  "limit_upload", "limit_download",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
-const RESOURCE_KEYS = ["id", "path", "tags", "exclude"];
+const RESOURCE_KEYS = ["id", "path", "tags", "exclude", "exclude_if_present", "one_file_system"];
 const PLAN_KEYS = ["name", "rules", "selections"];
 const RULE_KEYS = [
   "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle",
@@ -281,6 +283,12 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
   else if (encryption !== undefined) r.report([...path, "encryption"], `Invalid "encryption" value "${encryption}": expected "aes-256-gcm" or "none"`, "value");
   const jobRetentionMs = duration(r, [...path, "job_retention"]);
   if (jobRetentionMs !== undefined) vault.jobRetentionMs = jobRetentionMs;
+  for (const [key, field] of [["limit_upload", "limitUploadBytesPerSec"], ["limit_download", "limitDownloadBytesPerSec"]] as const) {
+    const bytes = mibPerSec(r, [...path, key]);
+    if (bytes === undefined) continue;
+    if (url !== undefined && !url.trim().toLowerCase().startsWith("s3://")) r.report([...path, key], `Invalid "${key}": bandwidth limits apply to S3 vaults only`, "key");
+    else vault[field] = bytes;
+  }
   if (r.table([...path, "lock"], `[vaults.${name}.lock]`, LOCK_KEYS)) {
     const minRetentionMs = duration(r, [...path, "lock", "min_retention"]);
     const maxRetentionMs = duration(r, [...path, "lock", "max_retention"]);
@@ -294,18 +302,42 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
   return url === undefined ? undefined : vault;
 }
 
+/** A MiB/s value (integer or decimal, above 0) as bytes per second. */
+function mibPerSec(r: Reader, path: KeyPath): number | undefined {
+  const v = r.get(path);
+  if (v === undefined) return undefined;
+  const n = typeof v === "bigint" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
+    r.report(path, `Invalid "${path.at(-1)}": expected MiB/s as a number above 0, e.g. 4 or 0.5`, "value");
+    return undefined;
+  }
+  return Math.round(n * 1024 * 1024);
+}
+
 function readResource(r: Reader, path: KeyPath, options: ValidateOptions): ResourceSpec | undefined {
   const id = required(r, path, "[[resources]]", "id");
   const given = required(r, path, "[[resources]]", "path");
   const tags = r.stringMap([...path, "tags"]) ?? {};
   const exclude = r.strings([...path, "exclude"]) ?? [];
+  exclude.forEach((p, i) => {
+    try {
+      compileGitignorePattern(p.startsWith("!") || p.startsWith("\\!") ? p.slice(1) : p);
+    } catch (err) {
+      r.report([...path, "exclude", i], `Invalid "exclude" pattern: ${(err as Error).message}`, "value");
+    }
+  });
+  const excludeIfPresent = r.strings([...path, "exclude_if_present"]) ?? [];
+  excludeIfPresent.forEach((n, i) => {
+    if (n === "" || n.includes("/") || n === "." || n === "..") r.report([...path, "exclude_if_present", i], `Invalid "exclude_if_present" name "${n}": expected a file name, without "/"`, "value");
+  });
+  const oneFileSystem = r.boolean([...path, "one_file_system"]) ?? false;
   if (given === undefined || id === undefined) return undefined;
   const absolute = isAbsolute(given) ? given : resolve(options.baseDir, given);
   if (options.pathExists && !options.pathExists(absolute)) {
     const shown = absolute === given ? "" : ` (resolved to "${absolute}")`;
     r.report([...path, "path"], `Resource path "${given}" does not exist${shown}`, "value");
   }
-  return { id, path: absolute, tags, exclude, file: r.file, line: r.at(path).line };
+  return { id, path: absolute, tags, exclude, excludeIfPresent, oneFileSystem, file: r.file, line: r.at(path).line };
 }
 
 function readRule(r: Reader, path: KeyPath): RuleRead {

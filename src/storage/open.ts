@@ -2,8 +2,9 @@
  * openStorage(url): vault URL → the warm Storage and the cold-tier Storage.
  *
  *   "./vault", "/abs/vault", "file:///abs/vault" → localStorage; cold = coldPath ?? VAULT/cold
- *   "s3://bucket/prefix"                          → withRetry(s3Storage); cold = same bucket,
- *                                                   PREFIX/cold, written with coldStorageClass
+ *   "s3://bucket/prefix"                          → withRetry(withBandwidth(s3Storage)); cold = same
+ *                                                   bucket, PREFIX/cold, written with coldStorageClass;
+ *                                                   both tiers share one bandwidth limiter (one link)
  *
  * S3 settings come from the options (the vault table) first, then from env: AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (all three from the same place, never mixed),
@@ -13,6 +14,7 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.ts";
+import { createBandwidthLimiter, withBandwidth } from "./bandwidth.ts";
 import { localStorage } from "./local.ts";
 import { type RetryOptions, withRetry } from "./retry.ts";
 import { type S3StorageClass, S3_STORAGE_CLASSES, s3Storage } from "./s3.ts";
@@ -36,6 +38,8 @@ export interface OpenStorageOptions {
   env: Record<string, string | undefined>;
   /** Retry settings for S3 (e.g. onRetry for logging). */
   retry?: RetryOptions;
+  /** S3: bytes per second for saves and loads (storage/bandwidth.ts), shared by both tiers. */
+  bandwidth?: { uploadBytesPerSec?: number; downloadBytesPerSec?: number };
 }
 
 /** An opened vault location. */
@@ -111,8 +115,10 @@ function openS3(url: S3Url, options: OpenStorageOptions): OpenedStorage {
   const coldStorageClass = checkStorageClass(options.coldStorageClass);
   const common = { bucket: url.bucket, endpoint, region, forcePathStyle: options.forcePathStyle, accessKeyId, secretAccessKey, sessionToken };
   const coldPrefix = url.prefix ? `${url.prefix}/cold` : "cold";
-  const storage = withRetry(s3Storage({ ...common, prefix: url.prefix }), options.retry);
-  const cold = withRetry(s3Storage({ ...common, prefix: coldPrefix, storageClass: coldStorageClass }), options.retry);
+  // Inside the retry: a resent body uses the link again, so it is charged again.
+  const limiter = createBandwidthLimiter(options.bandwidth ?? {});
+  const storage = withRetry(withBandwidth(s3Storage({ ...common, prefix: url.prefix }), { limiter }), options.retry);
+  const cold = withRetry(withBandwidth(s3Storage({ ...common, prefix: coldPrefix, storageClass: coldStorageClass }), { limiter }), options.retry);
   return { storage, cold, location: storage.location };
 }
 

@@ -70,9 +70,9 @@ describe("backup", () => {
       app: { node_modules: { y: "y" }, "main.js": "m", "deep.tmp": "d", lib: { "z.tmp": "z" } },
     });
     const vault = await testVault();
-    const b = await backup(vault, src, { resource: "r", now: T0, jobId: "j", exclude: ["**/node_modules", "*.tmp", "app/lib/**/*.tmp"] });
+    const b = await backup(vault, src, { resource: "r", now: T0, jobId: "j", exclude: ["**/node_modules", "/*.tmp", "app/lib/**/*.tmp"] });
     const r = await restore(vault, b.rp, join(tmp, "out"), { now: T1 });
-    // "*.tmp" is anchored at the root: app/deep.tmp stays.
+    // "/*.tmp" is anchored at the root (.gitignore rules): app/deep.tmp stays.
     expectTree(r.restoreDir, { "keep.txt": "k", app: { "main.js": "m", "deep.tmp": "d", lib: {} } });
   });
 

@@ -22,7 +22,7 @@ function rule(name: string, scheduleText: string, extra: Partial<RuleSpec> = {})
 }
 
 function resource(id: string, tags: Record<string, string> = {}): ResourceSpec {
-  return { id, path: `/srv/${id}`, tags, exclude: [], file: "plans/r.toml", line: 1 };
+  return { id, path: `/srv/${id}`, tags, exclude: [], excludeIfPresent: [], oneFileSystem: false, file: "plans/r.toml", line: 1 };
 }
 
 function fixture(): Plans {

@@ -144,6 +144,24 @@ describe("broken plans", () => {
         'p.toml:8:9: Unknown vault "w": defined vaults are "v"',
       ],
     ],
+    [
+      "bandwidth limits: S3 only, MiB/s above 0; resource excludes checked",
+      {
+        "p.toml": [
+          '[vaults.v]\nurl = "./v"\nlimit_upload = 4',
+          '[vaults.s]\nurl = "s3://b/p"\nlimit_upload = 0\nlimit_download = "fast"',
+          '[[resources]]\nid = "r"\npath = "."\nexclude = ["*.log", "!a[b"]\nexclude_if_present = ["a/b"]\none_file_system = 1',
+        ].join("\n"),
+      },
+      [
+        'p.toml:3:1: Invalid "limit_upload": bandwidth limits apply to S3 vaults only',
+        'p.toml:6:16: Invalid "limit_upload": expected MiB/s as a number above 0, e.g. 4 or 0.5',
+        'p.toml:7:18: Invalid "limit_download": expected MiB/s as a number above 0, e.g. 4 or 0.5',
+        'p.toml:11:21: Invalid "exclude" pattern: Cannot read the pattern "a[b": "[" without a closing "]"',
+        'p.toml:12:23: Invalid "exclude_if_present" name "a/b": expected a file name, without "/"',
+        'p.toml:13:19: Invalid "one_file_system": expected true or false, got integer',
+      ],
+    ],
   ];
   for (const [name, files, expected] of small) {
     test(name, () => {
@@ -216,12 +234,14 @@ describe("good plans", () => {
 
   test("resources, with paths resolved against baseDir", () => {
     expect(Object.fromEntries(plans.resources)).toEqual({
-      "fs-projects": { id: "fs-projects", path: `${dir}/data/projects`, tags: { env: "dev" }, exclude: [], file: `${dir}/resources.toml`, line: 1 },
+      "fs-projects": { id: "fs-projects", path: `${dir}/data/projects`, tags: { env: "dev" }, exclude: [], excludeIfPresent: [], oneFileSystem: false, file: `${dir}/resources.toml`, line: 1 },
       "fs-home": {
         id: "fs-home",
         path: `${dir}/data/home`,
         tags: { env: "prod", backup: "nightly" },
         exclude: ["**/node_modules", "**/*.tmp"],
+        excludeIfPresent: [],
+        oneFileSystem: false,
         file: `${dir}/resources.toml`,
         line: 6,
       },
