@@ -10,9 +10,11 @@
  * Time zones use Intl only. Occurrences are found by walking local calendar days, skipping
  * months and years that cannot match, then trying the day's hour×minute grid, so a search
  * across years costs a few thousand cheap calendar checks and a handful of Intl calls.
- * DST: a local time that does not exist (spring forward) fires once, at the instant the gap
- * ends (02:30 in New York on a spring-forward day fires at 03:00 EDT); a local time that occurs
- * twice (fall back) fires once, at its first instant.
+ * DST: a local time that does not exist (spring forward) is skipped by a schedule that fires
+ * more than once a day (cron(59 * ? * * *) in New York fires at 01:59 EST, then 03:59 EDT: never
+ * twice within an hour); a schedule with one time of day fires once at the instant the gap
+ * ends (02:30 in New York on a spring-forward day fires at 03:00 EDT), so no day is missed. A
+ * local time that occurs twice (fall back) fires once, at its first instant.
  */
 import { localToInstant, offsetAt } from "./timezone.ts";
 
@@ -295,6 +297,7 @@ function searchCron(c: CronSchedule, timeZone: string, from: number, dir: 1 | -1
     : Math.max(startYear - 50, c.years ? c.years[0] : 1970);
   const minutes = dir === 1 ? c.minutes : [...c.minutes].reverse();
   const hours = dir === 1 ? c.hours : [...c.hours].reverse();
+  const skipGaps = c.minutes.length * c.hours.length > 1; // fires more than once a day
   let day = localDay(timeZone, from, -dir); // a day early: midnight gaps push a time into the next day
   while (dir === 1 ? day.y <= yearLimit : day.y >= yearLimit) {
     if (c.years && !c.years.includes(day.y)) {
@@ -310,6 +313,7 @@ function searchCron(c: CronSchedule, timeZone: string, from: number, dir: 1 | -1
             const rough = local - fromOffset;
             if (dir === 1 ? rough + guard < from : rough - guard > from) continue;
             const t = localToInstant(timeZone, local);
+            if (skipGaps && t + offsetAt(timeZone, t) !== local) continue; // in a spring-forward gap
             if (ok(t)) return new Date(t);
           }
         }
@@ -343,9 +347,10 @@ export function nextOccurrence(s: Schedule, timeZone: string, after: Date, ancho
 }
 
 /**
- * The smallest gap between two occurrences, on the local wall clock. A DST change can shorten
- * one gap a year by the size of the shift; a schedule with at most one minute per hour never
- * drops under an hour that way, so the hourly limit holds.
+ * The smallest gap between two occurrences, on the local wall clock. Wall times in a
+ * spring-forward gap are skipped by schedules that fire more than once a day, so a one-hour
+ * shift never brings two firings under an hour apart; a 30-minute shift (Lord Howe) can bring
+ * two existing wall times 30 real minutes apart (01:45 and 02:45), as any wall clock would.
  */
 export function minIntervalMs(s: Schedule, timeZone: string): number {
   void timeZone; // wall-clock gaps are the same in every zone; kept for callers and a future DST-exact answer
