@@ -136,6 +136,9 @@ function parseCron(fields: string[], dialect: Dialect): CronSchedule {
     if (dom === "?" && dow === "?") fail("day-of-month and day-of-week cannot both be ?; use * in one of them");
   }
   if (!firesEver(schedule)) fail("no day ever matches this day-of-month, month and day-of-week");
+  if (schedule.years && !firesInYears(schedule, schedule.years)) {
+    fail(`no day of year "${year}" matches this day-of-month, month and day-of-week`);
+  }
   return schedule;
 }
 
@@ -180,7 +183,11 @@ function parseDom(text: string): DayOfMonthSpec {
     let m: RegExpExecArray | null;
     if (up === "L") spec.fromLast.push(0);
     else if (up === "LW") spec.lastWeekday = true;
-    else if ((m = /^L-(\d+)$/.exec(up))) spec.fromLast.push(Math.min(Number(m[1]), 30));
+    else if ((m = /^L-(\d+)$/.exec(up))) {
+      const n = Number(m[1]);
+      if (n < 1 || n > 30) fail(`day-of-month field "${text}": "${item}" must be L-1 to L-30`);
+      spec.fromLast.push(n);
+    }
     else if ((m = /^(\d+)W$/.exec(up))) spec.nearestWeekday.push(fieldValue(m[1], def, text));
     else if (up === "?") fail('day-of-month field: "?" must stand alone');
     else spec.days.push(...parseList(item, def));
@@ -195,6 +202,8 @@ function parseDow(text: string, dialect: Dialect): DayOfWeekSpec {
       ? { name: "day-of-week", min: 1, max: 7, names: WEEKDAYS, nameBase: 1 }
       : { name: "day-of-week", min: 0, max: 7, names: WEEKDAYS, nameBase: 0 };
   const norm = (v: number) => (dialect === "aws" ? v - 1 : v % 7);
+  if (text.split("#").length > 2) fail(`day-of-week field "${text}": only one "#" term is allowed`);
+  if (dialect === "aws" && text.includes("/")) fail(`day-of-week field "${text}": "/" is not allowed in day-of-week; list the days (MON,WED,FRI)`);
   for (const item of text.split(",")) {
     const up = item.toUpperCase();
     let m: RegExpExecArray | null;
@@ -267,6 +276,14 @@ function scanDays(c: CronSchedule, stop: (days: number[]) => boolean): number[] 
 
 function firesEver(c: CronSchedule): boolean {
   return scanDays(c, () => true).length > 0;
+}
+
+/** True when some day of one of the years matches (cron(0 0 29 2 ? 2027) never does). */
+function firesInYears(c: CronSchedule, years: number[]): boolean {
+  return years.some((y) => c.months.some((m) => {
+    for (let d = 1; d <= daysInMonth(y, m); d++) if (dayMatches(c, y, m, d)) return true;
+    return false;
+  }));
 }
 
 // ---- occurrences ----

@@ -57,6 +57,10 @@ const NEXT: Case[] = [
   { name: "step inside a range", schedule: "cron(15 8-20/4 ? * * *)", from: "2025-01-01T12:15:00Z", expected: "2025-01-01T16:15:00.000Z" },
   { name: "lists", schedule: "cron(0 6,18 ? * * *)", from: "2025-01-01T06:00:00Z", expected: "2025-01-01T18:00:00.000Z" },
   { name: "month and day names with ranges", schedule: "cron(0 8 ? JAN-MAR MON-FRI *)", from: "2025-03-31T09:00:00Z", expected: "2026-01-01T08:00:00.000Z" },
+  { name: "year field, leap day in a leap year", schedule: "cron(0 0 29 2 ? 2027-2028)", from: "2025-01-01T00:00:00Z", expected: "2028-02-29T00:00:00.000Z" },
+  { name: "L-30: the 1st of a 31-day month", schedule: "cron(0 0 L-30 * ? *)", from: "2025-01-02T00:00:00Z", expected: "2025-03-01T00:00:00.000Z" },
+  { name: "one # term", schedule: "cron(0 0 ? * 6#3 *)", from: "2025-01-01T00:00:00Z", expected: "2025-01-17T00:00:00.000Z" },
+  { name: "5-field: / in day-of-week is fine in classic cron", schedule: "0 0 * * */2", from: "2025-01-01T00:00:00Z", expected: "2025-01-02T00:00:00.000Z" },
   { name: "year field", schedule: "cron(0 0 1 1 ? 2030)", from: "2025-06-01T00:00:00Z", expected: "2030-01-01T00:00:00.000Z" },
   { name: "year field, none left", schedule: "cron(0 0 1 1 ? 2030)", from: "2030-01-01T00:00:00Z", expected: null },
   { name: "leap day", schedule: "cron(0 0 29 2 ? *)", from: "2025-01-01T00:00:00Z", expected: "2028-02-29T00:00:00.000Z" },
@@ -196,6 +200,14 @@ describe("parseSchedule errors", () => {
     ["rate(2 weeks)", 'rate "2 weeks" must be "N minutes", "N hours" or "N days"'],
     ["@fortnightly", 'unknown macro "@fortnightly": use @hourly, @daily, @weekly, @monthly or @yearly'],
     ["0 5 * *", "expected cron(...) with 6 fields, a 5-field cron expression, rate(...) or @daily"],
+    // Accepted before, but wrong (ISSUE 17 item 14).
+    ["cron(0 0 29 2 ? 2027)", 'no day of year "2027" matches this day-of-month, month and day-of-week'],
+    ["cron(0 0 ? FEB MON#5 2025-2030)", 'no day of year "2025-2030" matches this day-of-month, month and day-of-week'],
+    ["cron(0 0 L-31 * ? *)", 'day-of-month field "L-31": "L-31" must be L-1 to L-30'],
+    ["cron(0 0 L-0 * ? *)", 'day-of-month field "L-0": "L-0" must be L-1 to L-30'],
+    ["cron(0 0 ? * 3#1,6#3 *)", 'day-of-week field "3#1,6#3": only one "#" term is allowed'],
+    ["cron(0 0 ? * MON/2 *)", 'day-of-week field "MON/2": "/" is not allowed in day-of-week; list the days (MON,WED,FRI)'],
+    ["cron(0 0 ? * */2 *)", 'day-of-week field "*/2": "/" is not allowed in day-of-week; list the days (MON,WED,FRI)'],
   ];
   for (const [text, error] of cases) {
     test(text, () => expect(parseSchedule(text)).toEqual({ error }));
@@ -227,6 +239,11 @@ describe("isValidTimeZone", () => {
     ["America/New_York", true],
     ["Mars/Olympus", false],
     ["", false],
+    ["Etc/GMT-2", true],
+    ["Australia/Lord_Howe", true],
+    ["+02:00", false], // Intl accepts offsets; they are not IANA names
+    ["-0500", false],
+    ["+02", false],
   ];
   for (const [tz, valid] of cases) test(JSON.stringify(tz), () => expect(isValidTimeZone(tz)).toBe(valid));
 });
