@@ -7,7 +7,7 @@
  *
  * Positions are 1-based lines and columns in Unicode code points (positions.ts). A leading
  * byte order mark is allowed and not counted. Size and nesting limits (toml-limits.ts) are
- * checked before the parser sees the text.
+ * checked before the parser sees the text; toml-syntax.ts says where a syntax error points.
  *
  * A Reader pairs the data with the positions and turns type mistakes into problems, so the
  * validator reads `r.string(path)` and every problem lands on the offending key or value.
@@ -16,6 +16,7 @@ import { getStaticTOMLValue, parseTOML, ParseError, type AST } from "toml-eslint
 import type { PlanProblem } from "../errors.ts";
 import { positionsOf, stripBom, type Position } from "./positions.ts";
 import { checkTomlLimits } from "./toml-limits.ts";
+import { syntaxError } from "./toml-syntax.ts";
 
 export type { Position } from "./positions.ts";
 
@@ -35,13 +36,6 @@ export interface ParsedFile {
   at(path: KeyPath, part?: "key" | "value"): Position;
 }
 
-/** The parser's messages that plan files have always shown, kept in their earlier words. */
-const MESSAGES: Record<string, string> = {
-  "Unspecified values are invalid": "Unexpected character, expecting string, number, datetime, boolean, inline array or inline table",
-  "Unterminated string constant": "Unterminated string",
-  "Defining a key multiple times is invalid": "Can't redefine existing key",
-};
-
 /** Parses TOML text; a syntax error becomes one problem positioned at the start of the offending token. */
 export function parseToml(file: string, input: string): { parsed: ParsedFile } | { problem: PlanProblem } {
   const text = stripBom(input);
@@ -54,9 +48,7 @@ export function parseToml(file: string, input: string): { parsed: ParsedFile } |
     ast = parseTOML(text, { tomlVersion: "1.0.0" });
   } catch (e) {
     if (!(e instanceof ParseError)) throw e;
-    const missingValue = e.message === "Unspecified values are invalid";
-    const offset = missingValue ? afterEquals(text, e.index) : tokenStart(text, e.index);
-    const message = MESSAGES[e.message] ?? e.message;
+    const { offset, message } = syntaxError(text, e.index, e.message);
     return { problem: { file, ...position(offset), message: `Cannot parse TOML: ${message}` } };
   }
   const data = getStaticTOMLValue(ast) as Record<string, unknown>;
@@ -111,54 +103,6 @@ function collectPositions(ast: AST.TOMLProgram, position: (offset: number) => Po
     for (const kv of item.body) keyValue(item.resolvedKey, kv);
   }
   return spots;
-}
-
-/** The start of the lexical token around offset (a string, a comment, a bare word or number). */
-function tokenStart(text: string, offset: number): number {
-  let i = 0;
-  while (i < text.length && i <= offset) {
-    const c = text[i];
-    let end: number;
-    if (c === " " || c === "\t" || c === "\r" || c === "\n") {
-      i++;
-      continue;
-    }
-    if (c === "#") end = lineEnd(text, i);
-    else if (c === '"' || c === "'") end = stringEnd(text, i);
-    else if ("[]{}=,".includes(c)) end = i + 1;
-    else for (end = i + 1; end < text.length && !/[\s[\]{}=,#"']/.test(text[end]); end++);
-    if (offset < end) return i;
-    i = end;
-  }
-  return offset;
-}
-
-/** One past the end of the string starting at text[i]; an unterminated one takes its line's end too. */
-function stringEnd(text: string, i: number): number {
-  const q = text[i];
-  const triple = text[i + 1] === q && text[i + 2] === q;
-  for (let j = i + (triple ? 3 : 1); j < text.length; j++) {
-    if (text[j] === "\\" && q === '"') j++;
-    else if (text[j] === "\n" && !triple) return j + 1;
-    else if (text[j] === q && (!triple || (text[j + 1] === q && text[j + 2] === q))) {
-      let end = j + (triple ? 3 : 1);
-      while (triple && text[end] === q && end < j + 5) end++; // up to two quotes end a multi-line string
-      return end;
-    }
-  }
-  return text.length + 1;
-}
-
-function lineEnd(text: string, i: number): number {
-  const n = text.indexOf("\n", i);
-  return n === -1 ? text.length : n;
-}
-
-/** Just after the "=" that a missing value follows (the parser points at the next token). */
-function afterEquals(text: string, offset: number): number {
-  let i = Math.min(offset, text.length) - 1;
-  while (i >= 0 && /\s/.test(text[i])) i--;
-  return text[i] === "=" ? i + 1 : offset;
 }
 
 /** The TOML type name of a value, for messages. */

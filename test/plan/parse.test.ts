@@ -90,6 +90,11 @@ describe("syntax errors: at the start of the offending token, columns in code po
     ["bad word", "a = tru\n", 1, 5, "Cannot parse TOML: Unexpected character"],
     ["after an emoji, columns count code points", 's = "\u{1F600}" x\n', 1, 9, "Cannot parse TOML: Must be a newline"],
     ["after a byte order mark, not counted", "\uFEFFa = \n", 1, 4, "Cannot parse TOML: Unexpected character, expecting string, number, datetime, boolean, inline array or inline table"],
+    ["table header left open: at its [", "[vaults.x\nurl = 1\n", 1, 1, "Cannot parse TOML: Unterminated table-key"],
+    ["array table header closed by one ]", '[[a]]\nx = 1\n[[a]\n', 3, 1, "Cannot parse TOML: Unterminated table-key"],
+    ["array left open at the end: at its [", "[a]\nx = [\n  [1, 2],\n", 2, 5, "Cannot parse TOML: Unterminated array"],
+    ["inline table left open at the end: at its {", "x = { a = [1] ", 1, 5, "Cannot parse TOML: Unterminated inline table"],
+    ["inline table across lines: at its {", "t = { a = 1\nb = 2\n", 1, 5, "Cannot parse TOML: No newlines are allowed between the curly braces unless they are valid within a value"],
     ["TOML 1.0: no trailing comma in an inline table", "t = { a = 1, }\n", 1, 14, "Cannot parse TOML: Trailing comma is not permitted in an inline table"],
   ];
   for (const [name, text, line, col, message] of cases) {
