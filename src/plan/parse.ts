@@ -1,25 +1,27 @@
 /**
- * Plan files as TOML plus positions. @iarna/toml gives values but no positions, so a small
- * scanner walks the same text and records, for every key path (["plan", "rules", 0,
- * "schedule"]), where its key and its value start. It follows tables, arrays of tables (with
- * their index), dotted keys, quoted keys, arrays and inline tables at any depth. It only runs
- * on text that @iarna/toml accepted, so it may be lenient.
+ * Plan files as TOML 1.0 plus positions. toml-eslint-parser reads the text into an AST that
+ * locates every key and value; from it we take the data (getStaticTOMLValue) and, for every
+ * key path (["plan", "rules", 0, "schedule"]), where its key and its value start. Tables,
+ * arrays of tables (with their index), dotted and quoted keys, arrays and inline tables at any
+ * depth all come from the AST, so positions are right wherever the parser is.
+ *
+ * Positions are 1-based lines and columns in Unicode code points (positions.ts). A leading
+ * byte order mark is allowed and not counted. Size and nesting limits (toml-limits.ts) are
+ * checked before the parser sees the text; toml-syntax.ts says where a syntax error points.
  *
  * A Reader pairs the data with the positions and turns type mistakes into problems, so the
  * validator reads `r.string(path)` and every problem lands on the offending key or value.
  */
-import { parse as parseTomlText } from "@iarna/toml";
+import { getStaticTOMLValue, parseTOML, ParseError, type AST } from "toml-eslint-parser";
 import type { PlanProblem } from "../errors.ts";
+import { positionsOf, stripBom, type Position } from "./positions.ts";
 import { checkTomlLimits } from "./toml-limits.ts";
+import { syntaxError } from "./toml-syntax.ts";
+
+export type { Position } from "./positions.ts";
 
 /** A path into a TOML document: table keys and array indexes. */
 export type KeyPath = (string | number)[];
-
-/** A 1-based line and column. */
-export interface Position {
-  line: number;
-  col: number;
-}
 
 interface Spot {
   key: Position;
@@ -34,24 +36,23 @@ export interface ParsedFile {
   at(path: KeyPath, part?: "key" | "value"): Position;
 }
 
-/** Parses TOML text; a syntax error becomes one problem positioned where the parser stopped. */
-export function parseToml(file: string, text: string): { parsed: ParsedFile } | { problem: PlanProblem } {
-  // Size and nesting first, apart from the parser (which may be replaced): both cost memory that grows with them.
-  const limit = checkTomlLimits(file, text);
+/** Parses TOML text; a syntax error becomes one problem positioned at the start of the offending token. */
+export function parseToml(file: string, input: string): { parsed: ParsedFile } | { problem: PlanProblem } {
+  const text = stripBom(input);
+  // Size and nesting first, apart from the parser: both cost memory that grows with them.
+  const limit = checkTomlLimits(file, text, Buffer.byteLength(input, "utf8"));
   if (limit) return { problem: limit };
-  let data: Record<string, unknown>;
+  const position = positionsOf(text);
+  let ast: AST.TOMLProgram;
   try {
-    data = parseTomlText(text) as Record<string, unknown>;
+    ast = parseTOML(text, { tomlVersion: "1.0.0" });
   } catch (e) {
-    const err = e as { fromTOML?: boolean; line?: number; col?: number; message?: string };
-    if (!err.fromTOML) throw e;
-    const message = String(err.message ?? "syntax error").split("\n")[0].replace(/ at row \d+, col \d+, pos \d+:?$/, "");
-    const line = (err.line ?? 0) + 1;
-    const lineLength = (text.split("\n")[line - 1] ?? "").replace(/\r$/, "").length;
-    const col = Math.min((err.col ?? 0) + 1, lineLength + 1); // the parser may point past the end of the text
-    return { problem: { file, line, col, message: `Cannot parse TOML: ${message}` } };
+    if (!(e instanceof ParseError)) throw e;
+    const { offset, message } = syntaxError(text, e.index, e.message);
+    return { problem: { file, ...position(offset), message: `Cannot parse TOML: ${message}` } };
   }
-  const spots = scanPositions(text);
+  const data = getStaticTOMLValue(ast) as Record<string, unknown>;
+  const spots = collectPositions(ast, position);
   function at(path: KeyPath, part: "key" | "value" = "key"): Position {
     for (let n = path.length; n > 0; n--) {
       const spot = spots.get(JSON.stringify(path.slice(0, n)));
@@ -62,156 +63,44 @@ export function parseToml(file: string, text: string): { parsed: ParsedFile } | 
   return { parsed: { file, data, at } };
 }
 
-const BARE_KEY = /[A-Za-z0-9_-]/;
-
-function scanPositions(text: string): Map<string, Spot> {
+/** Where each key path's key and value start, from the AST; the first mention of a path wins. */
+function collectPositions(ast: AST.TOMLProgram, position: (offset: number) => Position): Map<string, Spot> {
   const spots = new Map<string, Spot>();
-  const arrays = new Map<string, number>();
-  let i = 0;
-  let line = 1;
-  let col = 1;
-  const peek = (o = 0) => text[i + o];
-  const pos = (): Position => ({ line, col });
-  function adv(n = 1) {
-    for (let k = 0; k < n && i < text.length; k++, i++) {
-      if (text[i] === "\n") {
-        line++;
-        col = 1;
-      } else col++;
-    }
-  }
-  function skipWs() {
-    while (peek() === " " || peek() === "\t") adv();
-  }
-  function skipTrivia() {
-    for (;;) {
-      const c = peek();
-      if (c === " " || c === "\t" || c === "\r" || c === "\n") adv();
-      else if (c === "#") while (i < text.length && peek() !== "\n") adv();
-      else return;
-    }
-  }
-  function record(path: KeyPath, key: Position | undefined, value?: Position) {
+  function record(path: KeyPath, key: Position, value?: Position) {
     const id = JSON.stringify(path);
     const spot = spots.get(id);
-    if (!spot) spots.set(id, { key: key ?? value!, value });
+    if (!spot) spots.set(id, { key, value });
     else if (value && !spot.value) spot.value = value;
   }
-  /** Skips a string of any kind and returns its raw contents (escapes kept for basic strings). */
-  function skipString(): string {
-    const q = peek();
-    const triple = peek(1) === q && peek(2) === q;
-    adv(triple ? 3 : 1);
-    const start = i;
-    while (i < text.length) {
-      if (q === '"' && peek() === "\\") adv(2);
-      else if (peek() === q && (!triple || (peek(1) === q && peek(2) === q && peek(3) !== q))) {
-        const raw = text.slice(start, i);
-        adv(triple ? 3 : 1);
-        return raw;
-      } else if (!triple && peek() === "\n") return text.slice(start, i);
-      else adv();
-    }
-    return text.slice(start);
-  }
-  function readKeyPart(): { name: string; at: Position } | null {
-    const at = pos();
-    const c = peek();
-    if (c === '"') {
-      const raw = skipString();
-      try {
-        return { name: JSON.parse(`"${raw}"`) as string, at };
-      } catch {
-        return { name: raw, at };
-      }
-    }
-    if (c === "'") return { name: skipString(), at };
-    const start = i;
-    while (i < text.length && BARE_KEY.test(peek())) adv();
-    return i > start ? { name: text.slice(start, i), at } : null;
-  }
-  function readKeyPath(): { name: string; at: Position }[] {
-    const parts: { name: string; at: Position }[] = [];
-    for (;;) {
-      skipWs();
-      const part = readKeyPart();
-      if (!part) return parts;
-      parts.push(part);
-      skipWs();
-      if (peek() !== ".") return parts;
-      adv();
-    }
-  }
-  function readValue(path: KeyPath) {
-    record(path, undefined, pos());
-    const c = peek();
-    if (c === '"' || c === "'") skipString();
-    else if (c === "[") {
-      adv();
-      for (let index = 0; ; index++) {
-        skipTrivia();
-        if (i >= text.length) return;
-        if (peek() === "]") return adv();
-        readValue([...path, index]);
-        skipTrivia();
-        if (peek() === ",") adv();
-        else if (peek() !== "]") return;
-      }
-    } else if (c === "{") {
-      adv();
-      for (;;) {
-        skipWs();
-        if (peek() === "}" || i >= text.length) return adv();
-        const keys = readKeyPath();
-        if (keys.length === 0) return;
-        const sub = [...path];
-        for (const k of keys) record((sub.push(k.name), [...sub]), k.at);
-        skipWs();
-        if (peek() === "=") adv();
-        skipWs();
-        readValue(sub);
-        skipWs();
-        if (peek() === ",") adv();
-        else if (peek() !== "}") return;
-      }
-    } else while (i < text.length && !",]}#\r\n".includes(peek())) adv();
-  }
-
-  let table: KeyPath = [];
-  for (;;) {
-    skipTrivia();
-    if (i >= text.length) break;
-    if (peek() === "[") {
-      const isArray = peek(1) === "[";
-      adv(isArray ? 2 : 1);
-      const keys = readKeyPath();
-      const resolved: KeyPath = [];
-      keys.forEach((k, j) => {
-        resolved.push(k.name);
-        const id = JSON.stringify(resolved);
-        record(resolved, k.at);
-        if (isArray && j === keys.length - 1) {
-          const n = arrays.get(id) ?? 0;
-          arrays.set(id, n + 1);
-          resolved.push(n);
-          record(resolved, k.at);
-        } else if (arrays.has(id)) resolved.push(arrays.get(id)! - 1);
-      });
-      table = resolved;
-      while (i < text.length && peek() !== "\n" && peek() !== "#") adv();
-      continue;
-    }
-    const keys = readKeyPath();
-    if (keys.length === 0) {
-      while (i < text.length && peek() !== "\n") adv();
-      continue;
-    }
+  function keyValue(table: KeyPath, kv: AST.TOMLKeyValue) {
     const path = [...table];
-    for (const k of keys) record((path.push(k.name), [...path]), k.at);
-    skipWs();
-    if (peek() === "=") adv();
-    skipWs();
-    readValue(path);
+    for (const part of kv.key.keys) {
+      path.push(part.type === "TOMLBare" ? part.name : part.value);
+      record([...path], position(part.range[0]));
+    }
+    content(path, kv.value);
+  }
+  function content(path: KeyPath, node: AST.TOMLContentNode) {
+    const here = position(node.range[0]);
+    record(path, here, here);
+    if (node.type === "TOMLArray") node.elements.forEach((element, index) => content([...path, index], element));
+    else if (node.type === "TOMLInlineTable") for (const kv of node.body) keyValue(path, kv);
+  }
+  for (const item of ast.body[0].body) {
+    if (item.type === "TOMLKeyValue") {
+      keyValue([], item);
+      continue;
+    }
+    // A header: resolvedKey holds array indexes ([[plan.rules]] → ["plan", "rules", 1]); each
+    // name, and the index after it, is located at that part of the header.
+    const names = item.key.keys;
+    let n = 0;
+    item.resolvedKey.forEach((k, j) => {
+      if (typeof k === "string") n++;
+      const at = position(names[Math.max(n - 1, 0)].range[0]);
+      record(item.resolvedKey.slice(0, j + 1), at);
+    });
+    for (const kv of item.body) keyValue(item.resolvedKey, kv);
   }
   return spots;
 }

@@ -10,9 +10,11 @@
  * Time zones use Intl only. Occurrences are found by walking local calendar days, skipping
  * months and years that cannot match, then trying the day's hour×minute grid, so a search
  * across years costs a few thousand cheap calendar checks and a handful of Intl calls.
- * DST: a local time that does not exist (spring forward) fires once, at the instant the gap
- * ends (02:30 in New York on a spring-forward day fires at 03:00 EDT); a local time that occurs
- * twice (fall back) fires once, at its first instant.
+ * DST: a local time that does not exist (spring forward) is skipped by a schedule that fires
+ * more than once a day (cron(59 * ? * * *) in New York fires at 01:59 EST, then 03:59 EDT: never
+ * twice within an hour); a schedule with one time of day fires once at the instant the gap
+ * ends (02:30 in New York on a spring-forward day fires at 03:00 EDT), so no day is missed. A
+ * local time that occurs twice (fall back) fires once, at its first instant.
  */
 import { localToInstant, offsetAt } from "./timezone.ts";
 
@@ -134,6 +136,9 @@ function parseCron(fields: string[], dialect: Dialect): CronSchedule {
     if (dom === "?" && dow === "?") fail("day-of-month and day-of-week cannot both be ?; use * in one of them");
   }
   if (!firesEver(schedule)) fail("no day ever matches this day-of-month, month and day-of-week");
+  if (schedule.years && !firesInYears(schedule, schedule.years)) {
+    fail(`no day of year "${year}" matches this day-of-month, month and day-of-week`);
+  }
   return schedule;
 }
 
@@ -178,7 +183,11 @@ function parseDom(text: string): DayOfMonthSpec {
     let m: RegExpExecArray | null;
     if (up === "L") spec.fromLast.push(0);
     else if (up === "LW") spec.lastWeekday = true;
-    else if ((m = /^L-(\d+)$/.exec(up))) spec.fromLast.push(Math.min(Number(m[1]), 30));
+    else if ((m = /^L-(\d+)$/.exec(up))) {
+      const n = Number(m[1]);
+      if (n < 1 || n > 30) fail(`day-of-month field "${text}": "${item}" must be L-1 to L-30`);
+      spec.fromLast.push(n);
+    }
     else if ((m = /^(\d+)W$/.exec(up))) spec.nearestWeekday.push(fieldValue(m[1], def, text));
     else if (up === "?") fail('day-of-month field: "?" must stand alone');
     else spec.days.push(...parseList(item, def));
@@ -193,6 +202,8 @@ function parseDow(text: string, dialect: Dialect): DayOfWeekSpec {
       ? { name: "day-of-week", min: 1, max: 7, names: WEEKDAYS, nameBase: 1 }
       : { name: "day-of-week", min: 0, max: 7, names: WEEKDAYS, nameBase: 0 };
   const norm = (v: number) => (dialect === "aws" ? v - 1 : v % 7);
+  if (text.split("#").length > 2) fail(`day-of-week field "${text}": only one "#" term is allowed`);
+  if (dialect === "aws" && text.includes("/")) fail(`day-of-week field "${text}": "/" is not allowed in day-of-week; list the days (MON,WED,FRI)`);
   for (const item of text.split(",")) {
     const up = item.toUpperCase();
     let m: RegExpExecArray | null;
@@ -267,6 +278,14 @@ function firesEver(c: CronSchedule): boolean {
   return scanDays(c, () => true).length > 0;
 }
 
+/** True when some day of one of the years matches (cron(0 0 29 2 ? 2027) never does). */
+function firesInYears(c: CronSchedule, years: number[]): boolean {
+  return years.some((y) => c.months.some((m) => {
+    for (let d = 1; d <= daysInMonth(y, m); d++) if (dayMatches(c, y, m, d)) return true;
+    return false;
+  }));
+}
+
 // ---- occurrences ----
 
 interface LocalDay {
@@ -295,6 +314,7 @@ function searchCron(c: CronSchedule, timeZone: string, from: number, dir: 1 | -1
     : Math.max(startYear - 50, c.years ? c.years[0] : 1970);
   const minutes = dir === 1 ? c.minutes : [...c.minutes].reverse();
   const hours = dir === 1 ? c.hours : [...c.hours].reverse();
+  const skipGaps = c.minutes.length * c.hours.length > 1; // fires more than once a day
   let day = localDay(timeZone, from, -dir); // a day early: midnight gaps push a time into the next day
   while (dir === 1 ? day.y <= yearLimit : day.y >= yearLimit) {
     if (c.years && !c.years.includes(day.y)) {
@@ -310,6 +330,7 @@ function searchCron(c: CronSchedule, timeZone: string, from: number, dir: 1 | -1
             const rough = local - fromOffset;
             if (dir === 1 ? rough + guard < from : rough - guard > from) continue;
             const t = localToInstant(timeZone, local);
+            if (skipGaps && t + offsetAt(timeZone, t) !== local) continue; // in a spring-forward gap
             if (ok(t)) return new Date(t);
           }
         }
@@ -343,9 +364,10 @@ export function nextOccurrence(s: Schedule, timeZone: string, after: Date, ancho
 }
 
 /**
- * The smallest gap between two occurrences, on the local wall clock. A DST change can shorten
- * one gap a year by the size of the shift; a schedule with at most one minute per hour never
- * drops under an hour that way, so the hourly limit holds.
+ * The smallest gap between two occurrences, on the local wall clock. Wall times in a
+ * spring-forward gap are skipped by schedules that fire more than once a day, so a one-hour
+ * shift never brings two firings under an hour apart; a 30-minute shift (Lord Howe) can bring
+ * two existing wall times 30 real minutes apart (01:45 and 02:45), as any wall clock would.
  */
 export function minIntervalMs(s: Schedule, timeZone: string): number {
   void timeZone; // wall-clock gaps are the same in every zone; kept for callers and a future DST-exact answer

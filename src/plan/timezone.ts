@@ -17,9 +17,12 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** True when Intl knows the IANA time zone name. */
+/**
+ * True when Intl knows the IANA time zone name. UTC offsets ("+02:00", "-0500"), which Intl
+ * also accepts, are not names: IANA names start with a letter ("UTC", "Etc/GMT-2").
+ */
 export function isValidTimeZone(tz: string): boolean {
-  if (typeof tz !== "string" || tz === "") return false;
+  if (typeof tz !== "string" || !/^[A-Za-z]/.test(tz)) return false;
   try {
     formatter(tz);
     return true;

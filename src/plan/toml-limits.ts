@@ -10,6 +10,7 @@
  * about syntax: the parser reports syntax errors afterwards.
  */
 import type { PlanProblem } from "../errors.ts";
+import { codePoints } from "./positions.ts";
 
 /** Largest plan file, bytes (real plans are a few KB). */
 export const MAX_PLAN_BYTES = 1024 * 1024;
@@ -31,7 +32,7 @@ export function checkTomlLimits(file: string, text: string, size = Buffer.byteLe
   let inHeader = false;
   const level = () => (open.length === 0 ? header : open[open.length - 1].depth);
   const over = (i: number): PlanProblem => ({
-    file, line, col: i - lineStart + 1,
+    file, line, col: codePoints(text, lineStart, i) + 1,
     message: `Plan is nested too deeply: more than ${MAX_PLAN_NESTING} levels of tables, arrays or dotted keys`,
   });
   for (let i = 0; i < text.length; i++) {

@@ -375,7 +375,10 @@ function readTiming(r: Reader, path: KeyPath, windowKey: string): Timing | undef
     r.report([...path, windowKey], `Invalid "${windowKey}": ${formatDuration(startWindowMs)} is under the minimum of 1h`, "value");
   }
   const zoneOk = isValidTimeZone(timezone);
-  if (!zoneOk) r.report([...path, "timezone"], `Unknown time zone "${timezone}": use an IANA name such as "UTC" or "Europe/Berlin"`, "value");
+  if (!zoneOk) {
+    const offset = /^[+-]\d/.test(timezone) ? ' (a UTC offset is not a time zone: a fixed +02:00 is "Etc/GMT-2")' : "";
+    r.report([...path, "timezone"], `Unknown time zone "${timezone}": use an IANA name such as "UTC" or "Europe/Berlin"${offset}`, "value");
+  }
   const parsed = parseSchedule(scheduleText);
   if ("error" in parsed) {
     r.report([...path, "schedule"], `Invalid schedule "${scheduleText}": ${parsed.error}`, "value");

@@ -73,22 +73,71 @@ describe("positions", () => {
     test(name, () => expect(parsed.at(path, part)).toEqual({ line, col }));
   }
 
-  test("the data is what @iarna/toml read", () => {
+  test("the data is what the parser read", () => {
     expect(parsed.data.title).toBe("a # not a comment");
     expect((parsed.data.plan as { name: string }).name).toBe("multi\nline = not a key");
   });
 });
 
-describe("syntax errors", () => {
+describe("syntax errors: at the start of the offending token, columns in code points", () => {
   const cases: [string, string, number, number, string][] = [
-    ["missing value", "a = 1\nb = \n", 2, 5, "Cannot parse TOML: Unexpected character, expecting string, number, datetime, boolean, inline array or inline table"],
-    ["unterminated string", 'a = "x', 1, 7, "Cannot parse TOML: Unterminated string"],
-    ["redefined key", "a = 1\na = 2\n", 2, 6, "Cannot parse TOML: Can't redefine existing key"],
+    ["missing value: just after the =", "a = 1\nb = \n", 2, 4, "Cannot parse TOML: Unexpected character, expecting string, number, datetime, boolean, inline array or inline table"],
+    ["unterminated string: at its opening quote", 'a = "x', 1, 5, "Cannot parse TOML: Unterminated string"],
+    ["unterminated multi-line string", 'x = 1\ns = """abc\n\n', 2, 5, "Cannot parse TOML: Unterminated string"],
+    ["redefined key: at the key", "a = 1\na = 2\n", 2, 1, "Cannot parse TOML: Can't redefine existing key"],
+    ["redefined table", "[a]\nb = 1\n[a]\n", 3, 2, "Cannot parse TOML: Can't redefine existing key"],
+    ["bad number: at its first digit, not where reading stopped", "a = 12abc\n", 1, 5, "Cannot parse TOML: Must be a newline"],
+    ["bad word", "a = tru\n", 1, 5, "Cannot parse TOML: Unexpected character"],
+    ["after an emoji, columns count code points", 's = "\u{1F600}" x\n', 1, 9, "Cannot parse TOML: Must be a newline"],
+    ["after a byte order mark, not counted", "\uFEFFa = \n", 1, 4, "Cannot parse TOML: Unexpected character, expecting string, number, datetime, boolean, inline array or inline table"],
+    ["table header left open: at its [", "[vaults.x\nurl = 1\n", 1, 1, "Cannot parse TOML: Unterminated table-key"],
+    ["array table header closed by one ]", '[[a]]\nx = 1\n[[a]\n', 3, 1, "Cannot parse TOML: Unterminated table-key"],
+    ["array left open at the end: at its [", "[a]\nx = [\n  [1, 2],\n", 2, 5, "Cannot parse TOML: Unterminated array"],
+    ["inline table left open at the end: at its {", "x = { a = [1] ", 1, 5, "Cannot parse TOML: Unterminated inline table"],
+    ["inline table across lines: at its {", "t = { a = 1\nb = 2\n", 1, 5, "Cannot parse TOML: No newlines are allowed between the curly braces unless they are valid within a value"],
+    ["TOML 1.0: no trailing comma in an inline table", "t = { a = 1, }\n", 1, 14, "Cannot parse TOML: Trailing comma is not permitted in an inline table"],
   ];
   for (const [name, text, line, col, message] of cases) {
     test(name, () => {
       expect(parseToml("p.toml", text)).toEqual({ problem: { file: "p.toml", line, col, message } });
     });
+  }
+});
+
+describe("TOML 1.0 and Unicode", () => {
+  const text = [
+    /* 1 */ "\uFEFF# a byte order mark starts this file",
+    /* 2 */ 'mixed = [1, "a", [2.5]]',
+    /* 3 */ "lit = '''x''''",
+    /* 4 */ "after = 1",
+    /* 5 */ '"\\U0001F600" = "smile"',
+    /* 6 */ '"\u{1F600}b" = "\u{1F600}\u{1F600}"',
+    /* 7 */ 't = { a = "\u{1F600}\u{1F600}", b = 1 }',
+    /* 8 */ '["\\U0001F600t".x]',
+    /* 9 */ "y = 2",
+  ].join("\r\n");
+  const parsed = parse(text);
+  test("values", () => {
+    expect(parsed.data.mixed).toEqual([1, "a", [2.5]]);
+    expect(parsed.data.lit).toBe("x'");
+    expect(parsed.data["\u{1F600}"]).toBe("smile");
+    expect(parsed.data["\u{1F600}t"]).toEqual({ x: { y: 2 } });
+    expect(parsed.data["\u{1F600}b"]).toBe("\u{1F600}\u{1F600}");
+  });
+  const cases: [string, KeyPath, "key" | "value", number, number][] = [
+    ["key on the first line after the BOM", ["mixed"], "key", 2, 1],
+    ["mixed array element", ["mixed", 1], "value", 2, 13],
+    ["nested array in a mixed array", ["mixed", 2, 0], "value", 2, 19],
+    ["key after a multi-line literal string ending in quotes", ["after"], "key", 4, 1],
+    ["a \\U-escaped key", ["\u{1F600}"], "key", 5, 1],
+    ["its value", ["\u{1F600}"], "value", 5, 16],
+    ["value after an emoji key: code points", ["\u{1F600}b"], "value", 6, 8],
+    ["inline key after emoji values", ["t", "b"], "key", 7, 17],
+    ["header part after a \\U-escaped part", ["\u{1F600}t", "x"], "key", 8, 16],
+    ["key under that header", ["\u{1F600}t", "x", "y"], "value", 9, 5],
+  ];
+  for (const [name, path, part, line, col] of cases) {
+    test(name, () => expect(parsed.at(path, part)).toEqual({ line, col }));
   }
 });
 

@@ -162,6 +162,22 @@ describe("broken plans", () => {
         'p.toml:13:19: Invalid "one_file_system": expected true or false, got integer',
       ],
     ],
+    [
+      "TOML 1.0 with a byte order mark, columns in code points, an offset for a zone, a year that never comes",
+      {
+        "p.toml": [
+          '\uFEFF[vaults.v]\nurl = "./v"\n[plan]\nname = "p"\n[[plan.rules]]\nname = "r"',
+          'schedule = "cron(0 0 29 2 ? 2027)"\ntimezone = "+02:00"\nrecovery_point_tags = { "\u{1F600}" = "x", k = 1 }',
+          '[[plan.selections]]\ntags = { a = [1, "b"] }',
+        ].join("\n"),
+      },
+      [
+        'p.toml:7:12: Invalid schedule "cron(0 0 29 2 ? 2027)": no day of year "2027" matches this day-of-month, month and day-of-week',
+        'p.toml:8:12: Unknown time zone "+02:00": use an IANA name such as "UTC" or "Europe/Berlin" (a UTC offset is not a time zone: a fixed +02:00 is "Etc/GMT-2")',
+        'p.toml:9:40: Invalid "k": expected a string, got integer',
+        'p.toml:11:14: Invalid "a": expected a string, got array',
+      ],
+    ],
   ];
   for (const [name, files, expected] of small) {
     test(name, () => {

@@ -57,6 +57,10 @@ const NEXT: Case[] = [
   { name: "step inside a range", schedule: "cron(15 8-20/4 ? * * *)", from: "2025-01-01T12:15:00Z", expected: "2025-01-01T16:15:00.000Z" },
   { name: "lists", schedule: "cron(0 6,18 ? * * *)", from: "2025-01-01T06:00:00Z", expected: "2025-01-01T18:00:00.000Z" },
   { name: "month and day names with ranges", schedule: "cron(0 8 ? JAN-MAR MON-FRI *)", from: "2025-03-31T09:00:00Z", expected: "2026-01-01T08:00:00.000Z" },
+  { name: "year field, leap day in a leap year", schedule: "cron(0 0 29 2 ? 2027-2028)", from: "2025-01-01T00:00:00Z", expected: "2028-02-29T00:00:00.000Z" },
+  { name: "L-30: the 1st of a 31-day month", schedule: "cron(0 0 L-30 * ? *)", from: "2025-01-02T00:00:00Z", expected: "2025-03-01T00:00:00.000Z" },
+  { name: "one # term", schedule: "cron(0 0 ? * 6#3 *)", from: "2025-01-01T00:00:00Z", expected: "2025-01-17T00:00:00.000Z" },
+  { name: "5-field: / in day-of-week is fine in classic cron", schedule: "0 0 * * */2", from: "2025-01-01T00:00:00Z", expected: "2025-01-02T00:00:00.000Z" },
   { name: "year field", schedule: "cron(0 0 1 1 ? 2030)", from: "2025-06-01T00:00:00Z", expected: "2030-01-01T00:00:00.000Z" },
   { name: "year field, none left", schedule: "cron(0 0 1 1 ? 2030)", from: "2030-01-01T00:00:00Z", expected: null },
   { name: "leap day", schedule: "cron(0 0 29 2 ? *)", from: "2025-01-01T00:00:00Z", expected: "2028-02-29T00:00:00.000Z" },
@@ -87,6 +91,52 @@ const PREVIOUS: Case[] = [
   { name: "rate(12 hours)", schedule: "rate(12 hours)", from: "2025-01-01T05:00:00Z", expected: "2025-01-01T00:00:00.000Z" },
   { name: "@weekly", schedule: "@weekly", from: "2025-01-01T00:00:00Z", expected: "2024-12-29T00:00:00.000Z" },
 ];
+
+// Spring-forward gaps (ISSUE 17 item 13). New York: 2026-03-08 02:00 EST → 03:00 EDT (07:00Z).
+// Lord Howe, a 30-minute shift: 2026-10-04 02:00 +10:30 → 02:30 +11:00 (2026-10-03T15:30Z); fall
+// back 2026-04-05 02:00 +11:00 → 01:30 +10:30 (2026-04-04T15:00Z). A schedule that fires more
+// than once a day skips wall times in a gap; one time of day in a gap fires at the gap's end.
+const GAPS: (Case & { dir: "next" | "previous" })[] = [
+  { dir: "next", name: "New York, minute 59 hourly: 01:59 EST", schedule: "cron(59 * ? * * *)", tz: "America/New_York", from: "2026-03-08T06:00:00Z", expected: "2026-03-08T06:59:00.000Z" },
+  { dir: "next", name: "New York, minute 59 hourly: 02:59 does not exist, then 03:59 EDT (not 03:00)", schedule: "cron(59 * ? * * *)", tz: "America/New_York", from: "2026-03-08T06:59:00Z", expected: "2026-03-08T07:59:00.000Z" },
+  { dir: "previous", name: "New York, minute 59 hourly, looking back from 07:30Z: 01:59 EST", schedule: "cron(59 * ? * * *)", tz: "America/New_York", from: "2026-03-08T07:30:00Z", expected: "2026-03-08T06:59:00.000Z" },
+  { dir: "next", name: "New York, every 30 minutes: 02:00 and 02:30 skipped, 03:00 EDT exists", schedule: "cron(0,30 * ? * * *)", tz: "America/New_York", from: "2026-03-08T06:30:00Z", expected: "2026-03-08T07:00:00.000Z" },
+  { dir: "next", name: "New York, 02:00 and 14:00: the gap's 02:00 is skipped", schedule: "cron(0 2,14 ? * * *)", tz: "America/New_York", from: "2026-03-08T06:00:00Z", expected: "2026-03-08T18:00:00.000Z" },
+  { dir: "next", name: "New York, rate-like step across the gap", schedule: "cron(30 0/2 ? * * *)", tz: "America/New_York", from: "2026-03-08T05:30:00Z", expected: "2026-03-08T08:30:00.000Z" },
+  { dir: "next", name: "New York, one time of day in the gap: fires once at its end", schedule: "cron(59 2 ? * * *)", tz: "America/New_York", from: "2026-03-08T00:00:00Z", expected: "2026-03-08T07:00:00.000Z" },
+  { dir: "next", name: "New York, one time of day: the next day as usual", schedule: "cron(59 2 ? * * *)", tz: "America/New_York", from: "2026-03-08T07:00:00Z", expected: "2026-03-09T06:59:00.000Z" },
+  { dir: "previous", name: "New York, one time of day: looking back finds the gap's end", schedule: "cron(59 2 ? * * *)", tz: "America/New_York", from: "2026-03-08T12:00:00Z", expected: "2026-03-08T07:00:00.000Z" },
+  { dir: "next", name: "Lord Howe, minute 15 hourly: 01:15 +10:30", schedule: "cron(15 * ? * * *)", tz: "Australia/Lord_Howe", from: "2026-10-03T14:30:00Z", expected: "2026-10-03T14:45:00.000Z" },
+  { dir: "next", name: "Lord Howe, minute 15 hourly: 02:15 does not exist, then 03:15 +11:00", schedule: "cron(15 * ? * * *)", tz: "Australia/Lord_Howe", from: "2026-10-03T14:45:00Z", expected: "2026-10-03T16:15:00.000Z" },
+  { dir: "previous", name: "Lord Howe, minute 15 hourly, looking back from the gap's end", schedule: "cron(15 * ? * * *)", tz: "Australia/Lord_Howe", from: "2026-10-03T16:00:00Z", expected: "2026-10-03T14:45:00.000Z" },
+  { dir: "next", name: "Lord Howe, minute 45 hourly: 02:45 +11:00 exists (30 real minutes after 01:45)", schedule: "cron(45 * ? * * *)", tz: "Australia/Lord_Howe", from: "2026-10-03T15:15:00Z", expected: "2026-10-03T15:45:00.000Z" },
+  { dir: "next", name: "Lord Howe, one time of day in the gap: fires at 02:30 +11:00", schedule: "cron(15 2 ? * * *)", tz: "Australia/Lord_Howe", from: "2026-10-03T00:00:00Z", expected: "2026-10-03T15:30:00.000Z" },
+  { dir: "next", name: "Lord Howe, one time of day: the next day at 02:15 +11:00", schedule: "cron(15 2 ? * * *)", tz: "Australia/Lord_Howe", from: "2026-10-03T15:30:00Z", expected: "2026-10-04T15:15:00.000Z" },
+  { dir: "next", name: "Lord Howe fall back: 01:45 twice, fires at the first (+11:00)", schedule: "cron(45 1 ? * * *)", tz: "Australia/Lord_Howe", from: "2026-04-04T00:00:00Z", expected: "2026-04-04T14:45:00.000Z" },
+  { dir: "next", name: "Lord Howe fall back, hourly: not again at 01:45 +10:30", schedule: "cron(45 * ? * * *)", tz: "Australia/Lord_Howe", from: "2026-04-04T14:45:00Z", expected: "2026-04-04T16:15:00.000Z" },
+];
+
+describe("spring-forward gaps: New York and Lord Howe", () => {
+  for (const c of GAPS) {
+    test(`${c.dir}: ${c.name}`, () => {
+      const find = c.dir === "next" ? nextOccurrence : previousOccurrence;
+      expect(find(parsed(c.schedule), c.tz!, new Date(c.from))?.toISOString() ?? null).toBe(c.expected);
+    });
+  }
+
+  test("an hourly schedule never fires twice within an hour across New York's gap, whatever its minute", () => {
+    for (let minute = 0; minute < 60; minute++) {
+      const s = parsed(`cron(${minute} * ? * * *)`);
+      let t = new Date("2026-03-07T12:00:00Z");
+      for (let i = 0; i < 24; i++) {
+        const next = nextOccurrence(s, "America/New_York", t)!;
+        if (i > 0) expect(next.getTime() - t.getTime()).toBeGreaterThanOrEqual(3_600_000);
+        expect(previousOccurrence(s, "America/New_York", next)?.toISOString()).toBe(next.toISOString());
+        t = next;
+      }
+    }
+  });
+});
 
 describe("nextOccurrence", () => {
   for (const c of NEXT) {
@@ -150,6 +200,14 @@ describe("parseSchedule errors", () => {
     ["rate(2 weeks)", 'rate "2 weeks" must be "N minutes", "N hours" or "N days"'],
     ["@fortnightly", 'unknown macro "@fortnightly": use @hourly, @daily, @weekly, @monthly or @yearly'],
     ["0 5 * *", "expected cron(...) with 6 fields, a 5-field cron expression, rate(...) or @daily"],
+    // Accepted before, but wrong (ISSUE 17 item 14).
+    ["cron(0 0 29 2 ? 2027)", 'no day of year "2027" matches this day-of-month, month and day-of-week'],
+    ["cron(0 0 ? FEB MON#5 2025-2030)", 'no day of year "2025-2030" matches this day-of-month, month and day-of-week'],
+    ["cron(0 0 L-31 * ? *)", 'day-of-month field "L-31": "L-31" must be L-1 to L-30'],
+    ["cron(0 0 L-0 * ? *)", 'day-of-month field "L-0": "L-0" must be L-1 to L-30'],
+    ["cron(0 0 ? * 3#1,6#3 *)", 'day-of-week field "3#1,6#3": only one "#" term is allowed'],
+    ["cron(0 0 ? * MON/2 *)", 'day-of-week field "MON/2": "/" is not allowed in day-of-week; list the days (MON,WED,FRI)'],
+    ["cron(0 0 ? * */2 *)", 'day-of-week field "*/2": "/" is not allowed in day-of-week; list the days (MON,WED,FRI)'],
   ];
   for (const [text, error] of cases) {
     test(text, () => expect(parseSchedule(text)).toEqual({ error }));
@@ -181,6 +239,11 @@ describe("isValidTimeZone", () => {
     ["America/New_York", true],
     ["Mars/Olympus", false],
     ["", false],
+    ["Etc/GMT-2", true],
+    ["Australia/Lord_Howe", true],
+    ["+02:00", false], // Intl accepts offsets; they are not IANA names
+    ["-0500", false],
+    ["+02", false],
   ];
   for (const [tz, valid] of cases) test(JSON.stringify(tz), () => expect(isValidTimeZone(tz)).toBe(valid));
 });

@@ -36,3 +36,8 @@ test("a 100 KB plan nested 50,000 deep costs little: the parser never sees it", 
   expect(performance.now() - t0).toBeLessThan(1000);
   expect(process.memoryUsage().rss - before).toBeLessThan(64 << 20);
 });
+
+test("nesting: the column counts code points, not UTF-16 units", () => {
+  const p = checkTomlLimits("p.toml", `"\u{1F600}" = ${deep(MAX_PLAN_NESTING).slice(4)}`);
+  expect(p).toMatchObject({ line: 1, col: 7 + MAX_PLAN_NESTING - 1 });
+});
