@@ -12,7 +12,7 @@
  * from the worker threads too (descriptors belong to the process). The walker closes such a
  * descriptor once every read under that directory is done, and bounds how many are open.
  */
-import { closeSync, constants, openSync, readdirSync, readlinkSync } from "node:fs";
+import { type BigIntStats, closeSync, constants, lstat, openSync, readdir, readdirSync, readlink, readlinkSync } from "node:fs";
 import { getXattr, listXattrs } from "../fs/libc.ts";
 import { fsPath, nameFromBytes } from "../tree/name.ts";
 import type { Xattr } from "../tree/node.ts";
@@ -52,6 +52,23 @@ export function closeSourceDir(dir: SourceDir): void {
 /** The names of a directory's entries, as exact bytes (lossless string form). Throws what readdir throws. */
 export function listNames(path: string): string[] {
   return (readdirSync(fsPath(path), { encoding: "buffer" }) as Buffer[]).map(nameFromBytes);
+}
+
+/**
+ * The asynchronous forms (on the I/O thread pool, so that many are in flight on a network
+ * mount): names of a directory's entries, an entry's lstat, a symlink's target. They reject
+ * with what the system call fails with.
+ */
+export function listNamesAsync(path: string): Promise<string[]> {
+  return new Promise((resolve, reject) => readdir(fsPath(path), { encoding: "buffer" }, (err, names) => (err ? reject(err) : resolve((names as Buffer[]).map(nameFromBytes)))));
+}
+
+export function lstatAsync(path: string): Promise<BigIntStats> {
+  return new Promise((resolve, reject) => lstat(fsPath(path), { bigint: true }, (err, st) => (err ? reject(err) : resolve(st))));
+}
+
+export function readTargetAsync(path: string): Promise<string> {
+  return new Promise((resolve, reject) => readlink(fsPath(path), { encoding: "buffer" }, (err, t) => (err ? reject(err) : resolve(nameFromBytes(t as Buffer)))));
 }
 
 /** A symlink's target, as exact bytes (lossless string form). Throws what readlink throws. */
