@@ -23,6 +23,8 @@ export interface BackupSource {
   id: string;
   path: string;
   exclude?: string[];
+  /** File system requests in flight (the resource's `concurrency`, or --concurrency). */
+  concurrency?: number;
 }
 
 /** Options of a backup job. */
@@ -109,6 +111,7 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         coldAfterMs: options.coldAfterMs,
         deleteAfterMs: options.deleteAfterMs,
         exclude: source.exclude,
+        concurrency: source.concurrency,
         onProgress: options.onProgress,
         onWarning: options.onWarning,
         workers: options.workers,

@@ -43,6 +43,8 @@ export interface ResourceSpec {
   path: string;
   tags: Record<string, string>;
   exclude: string[];
+  /** File system requests in flight while backing it up (default 64). */
+  concurrency?: number;
   file: string;
   line: number;
 }
