@@ -165,6 +165,8 @@ run("backup through a network-like mount", () => {
       await Bun.sleep(100);
       const vault = await testVault();
       const r = await backup(vault, mnt, { resource: "r", now: T0, jobId: "j", concurrency: 16 });
+      for (const w of writers) w.kill("SIGKILL");
+      await Promise.all(writers.map((w) => new Promise((r) => (w.exitCode !== null || w.signalCode !== null ? r(null) : w.once("exit", r)))));
       expect(r.rp.inconsistent).toContain("hot");
       expect(r.rp.inconsistent).toContain("hot/small");
       expect(r.rp.inconsistent).toContain("hot/big");
