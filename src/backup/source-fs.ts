@@ -94,8 +94,11 @@ export class XattrReader {
     this.#get = calls.get ?? getXattr;
   }
 
-  /** The entry's attributes sorted by name, or undefined when it has none (or they cannot be read). */
-  read(path: string, dev: bigint, shown: string): Xattr[] | undefined {
+  /**
+   * The entry's attributes sorted by name, or undefined when it has none (or they cannot be
+   * read). `shown` names the entry in failures (a function: only made when one is recorded).
+   */
+  read(path: string, dev: bigint, shown: string | (() => string)): Xattr[] | undefined {
     const devKey = dev.toString();
     if (this.#unsupported.has(devKey)) return undefined;
     const p = fsPath(path);
@@ -123,7 +126,7 @@ export class XattrReader {
   }
 
   /** devKey: set for a failed listing (a file system without xattrs), null for one attribute. */
-  #failed(err: unknown, devKey: string | null, shown: string): void {
+  #failed(err: unknown, devKey: string | null, shown: string | (() => string)): void {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     if (devKey !== null && (code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS")) {
       this.#unsupported.add(devKey);
@@ -132,6 +135,6 @@ export class XattrReader {
     if (code === "ENOENT") return; // the entry vanished: its own read says so
     const f = this.failures.get(code);
     if (f) f.count++;
-    else this.failures.set(code, { count: 1, first: shown });
+    else this.failures.set(code, { count: 1, first: typeof shown === "string" ? shown : shown() });
   }
 }

@@ -152,7 +152,7 @@ export class Walker {
 
   /** The xattrs of an entry, as a node field (absent when it has none). */
   #xattrsOf(path: string, st: BigIntStats, rel: string): { xattrs?: Xattr[] } {
-    const x = this.xattrs.read(path, st.dev, displayName(rel || "."));
+    const x = this.xattrs.read(path, st.dev, () => displayName(rel || "."));
     return x ? { xattrs: x } : {};
   }
 
