@@ -2,7 +2,7 @@
  * Backup: walk a directory tree, store new chunks and one tree blob per directory, then write
  * the recovery point.
  *
- *   walkDir(dir):                          (main thread, depth first)
+ *   walkDir(dir):                          (main thread, many requests in flight: walker.ts)
  *     lstat every entry
  *       file unchanged since parent RP  -> reuse its chunk ids, read nothing
  *       file (new or changed)           -> readFile: into pipeline slots (awaits only space)
@@ -69,6 +69,11 @@ export interface BackupOptions extends ExcludeSpec {
   onWarning?: (message: string) => void;
   workers?: number;
   /**
+   * File system requests in flight (listings, lstats, small-file reads; each small-file read
+   * holds a descriptor): default 64. Network file systems want many; see docs/performance.md.
+   */
+  concurrency?: number;
+  /**
    * Look for packs no index names (left by a killed backup) and index them first, so their
    * data is not stored again. Default true; jobs pass whether their lease found a dead claim.
    */
@@ -110,13 +115,14 @@ export async function backup(vault: Vault, source: string, options: BackupOption
   const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
   const adopted = options.adopt === false ? { packs: 0, blobs: 0, damaged: [] } : await adoptPacks(vault);
   const hasher = await createBlobHasher(vault.keys?.idKey);
-  const pipeline = await Pipeline.start(vault, { workers: options.workers });
+  const pipeline = await Pipeline.start(vault, { workers: options.workers, concurrency: options.concurrency });
   const walker = new Walker(vault, pipeline, tables, hasher, options);
   if (adopted.packs > 0) walker.note(`Adopted ${adopted.packs} packs (${adopted.blobs} blobs) left by an interrupted backup`);
   for (const key of adopted.damaged) walker.note(`Cannot adopt pack "${key}": it is damaged; its data will be stored again`);
   try {
     const prevRoot = options.parent ? await walker.loadTree(options.parent.tree) : null;
     const root = await walker.walkRoot(source, rootStat, prevRoot);
+    await walker.walked();
     const { name: _, ...rootBase } = baseFromStat("", rootStat);
     const rootMeta: RootMeta = { ...rootBase, ...(walker.rootXattrs(source, rootStat)) };
     // The last slot holds chunks the pending trees wait for (after any read still under way).

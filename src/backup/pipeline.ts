@@ -3,9 +3,10 @@
  * small files, hash, compress and pack; main saves (pack-store.ts).
  *
  *   large file: reader (main) --fills--> slot (SharedArrayBuffer region), chunked in place
- *   small file (<= minSize, one chunk): main reserves its bytes in a slot; the worker reads it
- *     (open, read, fstat, close) when the slot is dispatched, so small-file I/O runs on two
- *     threads and off the walker's path; a file that changed under the read goes back to main
+ *   small file (<= minSize, one chunk): main reserves its bytes in a slot and reads it there
+ *     asynchronously (small-read.ts: open, read, statx, close on the I/O thread pool), up to
+ *     `concurrency` files in flight across slots; a slot goes to a worker once its reads are
+ *     done; a file that changed under the read is read again on main (file-reader.ts)
  *   slot --hash--> worker --ids, read outcomes--> main: dedup against index + in-flight set
  *     --store new--> worker --pack, or 4 MiB pieces of it where storage can create() objects
  *     in parts (transferred)--> main: save or append, index, recycle the buffer
@@ -22,7 +23,12 @@ import type { Vault } from "../vault/vault.ts";
 import type { BigIntStats } from "node:fs";
 import { PACK_TARGET_BYTES, type PackEntry } from "../vault/pack.ts";
 import { PackStore } from "./pack-store.ts";
-import { READ_STATUS, type ChunkSink, type Slot, type SmallFileSink } from "./slot.ts";
+import { READ_STATUS, type ChunkSink, type Slot, type SlotFile, type SmallFileSink } from "./slot.ts";
+import { Limiter } from "./limiter.ts";
+import { SMALL_ERROR, readSmallFile } from "./small-read.ts";
+
+/** Small files read at once by default (each holds a descriptor while in flight). */
+export const DEFAULT_CONCURRENCY = 64;
 
 /** Totals a pipeline reports. */
 export interface PipelineStats {
@@ -64,9 +70,12 @@ export class Pipeline {
   #holders = 0;
   #tail: Promise<unknown> = Promise.resolve();
   #current: Slot | null = null;
+  /** Small-file reads in flight (open descriptors among them). */
+  readonly reads: Limiter;
 
-  private constructor(vault: Vault, workers: Worker[], sab: SharedArrayBuffer, slots: number, slotBytes: number) {
+  private constructor(vault: Vault, workers: Worker[], sab: SharedArrayBuffer, slots: number, slotBytes: number, concurrency: number) {
     this.#vault = vault;
+    this.reads = new Limiter(concurrency);
     this.#workers = workers;
     this.shared = new Uint8Array(sab);
     this.slotBytes = slotBytes;
@@ -79,7 +88,7 @@ export class Pipeline {
       settled: () => this.#wake(),
       failed: (err) => this.#fail(err),
     });
-    for (let i = 0; i < slots; i++) this.#free.push({ no: i, base: i * slotBytes, used: 0, ranges: [], sinks: [], sinkIndex: [], files: [] });
+    for (let i = 0; i < slots; i++) this.#free.push({ no: i, base: i * slotBytes, used: 0, ranges: [], sinks: [], sinkIndex: [], files: [], reading: 0, sendWhenRead: false });
     workers.forEach((w, i) => {
       w.onmessage = (e) => this.#onMessage(i, e.data);
       w.onerror = (e) => this.#fail(new Error(`backup worker failed: ${e.message}`));
@@ -87,7 +96,7 @@ export class Pipeline {
   }
 
   /** Starts workers and allocates shared slots. */
-  static async start(vault: Vault, options: { workers?: number; slots?: number; slotBytes?: number } = {}): Promise<Pipeline> {
+  static async start(vault: Vault, options: { workers?: number; slots?: number; slotBytes?: number; concurrency?: number } = {}): Promise<Pipeline> {
     const maxChunk = vault.config.chunker.max_size;
     const slotBytes = options.slotBytes ?? Math.max(2 * maxChunk, 8 * 1024 * 1024);
     const slots = options.slots ?? 4;
@@ -104,7 +113,7 @@ export class Pipeline {
       w.postMessage({ t: "init", sab, keys: vault.keys, packBytes, pieceBytes });
       return w;
     });
-    return new Pipeline(vault, workers, sab, slots, slotBytes);
+    return new Pipeline(vault, workers, sab, slots, slotBytes, options.concurrency ?? DEFAULT_CONCURRENCY);
   }
 
   /**
@@ -152,8 +161,8 @@ export class Pipeline {
   }
 
   /**
-   * Reserves room for a small file (at most one chunk: size <= the chunker's minSize) that the
-   * worker will read when the slot is dispatched. Returns a promise only when it has to wait.
+   * Reserves room for a small file (at most one chunk: size <= the chunker's minSize) and starts
+   * reading it there (bounded by `reads`). Returns a promise only when it has to wait for room.
    */
   reserveFile(path: string, expected: BigIntStats, sink: SmallFileSink): Promise<void> | undefined {
     const size = Number(expected.size);
@@ -179,7 +188,19 @@ export class Pipeline {
       range = slot.ranges.length / 2;
       this.addChunk(slot, size, sink, 0);
     }
-    slot.files.push({ path, range, expected, sink });
+    const file: SlotFile = { path, range, expected, sink, status: SMALL_ERROR, got: 0, code: "" };
+    slot.files.push(file);
+    slot.reading++;
+    const at = range >= 0 ? slot.ranges[range * 2] : 0;
+    this.reads.run(() => readSmallFile(path, this.shared, at, expected)).then((r) => {
+      file.status = r.status;
+      file.got = r.got;
+      file.code = r.code;
+    }, (err) => {
+      file.code = (err as Error).message;
+    }).finally(() => {
+      if (--slot.reading === 0 && slot.sendWhenRead) this.#post(slot);
+    });
   }
 
   /** Sends the current slot, if there is one, to a worker. Safe at any moment. */
@@ -189,29 +210,29 @@ export class Pipeline {
     if (s) this.send(s);
   }
 
-  /** Sends a slot to a worker for hashing (releases it when nothing is in it). */
+  /** Sends a slot to a worker for hashing (releases it when nothing is in it), once its reads are done. */
   send(s: Slot): void {
     if (s.ranges.length === 0 && s.files.length === 0) {
       this.#release(s);
       return;
     }
     const w = this.#rr++ % this.#workers.length;
-    const files = s.files;
-    const expect = new BigInt64Array(files.length * 3);
-    files.forEach((f, i) => {
-      expect[i * 3] = f.expected.size;
-      expect[i * 3 + 1] = f.expected.mtimeNs;
-      expect[i * 3 + 2] = f.expected.ctimeNs;
-    });
-    this.#workers[w].postMessage({
-      t: "hash",
-      slot: s.no,
-      ranges: Int32Array.from(s.ranges),
-      paths: files.map((f) => f.path),
-      fileRange: Int32Array.from(files, (f) => f.range),
-      expect,
-    }, [expect.buffer]);
     this.#bySlot.set(s.no, { slot: s, worker: w });
+    if (s.reading > 0) s.sendWhenRead = true;
+    else this.#post(s);
+  }
+
+  /** Posts a sent slot to its worker; small files not read cleanly have their range skipped. */
+  #post(s: Slot): void {
+    s.sendWhenRead = false;
+    const { worker } = this.#bySlot.get(s.no)!;
+    const skip = new Uint8Array(s.ranges.length / 2);
+    for (const f of s.files) {
+      if (f.range < 0) continue;
+      if (f.status !== 0 || f.got === 0) skip[f.range] = 1;
+      else s.ranges[f.range * 2 + 1] = f.got;
+    }
+    this.#workers[worker].postMessage({ t: "hash", slot: s.no, ranges: Int32Array.from(s.ranges), skip }, [skip.buffer]);
   }
 
   readonly #bySlot = new Map<number, { slot: Slot; worker: number }>();
@@ -266,15 +287,9 @@ export class Pipeline {
         const hexOf = Buffer.from(ids.buffer, ids.byteOffset, ids.length);
         const store: number[] = [];
         const storeIds: number[] = [];
-        // Small files the worker could not read as lstat saw them have no chunk to resolve.
-        const status: Int32Array = m.status;
-        const got: Int32Array = m.got;
+        // Small files main could not read as lstat saw them have no chunk to resolve.
         let skip: Uint8Array | null = null;
-        s.files.forEach((f, i) => {
-          if (f.range < 0) return;
-          if (status[i] !== 0 || got[i] === 0) (skip ??= new Uint8Array(s.sinks.length))[f.range] = 1;
-          else s.ranges[f.range * 2 + 1] = got[i];
-        });
+        for (const f of s.files) if (f.range >= 0 && (f.status !== 0 || f.got === 0)) (skip ??= new Uint8Array(s.sinks.length))[f.range] = 1;
         for (let i = 0; i < s.sinks.length; i++) {
           if (skip?.[i]) continue;
           const hex = hexOf.toString("hex", i * 32, i * 32 + 32);
@@ -290,10 +305,10 @@ export class Pipeline {
           }
           s.sinks[i].resolve(s.sinkIndex[i], hex, isNew, length);
         }
-        s.files.forEach((f, i) => {
-          const kind = READ_STATUS[status[i]];
-          f.sink.settled(kind === "ok" ? { status: "ok", size: got[i] } : kind === "error" ? { status: "error", code: m.codes[i] } : { status: kind });
-        });
+        for (const f of s.files) {
+          const kind = READ_STATUS[f.status];
+          f.sink.settled(kind === "ok" ? { status: "ok", size: f.got } : kind === "error" ? { status: "error", code: f.code } : { status: kind });
+        }
         if (store.length === 0) {
           this.#bySlot.delete(s.no);
           this.#release(s);
@@ -336,6 +351,8 @@ export class Pipeline {
     s.sinks = [];
     s.sinkIndex = [];
     s.files = [];
+    s.reading = 0;
+    s.sendWhenRead = false;
     this.#free.push(s);
     this.#wake();
   }

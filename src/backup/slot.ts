@@ -1,6 +1,6 @@
 /**
  * Slots: the regions of the pipeline's shared memory that main fills (large files' bytes, and
- * room reserved for small files a worker reads) and a worker then hashes, and what waits on
+ * small files read asynchronously into reserved room) and a worker then hashes, and what waits on
  * their chunks. Types only; pipeline.ts hands them out.
  */
 import type { BigIntStats } from "node:fs";
@@ -28,6 +28,10 @@ export interface SlotFile {
   range: number;
   expected: BigIntStats;
   sink: SmallFileSink;
+  /** How main's read went (small-read.ts status codes), once it has. */
+  status: number;
+  got: number;
+  code: string;
 }
 
 /** A region of the shared memory, filled by one writer at a time, then hashed by a worker. */
@@ -39,7 +43,11 @@ export interface Slot {
   sinks: ChunkSink[];
   sinkIndex: number[];
   files: SlotFile[];
+  /** Small-file reads into this slot still under way: it goes to a worker once they are done. */
+  reading: number;
+  /** send() was called while reads were under way. */
+  sendWhenRead: boolean;
 }
 
-/** A worker's read status codes, by number. */
+/** Small-file read status codes (small-read.ts), by number. */
 export const READ_STATUS = ["ok", "changed", "vanished", "error"] as const;

@@ -12,7 +12,7 @@
  * from the worker threads too (descriptors belong to the process). The walker closes such a
  * descriptor once every read under that directory is done, and bounds how many are open.
  */
-import { closeSync, constants, openSync, readdirSync, readlinkSync } from "node:fs";
+import { type BigIntStats, closeSync, constants, lstat, openSync, readdir, readdirSync, readlink, readlinkSync } from "node:fs";
 import { getXattr, listXattrs } from "../fs/libc.ts";
 import { fsPath, nameFromBytes } from "../tree/name.ts";
 import type { Xattr } from "../tree/node.ts";
@@ -54,6 +54,23 @@ export function listNames(path: string): string[] {
   return (readdirSync(fsPath(path), { encoding: "buffer" }) as Buffer[]).map(nameFromBytes);
 }
 
+/**
+ * The asynchronous forms (on the I/O thread pool, so that many are in flight on a network
+ * mount): names of a directory's entries, an entry's lstat, a symlink's target. They reject
+ * with what the system call fails with.
+ */
+export function listNamesAsync(path: string): Promise<string[]> {
+  return new Promise((resolve, reject) => readdir(fsPath(path), { encoding: "buffer" }, (err, names) => (err ? reject(err) : resolve((names as Buffer[]).map(nameFromBytes)))));
+}
+
+export function lstatAsync(path: string): Promise<BigIntStats> {
+  return new Promise((resolve, reject) => lstat(fsPath(path), { bigint: true }, (err, st) => (err ? reject(err) : resolve(st))));
+}
+
+export function readTargetAsync(path: string): Promise<string> {
+  return new Promise((resolve, reject) => readlink(fsPath(path), { encoding: "buffer" }, (err, t) => (err ? reject(err) : resolve(nameFromBytes(t as Buffer)))));
+}
+
 /** A symlink's target, as exact bytes (lossless string form). Throws what readlink throws. */
 export function readTarget(path: string): string {
   return nameFromBytes(readlinkSync(fsPath(path), { encoding: "buffer" }) as Buffer);
@@ -77,8 +94,11 @@ export class XattrReader {
     this.#get = calls.get ?? getXattr;
   }
 
-  /** The entry's attributes sorted by name, or undefined when it has none (or they cannot be read). */
-  read(path: string, dev: bigint, shown: string): Xattr[] | undefined {
+  /**
+   * The entry's attributes sorted by name, or undefined when it has none (or they cannot be
+   * read). `shown` names the entry in failures (a function: only made when one is recorded).
+   */
+  read(path: string, dev: bigint, shown: string | (() => string)): Xattr[] | undefined {
     const devKey = dev.toString();
     if (this.#unsupported.has(devKey)) return undefined;
     const p = fsPath(path);
@@ -106,7 +126,7 @@ export class XattrReader {
   }
 
   /** devKey: set for a failed listing (a file system without xattrs), null for one attribute. */
-  #failed(err: unknown, devKey: string | null, shown: string): void {
+  #failed(err: unknown, devKey: string | null, shown: string | (() => string)): void {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     if (devKey !== null && (code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS")) {
       this.#unsupported.add(devKey);
@@ -115,6 +135,6 @@ export class XattrReader {
     if (code === "ENOENT") return; // the entry vanished: its own read says so
     const f = this.failures.get(code);
     if (f) f.count++;
-    else this.failures.set(code, { count: 1, first: shown });
+    else this.failures.set(code, { count: 1, first: typeof shown === "string" ? shown : shown() });
   }
 }

@@ -6,6 +6,7 @@ import { runBackupJob, type BackupSource } from "../jobs/backup-job.ts";
 import { formatDuration, parseDuration } from "../plan/duration.ts";
 import { selectedResources } from "../plan/plans.ts";
 import { createSourceFilter } from "../tree/exclude.ts";
+import { MAX_CONCURRENCY } from "../plan/validate.ts";
 import { parseTags } from "./args.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import type { Context, VaultTarget } from "./context.ts";
@@ -28,6 +29,7 @@ export const backupCommand = command({
     "one-file-system": { type: "boolean", description: "do not cross mount points" },
     "cold-after": { type: "string", description: "move the recovery point to the cold tier after this long", valueHint: "DURATION" },
     "delete-after": { type: "string", description: "delete the recovery point after this long", valueHint: "DURATION" },
+    concurrency: { type: "string", description: "file system requests in flight (default 64, or the resource's concurrency); more for network file systems", valueHint: "N" },
   },
   repeatable: ["tag", "exclude", "exclude-if-present"],
   exitStatus: [...COMMON_EXIT, "3  the backup ended PARTIAL: stopped early, or skipped entries it could not read (listed in its job)", "4  another backup of this resource is running"],
@@ -37,6 +39,8 @@ export const backupCommand = command({
     source.excludeIfPresent = [...(source.excludeIfPresent ?? []), ...repeated["exclude-if-present"]];
     if (args["one-file-system"]) source.oneFileSystem = true;
     createSourceFilter(source); // a bad pattern is a usage error before anything starts
+    const concurrency = concurrencyArg(args.concurrency as string | undefined);
+    if (concurrency !== undefined) source.concurrency = concurrency;
     const coldAfterMs = durationArg(args["cold-after"] as string | undefined, "--cold-after");
     const deleteAfterMs = durationArg(args["delete-after"] as string | undefined, "--delete-after");
     if (coldAfterMs !== undefined && deleteAfterMs !== undefined && deleteAfterMs < coldAfterMs + NINETY_DAYS && !target.spec?.allowShortCold) {
@@ -83,7 +87,7 @@ function resolveSource(ctx: Context, ref: string, vaultRef: string | undefined):
   const res = plans?.resources.get(ref);
   if (res) {
     const target = ctx.vaultTarget(vaultRef ?? defaultVaultFor(ctx, ref));
-    return { source: { id: res.id, path: res.path, exclude: res.exclude.slice(), excludeIfPresent: res.excludeIfPresent.slice(), oneFileSystem: res.oneFileSystem }, target };
+    return { source: { id: res.id, path: res.path, exclude: res.exclude.slice(), excludeIfPresent: res.excludeIfPresent.slice(), oneFileSystem: res.oneFileSystem, concurrency: res.concurrency }, target };
   }
   const abs = resolve(ctx.io.cwd, ref);
   if (!existsSync(abs)) {
@@ -105,6 +109,14 @@ function defaultVaultFor(ctx: Context, resource: string): string | undefined {
     if (p.rules[0] && selectedResources(plans, p).some((r) => r.id === resource)) return p.rules[0].vault;
   }
   return undefined;
+}
+
+/** --concurrency N (backup, run): a whole number from 1 to MAX_CONCURRENCY. */
+export function concurrencyArg(text: string | undefined): number | undefined {
+  if (text === undefined || text === "") return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > MAX_CONCURRENCY) throw new UsageError(`Cannot read --concurrency "${text}": expected a whole number from 1 to ${MAX_CONCURRENCY}`);
+  return n;
 }
 
 function durationArg(text: string | undefined, flag: string): number | undefined {

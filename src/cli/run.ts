@@ -26,6 +26,7 @@ import { describeRestoreTestDecision, planRestoreTests, restoreTestVault, restor
 import { jobJson } from "./jobs.ts";
 import { formatTime } from "./output.ts";
 import { backupEstimate, backupProgress } from "./progress.ts";
+import { concurrencyArg } from "./backup.ts";
 import { describeLifecycle, gcMinAge } from "./prune.ts";
 
 /** The run command. */
@@ -37,6 +38,7 @@ export const runCommandDef = command({
     "dry-run": { type: "boolean", description: "print each decision and why; change nothing" },
     plan: { type: "string", description: "only this plan", valueHint: "NAME" },
     rule: { type: "string", description: "only this rule", valueHint: "NAME" },
+    concurrency: { type: "string", description: "file system requests in flight for every backup (default: each resource's concurrency, else 64)", valueHint: "N" },
   },
   exitStatus: [
     "0  every due job completed (or nothing was due)",
@@ -50,6 +52,7 @@ export const runCommandDef = command({
     const dir = (args.dir as string | undefined) ?? ctx.flags.plans ?? "plans";
     const plans = ctx.plans({ required: true })!;
     const dryRun = !!args["dry-run"];
+    const concurrency = concurrencyArg(args.concurrency as string | undefined);
     const vaultNames = [...new Set(plans.plans.flatMap((p) => p.rules.map((r) => r.vault)))];
     const vaults = new Map<string, Vault | null>();
     const jobs: JobRecord[] = [];
@@ -104,7 +107,7 @@ export const runCommandDef = command({
       ctx.log.info(`${d.plan}/${d.rule}: backing up ${d.resource} (${d.reason})`);
       const progress = backupProgress(ctx, await backupEstimate(ctx, { vault, resource: res.id }));
       try {
-        const job = await runBackupJob(vault, { id: res.id, path: res.path, exclude: res.exclude, excludeIfPresent: res.excludeIfPresent, oneFileSystem: res.oneFileSystem }, {
+        const job = await runBackupJob(vault, { id: res.id, path: res.path, exclude: res.exclude, excludeIfPresent: res.excludeIfPresent, oneFileSystem: res.oneFileSystem, concurrency: concurrency ?? res.concurrency }, {
           vaultName: d.vault,
           now: () => ctx.now(),
           plan: d.plan,

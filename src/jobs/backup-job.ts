@@ -26,6 +26,8 @@ export interface BackupSource {
   exclude?: string[];
   excludeIfPresent?: string[];
   oneFileSystem?: boolean;
+  /** File system requests in flight (the resource's `concurrency`, or --concurrency). */
+  concurrency?: number;
 }
 
 /** Options of a backup job. */
@@ -124,6 +126,7 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         oneFileSystem: source.oneFileSystem,
         // A local vault (and its cold tier) inside the source is never backed up into itself.
         leaveOut: [vault.storage.location, vault.cold.location].filter((l) => l.startsWith("/")),
+        concurrency: source.concurrency,
         onProgress: options.onProgress,
         onWarning: options.onWarning,
         workers: options.workers,

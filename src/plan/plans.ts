@@ -54,6 +54,8 @@ export interface ResourceSpec {
   excludeIfPresent: string[];
   /** `one_file_system`: do not cross mount points. */
   oneFileSystem: boolean;
+  /** File system requests in flight while backing it up (default 64). */
+  concurrency?: number;
   file: string;
   line: number;
 }

@@ -32,7 +32,9 @@ const VAULT_KEYS = [
   "limit_upload", "limit_download",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
-const RESOURCE_KEYS = ["id", "path", "tags", "exclude", "exclude_if_present", "one_file_system"];
+/** Most file system requests a backup keeps in flight (each small-file read holds a descriptor). */
+export const MAX_CONCURRENCY = 1024;
+const RESOURCE_KEYS = ["id", "path", "tags", "exclude", "exclude_if_present", "one_file_system", "concurrency"];
 const PLAN_KEYS = ["name", "rules", "selections"];
 const RULE_KEYS = [
   "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle",
@@ -331,13 +333,26 @@ function readResource(r: Reader, path: KeyPath, options: ValidateOptions): Resou
     if (n === "" || n.includes("/") || n === "." || n === "..") r.report([...path, "exclude_if_present", i], `Invalid "exclude_if_present" name "${n}": expected a file name, without "/"`, "value");
   });
   const oneFileSystem = r.boolean([...path, "one_file_system"]) ?? false;
+  const concurrency = readConcurrency(r, [...path, "concurrency"]);
   if (given === undefined || id === undefined) return undefined;
   const absolute = isAbsolute(given) ? given : resolve(options.baseDir, given);
   if (options.pathExists && !options.pathExists(absolute)) {
     const shown = absolute === given ? "" : ` (resolved to "${absolute}")`;
     r.report([...path, "path"], `Resource path "${given}" does not exist${shown}`, "value");
   }
-  return { id, path: absolute, tags, exclude, excludeIfPresent, oneFileSystem, file: r.file, line: r.at(path).line };
+  return { id, path: absolute, tags, exclude, excludeIfPresent, oneFileSystem, ...(concurrency !== undefined ? { concurrency } : {}), file: r.file, line: r.at(path).line };
+}
+
+/** A resource's `concurrency`: file system requests in flight while backing it up. */
+function readConcurrency(r: Reader, path: KeyPath): number | undefined {
+  const v = r.get(path);
+  if (v === undefined) return undefined;
+  const n = typeof v === "bigint" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY) {
+    r.report(path, `Invalid "concurrency" value ${typeof v === "string" ? `"${v}"` : String(v)}: expected a whole number from 1 to ${MAX_CONCURRENCY}`, "value");
+    return undefined;
+  }
+  return n;
 }
 
 function readRule(r: Reader, path: KeyPath): RuleRead {

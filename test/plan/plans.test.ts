@@ -330,3 +330,23 @@ describe("good plans", () => {
     expect(loadPlans(one, { baseDir: one }).plans[0].rules[0].vault).toBe("only");
   });
 });
+
+describe("resource concurrency", () => {
+  const vaults = `[vaults.v]\nurl = "file:///tmp/efsbak-conc-vault"\n`;
+  test("an integer from 1 to 1024 is kept; absent leaves it unset", () => {
+    mkdirSync(join(scratch, "conc-ok", "a"), { recursive: true });
+    const dir = planDir("conc-ok", { "v.toml": vaults, "r.toml": `[[resources]]\nid = "a"\npath = "a"\nconcurrency = 128\n\n[[resources]]\nid = "b"\npath = "a"\n` });
+    const plans = loadPlans(dir, { baseDir: dir });
+    expect(plans.resources.get("a")!.concurrency).toBe(128);
+    expect(plans.resources.get("b")!.concurrency).toBeUndefined();
+  });
+  test("zero, too many, a float or a string is refused at its value", () => {
+    const dir = planDir("conc-bad", { "v.toml": vaults, "r.toml": `[[resources]]\nid = "a"\npath = "."\nconcurrency = 0\n[[resources]]\nid = "b"\npath = "."\nconcurrency = 5000\n[[resources]]\nid = "c"\npath = "."\nconcurrency = "64"\n` });
+    const problems = problemsOf(dir).filter((p) => p.includes("concurrency"));
+    expect(problems).toEqual([
+      `${dir}/r.toml:4:15: Invalid "concurrency" value 0: expected a whole number from 1 to 1024`,
+      `${dir}/r.toml:8:15: Invalid "concurrency" value 5000: expected a whole number from 1 to 1024`,
+      `${dir}/r.toml:12:15: Invalid "concurrency" value "64": expected a whole number from 1 to 1024`,
+    ]);
+  });
+});
