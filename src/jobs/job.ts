@@ -18,6 +18,7 @@ import { loadJsonObjects } from "../vault/load-json.ts";
 import { timeOrderedId } from "../vault/id.ts";
 import type { Vault } from "../vault/vault.ts";
 import { VERSION } from "../version.ts";
+import type { HookRecord } from "./hooks.ts";
 
 /** Job states, as AWS Backup names them. */
 export type JobState = "CREATED" | "PENDING" | "RUNNING" | "ABORTING" | "ABORTED" | "COMPLETED" | "FAILED" | "EXPIRED" | "PARTIAL";
@@ -59,6 +60,8 @@ export interface JobRecord {
   /** Restore jobs: where the files went, and how many went to lost+found. */
   restore_dir?: string | null;
   fragments?: number;
+  /** Backup jobs with hooks: each hook run, in order (jobs/hooks.ts). */
+  hooks?: HookRecord[];
   /** Check and prune jobs: a short account of what was found or done. */
   details?: Record<string, unknown>;
 }
