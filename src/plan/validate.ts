@@ -126,13 +126,14 @@ export function validatePlans(dir: string, files: ParsedFile[], options: Validat
       const test = readRestoreTest(r, path, table);
       if (test && fresh) plans.restoreTests.push(test);
     }
-    for (const { path } of r.tables(["notifications"], "[[notifications]]", NOTIFICATION_KEYS)) {
-      const notification = readNotification(r, path, `notification-${plans.notifications.length + 1}`);
-      const what = `notification "${notification?.name ?? r.get([...path, "name"]) ?? ""}"`;
-      refs.push({ where: { r, path: [...path, "resources"] }, what, ids: notification?.resources ?? [] });
-      planRefs.push({ where: { r, path: [...path, "plans"] }, what, ids: notification?.plans ?? [] });
+    r.tables(["notifications"], "[[notifications]]", NOTIFICATION_KEYS).forEach(({ path }, index) => {
+      const notification = readNotification(r, path, `notification-${index + 1}`);
+      const what = `notification "${r.get([...path, "name"]) ?? `notification-${index + 1}`}"`;
+      const ids = (key: string) => (Array.isArray(r.get([...path, key])) ? (r.get([...path, key]) as unknown[]).map(String) : []);
+      refs.push({ where: { r, path: [...path, "resources"] }, what, ids: ids("resources") });
+      planRefs.push({ where: { r, path: [...path, "plans"] }, what, ids: ids("plans") });
       if (notification) plans.notifications.push(notification);
-    }
+    });
   }
   if (!options.incomplete) checkReferences();
   return { plans, problems };
