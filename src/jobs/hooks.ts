@@ -58,7 +58,8 @@ export interface HookContext {
 const WITHHELD = ["EFSBAK_PASSWORD", "EFSBAK_PASSWORD_FILE", "EFSBAK_PASSWORD_COMMAND"];
 
 /** The environment of a hook: ours, without the password, plus the EFSBAK_* variables. */
-export function hookEnv(base: Record<string, string | undefined>, phase: "before" | "after", c: HookContext): Record<string, string> {
+export function hookEnv(base: Record<string, string | undefined>, c: HookContext & { phase: "before" | "after" }): Record<string, string> {
+  const phase = c.phase;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined && !WITHHELD.includes(k)) env[k] = v;
   Object.assign(env, {
@@ -164,7 +165,7 @@ export async function runAfterHooks(sets: HookSet[], c: HookContext, options: Ru
 
 async function runHook(phase: "before" | "after", set: HookSet, c: HookContext, options: RunHooksOptions): Promise<HookRecord> {
   const command = phase === "before" ? set.before! : set.after!;
-  const r = await runProcess(command, { env: hookEnv(options.env ?? process.env, phase, c), timeoutMs: set.timeoutMs, signal: options.signal });
+  const r = await runProcess(command, { env: hookEnv(options.env ?? process.env, { ...c, phase }), timeoutMs: set.timeoutMs, signal: options.signal });
   const record: HookRecord = { phase, from: set.from, command: describeCommand(command), exit_code: r.exitCode, duration_ms: r.durationMs, output: r.output, timed_out: r.timedOut };
   if (r.signal) record.signal = r.signal;
   return record;

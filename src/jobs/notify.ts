@@ -93,7 +93,7 @@ export function createNotifier(specs: NotificationSpec[], options: NotifierOptio
 }
 
 /** Delivers one body; returns why it failed, or null. Never throws for the receiver's faults. */
-export function deliver(spec: NotificationSpec, body: NotificationBody, env: Record<string, string | undefined>): Promise<string | null> {
+function deliver(spec: NotificationSpec, body: NotificationBody, env: Record<string, string | undefined>): Promise<string | null> {
   const text = JSON.stringify(body);
   if (spec.webhook !== undefined) return postWebhook(spec.webhook, text, spec);
   return runCommandNotification(spec, text, body, env);
@@ -138,7 +138,8 @@ async function postWebhook(url: string, text: string, spec: Pick<NotificationSpe
 async function runCommandNotification(spec: NotificationSpec, text: string, body: NotificationBody, base: Record<string, string | undefined>): Promise<string | null> {
   const job = body.job as Partial<JobRecord>;
   const env = {
-    ...hookEnv(base, "after", {
+    ...hookEnv(base, {
+      phase: "after",
       jobId: String(job.id ?? ""), resource: job.resource ?? "", path: "", plan: job.plan, rule: job.rule, vault: String(job.vault ?? ""),
       state: job.state, recoveryPoint: job.recovery_point, error: job.error,
     }),

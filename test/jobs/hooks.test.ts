@@ -169,12 +169,12 @@ describe("hooks", () => {
 describe("hook parts", () => {
   test("the environment withholds the password and sets the outcome only for after", () => {
     const c = { jobId: "j1", resource: "r", path: "/p", plan: null, rule: null, vault: "v", state: "PARTIAL", recoveryPoint: "rp1", error: "stopped" };
-    const before = hookEnv({ PATH: "/bin", EFSBAK_PASSWORD: "secret", EFSBAK_PASSWORD_FILE: "/f" }, "before", c);
+    const before = hookEnv({ PATH: "/bin", EFSBAK_PASSWORD: "secret", EFSBAK_PASSWORD_FILE: "/f" }, { ...c, phase: "before" });
     expect(before).toMatchObject({ PATH: "/bin", EFSBAK_JOB_ID: "j1", EFSBAK_PLAN: "", EFSBAK_HOOK: "before" });
     expect(before.EFSBAK_PASSWORD).toBeUndefined();
     expect(before.EFSBAK_PASSWORD_FILE).toBeUndefined();
     expect(before.EFSBAK_STATE).toBeUndefined();
-    expect(hookEnv({}, "after", c)).toMatchObject({ EFSBAK_STATE: "PARTIAL", EFSBAK_RECOVERY_POINT: "rp1", EFSBAK_ERROR: "stopped" });
+    expect(hookEnv({}, { ...c, phase: "after" })).toMatchObject({ EFSBAK_STATE: "PARTIAL", EFSBAK_RECOVERY_POINT: "rp1", EFSBAK_ERROR: "stopped" });
   });
 
   test("the output tail keeps the last bytes and says how many went", () => {
