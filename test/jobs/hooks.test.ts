@@ -115,7 +115,7 @@ describe("hooks", () => {
   }, 60_000);
 
   test("a hook past its timeout is killed with its process group, and the job fails in time", async () => {
-    const work = setup(`{ before = "echo started; sleep 60 & sleep 61", timeout = "2s" }`);
+    const work = setup(`{ before = "echo started; sleep 6071 & sleep 6073", timeout = "2s" }`);
     const t0 = performance.now();
     const r = await runBinary(["backup", "fs-app"], { cwd: work });
     const seconds = (performance.now() - t0) / 1000;
@@ -127,7 +127,7 @@ describe("hooks", () => {
     expect(job.hooks[0].duration_ms).toBeGreaterThanOrEqual(1900);
     expect(job.hooks[0].duration_ms).toBeLessThan(5000);
     // Neither sleep is left behind (the whole group was killed).
-    const ps = Bun.spawnSync(["pgrep", "-f", "sleep 6[01]$"]);
+    const ps = Bun.spawnSync(["pgrep", "-f", "^sleep 607[13]$"]);
     expect(ps.stdout.toString().trim()).toBe("");
   }, 60_000);
 
