@@ -3,6 +3,7 @@ import { existsSync, realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { runBackupJob, type BackupSource } from "../jobs/backup-job.ts";
+import type { HookSet } from "../jobs/hooks.ts";
 import { formatDuration, parseDuration } from "../plan/duration.ts";
 import { selectedResources } from "../plan/plans.ts";
 import { createSourceFilter } from "../tree/exclude.ts";
@@ -34,7 +35,7 @@ export const backupCommand = command({
   repeatable: ["tag", "exclude", "exclude-if-present"],
   exitStatus: [...COMMON_EXIT, "3  the backup ended PARTIAL: stopped early, or skipped entries it could not read (listed in its job)", "4  another backup of this resource is running"],
   async run({ ctx, args, repeated }) {
-    const { source, target } = resolveSource(ctx, String(args.resource), args.vault as string | undefined);
+    const { source, target, hooks } = resolveSource(ctx, String(args.resource), args.vault as string | undefined);
     source.exclude = [...(source.exclude ?? []), ...repeated.exclude];
     source.excludeIfPresent = [...(source.excludeIfPresent ?? []), ...repeated["exclude-if-present"]];
     if (args["one-file-system"]) source.oneFileSystem = true;
@@ -66,6 +67,7 @@ export const backupCommand = command({
       signal: ctx.io.signal,
       onProgress: progress.update,
       onWarning: (m) => ctx.log.warn(m),
+      hooks,
     }).finally(progress.done);
     const seconds = (performance.now() - t0) / 1000;
     const text = `Backed up "${source.id}" to ${target.name}: ${formatCount(job.files)} files, ${formatBytes(job.bytes_read)} read, ${formatBytes(job.bytes_new)} new, ${formatBytes(job.bytes_stored)} stored in ${formatSeconds(seconds)}\n` +
@@ -82,12 +84,12 @@ function skippedList(skipped: { path: string; reason: string }[], max = 10): str
 }
 
 /** A resource id from the plans, or a directory path. */
-function resolveSource(ctx: Context, ref: string, vaultRef: string | undefined): { source: BackupSource; target: VaultTarget } {
+function resolveSource(ctx: Context, ref: string, vaultRef: string | undefined): { source: BackupSource; target: VaultTarget; hooks?: HookSet[] } {
   const plans = ctx.plans();
   const res = plans?.resources.get(ref);
   if (res) {
     const target = ctx.vaultTarget(vaultRef ?? defaultVaultFor(ctx, ref));
-    return { source: { id: res.id, path: res.path, exclude: res.exclude.slice(), excludeIfPresent: res.excludeIfPresent.slice(), oneFileSystem: res.oneFileSystem, concurrency: res.concurrency }, target };
+    return { source: { id: res.id, path: res.path, exclude: res.exclude.slice(), excludeIfPresent: res.excludeIfPresent.slice(), oneFileSystem: res.oneFileSystem, concurrency: res.concurrency }, target, hooks: res.hooks ? [{ ...res.hooks, from: `resource "${res.id}"` }] : [] };
   }
   const abs = resolve(ctx.io.cwd, ref);
   if (!existsSync(abs)) {

@@ -47,6 +47,7 @@ export function jobJson(j: JobRecord): Record<string, unknown> {
     ...(j.type === "backup" ? { skipped: j.skipped ?? [], skipped_count: j.skipped_count ?? 0 } : {}),
     ...(j.restore_dir !== undefined ? { restore_dir: j.restore_dir, fragments: j.fragments ?? 0 } : {}),
     ...(j.details ? { details: j.details } : {}),
+    ...(j.hooks ? { hooks: j.hooks } : {}),
     host: j.host,
     efsbak_version: j.efsbak_version,
   };

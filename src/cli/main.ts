@@ -17,6 +17,7 @@ import type { EfsbakCommand, Outcome } from "./command.ts";
 import { createContext, type CliIo, type Context } from "./context.ts";
 import { trackVaults, writeMetricsAfter, type VaultTracker } from "./metrics.ts";
 import { COMMANDS, GROUPS } from "./commands.ts";
+import { startNotifications } from "./notifications.ts";
 
 const GLOBAL_HELP = `GLOBAL OPTIONS
 
@@ -34,10 +35,13 @@ const GLOBAL_HELP = `GLOBAL OPTIONS
 
 /** Runs the CLI in process and returns the exit code (never exits). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const after: { metrics?: { ctx: Context; tracker: VaultTracker } } = {};
+  const after: { metrics?: { ctx: Context; tracker: VaultTracker }; notifications?: { settle(): Promise<void> } } = {};
   const code = await runOnce(argv, io, (ctx) => {
     if (ctx.flags.metricsFile) after.metrics = { ctx, tracker: trackVaults(ctx) };
+    after.notifications = startNotifications(ctx);
   });
+  // Deliveries under way end within their timeout; they never change the exit code.
+  await after.notifications?.settle().catch(() => {});
   if (after.metrics) return writeMetricsAfter(after.metrics.ctx, { tracker: after.metrics.tracker, exitCode: code });
   // Failed before a context existed (a usage error): the metrics file still says so.
   const metricsFile = metricsFileOf(argv);

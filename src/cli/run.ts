@@ -122,6 +122,10 @@ export const runCommandDef = command({
           settleMs: ctx.settleMs(ctx.vaultTarget(d.vault)),
           onProgress: progress.update,
           onWarning: (m) => ctx.log.warn(`${d.resource}: ${m}`),
+          hooks: [
+            ...(rule.hooks ? [{ ...rule.hooks, from: `rule "${d.plan}/${d.rule}"` }] : []),
+            ...(res.hooks ? [{ ...res.hooks, from: `resource "${res.id}"` }] : []),
+          ],
         }).finally(progress.done);
         done.push(job);
       } catch (err) {

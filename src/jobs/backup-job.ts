@@ -3,11 +3,12 @@
  *
  *   take the resource's lease (blocked: LockedError; a scheduled job records FAILED first)
  *   job CREATED -> RUNNING
+ *   before hooks (jobs/hooks.ts); one fails: FAILED, nothing read
  *   parent = newest recovery point of the resource
  *   backup() -> recovery point
  *   job COMPLETED; PARTIAL when it stopped early (RP PARTIAL, resumed next time) or skipped
  *     entries it could not read (RP AVAILABLE; the job lists them: "Completed with issues");
- *     FAILED with the error; lease released
+ *     FAILED with the error; after hooks see the outcome, then it is written; lease released
  *
  * Used by `efsbak backup` and by `efsbak run`, so both behave the same.
  */
@@ -17,6 +18,7 @@ import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import { type Vault, openVault, withCurrentIndex } from "../vault/vault.ts";
 import { createJob, listJobEntries, type JobRecord } from "./job.ts";
 import { abortDeadJobs } from "./stale.ts";
+import { type HookRecord, type HookSet, runAfterHooks, runBeforeHooks } from "./hooks.ts";
 import { acquireResourceLease, acquireVaultLock, type Lease } from "../vault/lock.ts";
 
 /** The resource to back up. */
@@ -52,6 +54,8 @@ export interface BackupJobOptions {
   onProgress?: (p: BackupProgress) => void;
   onWarning?: (message: string) => void;
   workers?: number;
+  /** Hooks around the backup, outermost first (the rule's, then the resource's). */
+  hooks?: HookSet[];
 }
 
 /** Runs one backup job and returns its final record. Throws LockedError when blocked. */
@@ -96,11 +100,25 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
     };
     options.signal?.addEventListener("abort", onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
+    const hookSets = options.hooks ?? [];
+    const hookContext = { jobId: job.record.id, resource: source.id, path: source.path, plan: options.plan, rule: options.rule, vault: options.vaultName };
+    const hooks: HookRecord[] = [];
+    // The final state, once the after hooks have seen it (their records and warnings go with it).
+    const finish = async (patch: Partial<JobRecord>) => {
+      const after = await runAfterHooks(hookSets, { ...hookContext, state: patch.state, recoveryPoint: patch.recovery_point, error: patch.error });
+      for (const w of after.warnings) options.onWarning?.(w);
+      hooks.push(...after.records);
+      const warnings = [...(patch.warnings ?? job.record.warnings), ...after.warnings];
+      await job.update({ ...patch, ended_at: options.now().toISOString(), warnings, ...(hooks.length > 0 ? { hooks } : {}) });
+    };
     const timer = options.deadline ? setTimeout(() => {
       stopReason = `stopped at the end of the completion window (${options.deadline!.toISOString()})`;
       stop.abort();
     }, Math.max(0, options.deadline.getTime() - options.now().getTime())) : null;
     try {
+      const before = await runBeforeHooks(hookSets, hookContext, { signal: stop.signal });
+      hooks.push(...before.records);
+      if (before.failed) throw before.failed;
       // A damaged recovery point (check names it) must not stop every later backup: it is
       // passed over as a parent, and the job says so.
       const ignored: string[] = [];
@@ -142,9 +160,8 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
       const stopped = rp.status === "PARTIAL";
       const skipped = result.skipped.length;
       const issues = skipped > 0 ? `Completed with issues: ${skipped} ${skipped === 1 ? "entry" : "entries"} skipped` : null;
-      await job.update({
+      await finish({
         state: stopped || skipped > 0 ? "PARTIAL" : "COMPLETED",
-        ended_at: options.now().toISOString(),
         files: rp.files,
         bytes_read: result.bytesRead,
         bytes_new: rp.bytes_new,
@@ -158,7 +175,7 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
       return job.record;
     } catch (err) {
       const message = err instanceof EfsbakError ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
-      await job.update({ state: "FAILED", ended_at: options.now().toISOString(), error: message }).catch(() => {});
+      await finish({ state: "FAILED", error: message }).catch(() => {});
       throw err;
     } finally {
       if (timer) clearTimeout(timer);

@@ -18,6 +18,7 @@ import { loadJsonObjects } from "../vault/load-json.ts";
 import { timeOrderedId } from "../vault/id.ts";
 import type { Vault } from "../vault/vault.ts";
 import { VERSION } from "../version.ts";
+import type { HookRecord } from "./hooks.ts";
 
 /** Job states, as AWS Backup names them. */
 export type JobState = "CREATED" | "PENDING" | "RUNNING" | "ABORTING" | "ABORTED" | "COMPLETED" | "FAILED" | "EXPIRED" | "PARTIAL";
@@ -59,8 +60,34 @@ export interface JobRecord {
   /** Restore jobs: where the files went, and how many went to lost+found. */
   restore_dir?: string | null;
   fragments?: number;
+  /** Backup jobs with hooks: each hook run, in order (jobs/hooks.ts). */
+  hooks?: HookRecord[];
   /** Check and prune jobs: a short account of what was found or done. */
   details?: Record<string, unknown>;
+}
+
+/** Who hears of final jobs (jobs/notify.ts through cli/notifications.ts); null: nobody. */
+let finalObserver: ((job: JobRecord) => void) | null = null;
+
+/**
+ * Tells fn of each job record this process writes in a final state with its end time, once
+ * per job and after the write; returns a function that stops it. fn must not throw or block.
+ */
+export function observeFinalJobs(fn: (job: JobRecord) => void): () => void {
+  finalObserver = fn;
+  return () => {
+    if (finalObserver === fn) finalObserver = null;
+  };
+}
+
+function reportFinal(record: JobRecord): boolean {
+  if (!FINAL_STATES.has(record.state) || record.ended_at === null) return false;
+  try {
+    finalObserver?.(structuredClone(record));
+  } catch {
+    // an observer's fault never changes a job
+  }
+  return true;
 }
 
 /** Fields a new job starts with. */
@@ -112,6 +139,7 @@ export async function createJob(vault: Pick<Vault, "saveJson" | "keys">, job: Ne
   };
   let seq = 0;
   await vault.saveJson(jobKey(record.id, seq), record);
+  let reported = reportFinal(record);
   // After the record, so a mark never names a job that is not there (a crash in between
   // leaves a job without a mark, which run's fallback listing still finds).
   const slot = slotOf(record);
@@ -122,6 +150,7 @@ export async function createJob(vault: Pick<Vault, "saveJson" | "keys">, job: Ne
       Object.assign(record, patch);
       seq++;
       await vault.saveJson(jobKey(record.id, seq), record);
+      reported ||= reportFinal(record);
     },
   };
 }
@@ -271,6 +300,7 @@ export async function updateJobEntry(vault: Pick<Vault, "saveJson">, entry: JobE
   const seq = Number.parseInt(entry.key.slice(entry.key.lastIndexOf("/") + 1), 10);
   const record = { ...entry.record, ...patch };
   await vault.saveJson(jobKey(record.id, seq + 1), record);
+  if (!FINAL_STATES.has(entry.record.state)) reportFinal(record);
   return record;
 }
 

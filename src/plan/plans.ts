@@ -56,6 +56,36 @@ export interface ResourceSpec {
   oneFileSystem: boolean;
   /** File system requests in flight while backing it up (default 64). */
   concurrency?: number;
+  /** `hooks`: commands before and after each backup of this resource. */
+  hooks?: HooksSpec;
+  file: string;
+  line: number;
+}
+
+/** A hook command: a string runs through /bin/sh -c, an array is executed directly. */
+export type HookCommand = string | string[];
+
+/** A `hooks` table of a resource or a rule. */
+export interface HooksSpec {
+  before?: HookCommand;
+  after?: HookCommand;
+  /** After this long the hook's process group is killed (default 10m). */
+  timeoutMs: number;
+}
+
+/** A `[[notifications]]` table: job events sent to a webhook or a command. */
+export interface NotificationSpec {
+  name: string;
+  /** `<TYPE>_JOB_<STATE>` names, e.g. BACKUP_JOB_FAILED. */
+  events: string[];
+  /** Only jobs of these resources / plans (empty: all). */
+  resources: string[];
+  plans: string[];
+  webhook?: string;
+  command?: HookCommand;
+  /** The whole delivery, retries included, ends within this (default 10s). */
+  timeoutMs: number;
+  retries: number;
   file: string;
   line: number;
 }
@@ -72,6 +102,8 @@ export interface RuleSpec {
   recoveryPointTags: Record<string, string>;
   coldAfterMs?: number;
   deleteAfterMs?: number;
+  /** `hooks`: commands before and after each backup this rule starts (around the resource's own). */
+  hooks?: HooksSpec;
 }
 
 /** A selection from `[[plan.selections]]`: resource ids, or all resources carrying every tag. */
@@ -110,6 +142,7 @@ export interface Plans {
   resources: Map<string, ResourceSpec>;
   plans: PlanSpec[];
   restoreTests: RestoreTestSpec[];
+  notifications: NotificationSpec[];
 }
 
 /** Options of loadPlans. */

@@ -16,6 +16,7 @@ import type { PlanSpec, Plans, ResourceSpec, RestoreTestSpec, RuleSpec, Selectio
 import { compileGitignorePattern } from "../tree/gitignore.ts";
 import { minIntervalMs, parseSchedule, type Schedule } from "./schedule.ts";
 import { isValidTimeZone } from "./timezone.ts";
+import { NOTIFICATION_KEYS, readHooks, readNotification } from "./validate-hooks.ts";
 
 /** Defaults as AWS Backup has them. */
 export const DEFAULT_SCHEDULE = "cron(0 5 ? * * *)";
@@ -25,7 +26,7 @@ export const DEFAULT_COMPLETION_WINDOW = "7d";
 const HOUR = 3_600_000;
 const COLD_MINIMUM = 90 * 24 * HOUR;
 
-const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests"];
+const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests", "notifications"];
 const VAULT_KEYS = [
   "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
   "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
@@ -34,10 +35,10 @@ const VAULT_KEYS = [
 const LOCK_KEYS = ["min_retention", "max_retention"];
 /** Most file system requests a backup keeps in flight (each small-file read holds a descriptor). */
 export const MAX_CONCURRENCY = 1024;
-const RESOURCE_KEYS = ["id", "path", "tags", "exclude", "exclude_if_present", "one_file_system", "concurrency"];
+const RESOURCE_KEYS = ["id", "path", "tags", "exclude", "exclude_if_present", "one_file_system", "concurrency", "hooks"];
 const PLAN_KEYS = ["name", "rules", "selections"];
 const RULE_KEYS = [
-  "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle",
+  "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle", "hooks",
 ];
 const LIFECYCLE_KEYS = ["cold_after", "delete_after"];
 const SELECTION_KEYS = ["name", "resources", "tags"];
@@ -80,11 +81,12 @@ interface PendingRefs {
 /** Validates parsed plan files together; returns the plans and every problem found. */
 export function validatePlans(dir: string, files: ParsedFile[], options: ValidateOptions): { plans: Plans; problems: PlanProblem[] } {
   const problems: PlanProblem[] = [];
-  const plans: Plans = { dir, vaults: new Map(), resources: new Map(), plans: [], restoreTests: [] };
+  const plans: Plans = { dir, vaults: new Map(), resources: new Map(), plans: [], restoreTests: [], notifications: [] };
   const firsts = new Map<string, Where>();
   const rules: PendingRule[] = [];
   const refs: PendingRefs[] = [];
   const testVaults: { where: Where; vault: string }[] = [];
+  const planRefs: PendingRefs[] = [];
 
   /** Records a name; on a repeat, reports it at the later place. False for a duplicate. */
   function unique(kind: string, name: string, where: Where, scope = ""): boolean {
@@ -128,6 +130,14 @@ export function validatePlans(dir: string, files: ParsedFile[], options: Validat
       const test = readRestoreTest(r, path, table);
       if (test && fresh) plans.restoreTests.push(test);
     }
+    r.tables(["notifications"], "[[notifications]]", NOTIFICATION_KEYS).forEach(({ path }, index) => {
+      const notification = readNotification(r, path, `notification-${index + 1}`);
+      const what = `notification "${r.get([...path, "name"]) ?? `notification-${index + 1}`}"`;
+      const ids = (key: string) => (Array.isArray(r.get([...path, key])) ? (r.get([...path, key]) as unknown[]).map(String) : []);
+      refs.push({ where: { r, path: [...path, "resources"] }, what, ids: ids("resources") });
+      planRefs.push({ where: { r, path: [...path, "plans"] }, what, ids: ids("plans") });
+      if (notification) plans.notifications.push(notification);
+    });
   }
   if (!options.incomplete) checkReferences();
   return { plans, problems };
@@ -209,6 +219,11 @@ export function validatePlans(dir: string, files: ParsedFile[], options: Validat
     for (const { where, what, ids } of refs) {
       ids.forEach((id, index) => {
         if (!plans.resources.has(id)) where.r.report([...where.path, index], `Unknown resource "${id}" in ${what}`, "value");
+      });
+    }
+    for (const { where, what, ids } of planRefs) {
+      ids.forEach((id, index) => {
+        if (!plans.plans.some((p) => p.name === id)) where.r.report([...where.path, index], `Unknown plan "${id}" in ${what}`, "value");
       });
     }
   }
@@ -334,13 +349,14 @@ function readResource(r: Reader, path: KeyPath, options: ValidateOptions): Resou
   });
   const oneFileSystem = r.boolean([...path, "one_file_system"]) ?? false;
   const concurrency = readConcurrency(r, [...path, "concurrency"]);
+  const hooks = readHooks(r, [...path, "hooks"], `resource "${id ?? ""}"`);
   if (given === undefined || id === undefined) return undefined;
   const absolute = isAbsolute(given) ? given : resolve(options.baseDir, given);
   if (options.pathExists && !options.pathExists(absolute)) {
     const shown = absolute === given ? "" : ` (resolved to "${absolute}")`;
     r.report([...path, "path"], `Resource path "${given}" does not exist${shown}`, "value");
   }
-  return { id, path: absolute, tags, exclude, excludeIfPresent, oneFileSystem, ...(concurrency !== undefined ? { concurrency } : {}), file: r.file, line: r.at(path).line };
+  return { id, path: absolute, tags, exclude, excludeIfPresent, oneFileSystem, ...(concurrency !== undefined ? { concurrency } : {}), ...(hooks ? { hooks } : {}), file: r.file, line: r.at(path).line };
 }
 
 /** A resource's `concurrency`: file system requests in flight while backing it up. */
@@ -366,11 +382,13 @@ function readRule(r: Reader, path: KeyPath): RuleRead {
   r.table(lifecycle, "lifecycle", LIFECYCLE_KEYS);
   const coldAfterMs = duration(r, [...lifecycle, "cold_after"]);
   const deleteAfterMs = duration(r, [...lifecycle, "delete_after"]);
+  const hooks = readHooks(r, [...path, "hooks"], `rule "${name ?? ""}"`);
   const read: RuleRead = { name: name ?? "", vault, coldAfterMs, deleteAfterMs };
   if (name === undefined || !timing) return read;
   read.spec = { name, ...timing, completionWindowMs, vault: vault ?? "", recoveryPointTags };
   if (coldAfterMs !== undefined) read.spec.coldAfterMs = coldAfterMs;
   if (deleteAfterMs !== undefined) read.spec.deleteAfterMs = deleteAfterMs;
+  if (hooks) read.spec.hooks = hooks;
   return read;
 }
 

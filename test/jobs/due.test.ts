@@ -31,6 +31,7 @@ function fixture(): Plans {
   if ("error" in weekly) throw new Error(weekly.error);
   return {
     dir: "plans",
+    notifications: [],
     vaults: new Map(),
     resources: new Map(resources.map((r) => [r.id, r])),
     plans: [
