@@ -36,6 +36,10 @@ export interface VaultSpec {
   lock?: { minRetentionMs?: number; maxRetentionMs?: number };
   /** `job_retention`: prune deletes finished job records older than this (default JOB_RETENTION_MS in jobs/job.ts). */
   jobRetentionMs?: number;
+  /** `request_timeout`: S3 per-request timeout before the size allowance (default 60 s; docs/s3.md). */
+  requestTimeoutMs?: number;
+  /** `max_attempts`: attempts of one S3 request in all, the first included (default 6). */
+  maxAttempts?: number;
   file: string;
   line: number;
 }

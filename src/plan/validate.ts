@@ -28,6 +28,7 @@ const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests"];
 const VAULT_KEYS = [
   "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
   "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
+  "request_timeout", "max_attempts",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
 const RESOURCE_KEYS = ["id", "path", "tags", "exclude"];
@@ -281,6 +282,14 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
   else if (encryption !== undefined) r.report([...path, "encryption"], `Invalid "encryption" value "${encryption}": expected "aes-256-gcm" or "none"`, "value");
   const jobRetentionMs = duration(r, [...path, "job_retention"]);
   if (jobRetentionMs !== undefined) vault.jobRetentionMs = jobRetentionMs;
+  const requestTimeoutMs = duration(r, [...path, "request_timeout"]);
+  if (requestTimeoutMs === 0) r.report([...path, "request_timeout"], 'Invalid "request_timeout": must be longer than 0', "value");
+  else if (requestTimeoutMs !== undefined) vault.requestTimeoutMs = requestTimeoutMs;
+  const maxAttempts = r.get([...path, "max_attempts"]);
+  if (maxAttempts !== undefined) {
+    if (typeof maxAttempts === "number" && Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= 100) vault.maxAttempts = maxAttempts;
+    else r.report([...path, "max_attempts"], `Invalid "max_attempts": expected a whole number from 1 to 100 (1: no retries)`, "value");
+  }
   if (r.table([...path, "lock"], `[vaults.${name}.lock]`, LOCK_KEYS)) {
     const minRetentionMs = duration(r, [...path, "lock", "min_retention"]);
     const maxRetentionMs = duration(r, [...path, "lock", "max_retention"]);
