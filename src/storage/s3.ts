@@ -2,8 +2,8 @@
  * S3-compatible storage (AWS S3, MinIO, Ceph RGW, R2, …) on Bun's built-in S3 client, so the
  * binary carries no SDK. A key "a/b" is the object "PREFIX/a/b" in the bucket.
  *
- * - save: one PUT up to `multipartThreshold` (64 MiB: above the largest pack, which is under
- *   33 MiB, so a pack is one request), a multipart upload above it (parts of `partSize`,
+ * - save: one PUT up to `multipartThreshold` (64 MiB: above the largest data pack, which is
+ *   under 33 MiB, so a pack is one request), a multipart upload above it (parts of `partSize`,
  *   `queueSize` in flight). Both are atomic on S3: readers see no object or all of it.
  * - load: GET, or a ranged GET. A range past the end throws a permanent StorageError; a
  *   response shorter than asked for is never returned.
@@ -80,7 +80,7 @@ export type S3ErrorKind = "notfound" | "permanent" | "transient";
 const MIB = 1024 * 1024;
 /** Default per-request timeout (before the size allowance). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
-/** Default single-PUT limit: above the largest pack (PACK_TARGET_BYTES + a 16 MiB blob + header). */
+/** Default single-PUT limit: above the largest data pack (PACK_TARGET_BYTES + a 16 MiB blob + header). */
 export const DEFAULT_MULTIPART_THRESHOLD = 64 * MIB;
 /** How long requests may still run once the command's signal is aborted. */
 export const STOP_GRACE_MS = 5_000;
