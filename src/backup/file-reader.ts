@@ -18,6 +18,7 @@ import { fsPath } from "../tree/name.ts";
 import { FileSource } from "./direct-read.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { ChunkSink, Slot, SmallFileSink, SmallRead } from "./slot.ts";
+import { StorageError } from "../storage/storage.ts";
 
 const MAX_ATTEMPTS = 3;
 
@@ -139,7 +140,7 @@ async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, befo
       got = await readInto(p, tables, file, size, sink, signal);
       after = fstatSync(file.fd, { bigint: true });
     } catch (err) {
-      if (signal?.aborted) throw err;
+      if (signal?.aborted || err instanceof StorageError) throw err; // the vault failed, not this file
       return { done: Promise.resolve({ kind: "error", code: (err as NodeJS.ErrnoException).code ?? (err as Error).message }) };
     } finally {
       await file.close();

@@ -37,6 +37,7 @@ import type { Vault } from "../vault/vault.ts";
 import { BLOB_TREE, MAX_TREE_BYTES, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
 import { fromHex, toHex } from "../vault/id.ts";
 import { EfsbakError } from "../errors.ts";
+import { StorageError } from "../storage/storage.ts";
 import { displayName, fsPath } from "../tree/name.ts";
 import { type DeviceNode, type DirNode, type Node, type Xattr, baseFromStat, unchanged } from "../tree/node.ts";
 import { MAX_TREE_ENTRIES, decodeTree, encodeTree } from "../tree/tree.ts";
@@ -364,6 +365,11 @@ export class Walker {
           this.totalBytes -= size;
           settle(Promise.resolve({ kind: "error", code: "stopped" }));
           return { node: Promise.resolve(null) };
+        }
+        // The vault failed, not this file (a pack could not be saved): the backup ends, once.
+        if (err instanceof StorageError) {
+          settle(Promise.resolve({ kind: "error", code: "storage" }));
+          throw err;
         }
         const code = codeOf(err);
         settle(Promise.resolve({ kind: "error", code }));

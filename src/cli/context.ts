@@ -17,7 +17,8 @@ import type { VaultKeys } from "../vault/crypto.ts";
 import type { VaultConfig } from "../vault/config.ts";
 import { initEncryptedVault } from "../vault/keys.ts";
 import { upgradeConfig } from "../vault/config-seal.ts";
-import { CONFIG_SEAL_KEY } from "../vault/layout.ts";
+import { CONFIG_SEAL_KEY, namedByVault } from "../vault/layout.ts";
+import { parseDuration } from "../plan/duration.ts";
 import { StorageError } from "../storage/storage.ts";
 import type { GlobalFlags } from "./args.ts";
 import { newKeyKdf, passwordSource, readPassword, unlockWithPassword } from "./password.ts";
@@ -81,6 +82,8 @@ export interface Context {
   interactive: boolean;
   /** Names of the vaults this invocation created (a typo in --vault makes a new vault: say so). */
   readonly createdVaults: string[];
+  /** Retries of storage requests so far, by vault location (metrics: efsbak_storage_retries_total). */
+  readonly storageRetries: Map<string, number>;
 }
 
 /** Builds the context of one invocation. */
@@ -116,6 +119,7 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     simulated: base !== null,
     interactive: !!io.stderr.isTTY && !flags.json && !flags.quiet,
     createdVaults: [],
+    storageRetries: new Map(),
     now() {
       return base === null ? new Date() : new Date(base + Math.round(performance.now() - started));
     },
@@ -156,7 +160,8 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     },
     storageOf(target) {
       const s = target.spec;
-      return openStorage(target.url, {
+      let location = target.url; // until opened: retries count against the vault's location
+      const opened = openStorage(target.url, {
         baseDir: io.cwd,
         env: io.env,
         endpoint: s?.endpoint,
@@ -168,7 +173,20 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
         coldStorageClass: s?.coldStorageClass,
         coldPath: s?.coldPath ? (isAbsolute(s.coldPath) ? s.coldPath : resolve(io.cwd, s.coldPath)) : undefined,
         bandwidth: { uploadBytesPerSec: limits.upload ?? s?.limitUploadBytesPerSec, downloadBytesPerSec: limits.download ?? s?.limitDownloadBytesPerSec },
+        requestTimeoutMs: envDuration(io.env, "EFSBAK_S3_REQUEST_TIMEOUT") ?? s?.requestTimeoutMs,
+        maxAttempts: envCount(io.env, "EFSBAK_S3_MAX_ATTEMPTS") ?? s?.maxAttempts,
+        signal: io.signal,
+        retry: {
+          mustExist: namedByVault,
+          onRetry(info) {
+            ctx.storageRetries.set(location, (ctx.storageRetries.get(location) ?? 0) + 1);
+            const error = info.error instanceof Error ? info.error.message : String(info.error);
+            log.debug(`Retrying ${info.op} "${info.key}" in "${location}" in ${(info.delayMs / 1000).toFixed(1)} s: attempt ${info.attempt} failed: ${error}`);
+          },
+        },
       });
+      location = opened.location;
+      return opened;
     },
     async openVault(target, options = {}) {
       const { storage, cold } = ctx.storageOf(target);
@@ -268,4 +286,21 @@ function limitFlag(text: string | null, flag: string): number | undefined {
 
 function looksLikeLocation(ref: string): boolean {
   return ref.includes("/") || ref.startsWith(".") || ref.startsWith("~") || ref.includes(":");
+}
+
+/** A duration from the environment (e.g. EFSBAK_S3_REQUEST_TIMEOUT="30s"), or undefined when unset. */
+function envDuration(env: Record<string, string | undefined>, name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === "") return undefined;
+  const ms = parseDuration(text);
+  if (ms === null || ms <= 0) throw new UsageError(`Cannot use ${name}="${text}": not a duration`, 'write it like "30s", "2m" or "1m30s"');
+  return ms;
+}
+
+/** A count of attempts from the environment, or undefined when unset. */
+function envCount(env: Record<string, string | undefined>, name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === "") return undefined;
+  if (!/^[1-9][0-9]?$|^100$/.test(text)) throw new UsageError(`Cannot use ${name}="${text}": not a whole number from 1 to 100`, "1 means no retries; the default is 6");
+  return Number(text);
 }

@@ -29,6 +29,8 @@ interface Sample {
 /** One metric family. */
 interface Family {
   name: string;
+  /** Default "gauge". */
+  type?: "gauge" | "counter";
   help: string;
   samples: Sample[];
 }
@@ -81,7 +83,7 @@ export function escapeLabel(value: string): string {
 export function renderMetrics(families: Family[]): string {
   const out: string[] = [];
   for (const f of families) {
-    out.push(`# HELP ${f.name} ${f.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${f.name} gauge`);
+    out.push(`# HELP ${f.name} ${f.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${f.name} ${f.type ?? "gauge"}`);
     for (const s of f.samples) {
       const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",");
       out.push(`${f.name}${labels ? `{${labels}}` : ""} ${formatValue(s.value)}`);
@@ -232,7 +234,8 @@ export async function writeMetricsAfter(ctx: Context | null, options: { tracker?
         ctx?.log.verbose(`No vault metrics for "${name}": ${(err as Error)?.message}`);
       }
     }
-    writeFileAtomic(path, renderMetrics([...lastRunMetrics(now, exitCode), ...buildMetrics(facts, now)]));
+    const retries = ctx ? retryMetrics(ctx.storageRetries, options.tracker) : [];
+    writeFileAtomic(path, renderMetrics([...lastRunMetrics(now, exitCode), ...retries, ...buildMetrics(facts, now)]));
     ctx?.log.verbose(`Wrote metrics to ${path}`);
     return exitCode;
   } catch (err) {
@@ -240,6 +243,29 @@ export async function writeMetricsAfter(ctx: Context | null, options: { tracker?
     io.stderr.write(`error: Cannot write metrics file "${path}": ${e.code ?? e.message}\nhint: check that its directory exists and is writable\n`);
     return exitCode === 0 ? 1 : exitCode;
   }
+}
+
+/**
+ * Retries of storage requests by the command that wrote the file, per vault (0 for a vault
+ * opened without any): a counter that starts at 0 with each command.
+ */
+function retryMetrics(byLocation: ReadonlyMap<string, number>, tracker: VaultTracker | undefined): Family[] {
+  const counts = new Map<string, number>();
+  const names = new Map<string, string>();
+  for (const [name, v] of tracker?.opened ?? []) {
+    names.set(v.storage.location, name);
+    counts.set(name, 0);
+  }
+  for (const [location, n] of byLocation) {
+    const name = names.get(location) ?? location;
+    counts.set(name, (counts.get(name) ?? 0) + n);
+  }
+  return [{
+    name: "efsbak_storage_retries_total",
+    type: "counter",
+    help: "Storage requests the command that wrote this file retried (transient errors, timeouts, a missing object the vault names), per vault",
+    samples: sorted(counts).map(([vault, value]) => ({ labels: { vault }, value })),
+  }];
 }
 
 /** What every metrics file says, whatever the command did: when it ran and how it ended. */

@@ -39,6 +39,10 @@ export interface VaultSpec {
   /** `limit_upload` / `limit_download` (MiB/s in the plan), as bytes per second; S3 vaults only. */
   limitUploadBytesPerSec?: number;
   limitDownloadBytesPerSec?: number;
+  /** `request_timeout`: S3 per-request timeout before the size allowance (default 60 s; docs/s3.md). */
+  requestTimeoutMs?: number;
+  /** `max_attempts`: attempts of one S3 request in all, the first included (default 6). */
+  maxAttempts?: number;
   file: string;
   line: number;
 }

@@ -30,7 +30,7 @@ const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests", "notifications
 const VAULT_KEYS = [
   "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
   "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
-  "limit_upload", "limit_download",
+  "limit_upload", "limit_download", "request_timeout", "max_attempts",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
 /** Most file system requests a backup keeps in flight (each small-file read holds a descriptor). */
@@ -305,6 +305,14 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
     if (bytes === undefined) continue;
     if (url !== undefined && !url.trim().toLowerCase().startsWith("s3://")) r.report([...path, key], `Invalid "${key}": bandwidth limits apply to S3 vaults only`, "key");
     else vault[field] = bytes;
+  }
+  const requestTimeoutMs = duration(r, [...path, "request_timeout"]);
+  if (requestTimeoutMs === 0) r.report([...path, "request_timeout"], 'Invalid "request_timeout": must be longer than 0', "value");
+  else if (requestTimeoutMs !== undefined) vault.requestTimeoutMs = requestTimeoutMs;
+  const maxAttempts = r.get([...path, "max_attempts"]);
+  if (maxAttempts !== undefined) {
+    if (typeof maxAttempts === "number" && Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= 100) vault.maxAttempts = maxAttempts;
+    else r.report([...path, "max_attempts"], `Invalid "max_attempts": expected a whole number from 1 to 100 (1: no retries)`, "value");
   }
   if (r.table([...path, "lock"], `[vaults.${name}.lock]`, LOCK_KEYS)) {
     const minRetentionMs = duration(r, [...path, "lock", "min_retention"]);

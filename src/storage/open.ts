@@ -10,6 +10,11 @@
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (all three from the same place, never mixed),
  * AWS_REGION or AWS_DEFAULT_REGION (default us-east-1), AWS_ENDPOINT_URL_S3 or
  * AWS_ENDPOINT_URL (default AWS). Anything malformed is a UsageError that never repeats a secret.
+ *
+ * Bounds of every S3 request (docs/s3.md): `requestTimeoutMs` (vault key request_timeout,
+ * default 60 s plus 1 s per MiB carried) and `maxAttempts` (max_attempts, default 6); the CLI
+ * lets EFSBAK_S3_REQUEST_TIMEOUT / EFSBAK_S3_MAX_ATTEMPTS override them. `signal` stops S3
+ * requests STOP_GRACE_MS after it aborts.
  */
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,8 +41,14 @@ export interface OpenStorageOptions {
   coldPath?: string;
   /** Where AWS_* variables are read from (cli passes process.env). */
   env: Record<string, string | undefined>;
-  /** Retry settings for S3 (e.g. onRetry for logging). */
-  retry?: RetryOptions;
+  /** Retry settings for S3 (e.g. onRetry for logging, mustExist); attempts come from maxAttempts. */
+  retry?: Omit<RetryOptions, "attempts" | "signal">;
+  /** Per-request timeout of S3 requests (vault key request_timeout). */
+  requestTimeoutMs?: number;
+  /** Attempts of one S3 request in all, the first included (vault key max_attempts). */
+  maxAttempts?: number;
+  /** The command's stop signal. */
+  signal?: AbortSignal;
   /** S3: bytes per second for saves and loads (storage/bandwidth.ts), shared by both tiers. */
   bandwidth?: { uploadBytesPerSec?: number; downloadBytesPerSec?: number };
 }
@@ -113,12 +124,16 @@ function openS3(url: S3Url, options: OpenStorageOptions): OpenedStorage {
   const region = options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
   const endpoint = checkEndpoint(options.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined);
   const coldStorageClass = checkStorageClass(options.coldStorageClass);
-  const common = { bucket: url.bucket, endpoint, region, forcePathStyle: options.forcePathStyle, accessKeyId, secretAccessKey, sessionToken };
+  const timeoutMs = options.requestTimeoutMs;
+  const attempts = options.maxAttempts;
+  const signal = options.signal;
+  const common = { bucket: url.bucket, endpoint, region, forcePathStyle: options.forcePathStyle, accessKeyId, secretAccessKey, sessionToken, timeoutMs, signal };
   const coldPrefix = url.prefix ? `${url.prefix}/cold` : "cold";
+  const retry: RetryOptions = { ...options.retry, attempts, signal };
   // Inside the retry: a resent body uses the link again, so it is charged again.
   const limiter = createBandwidthLimiter(options.bandwidth ?? {});
-  const storage = withRetry(withBandwidth(s3Storage({ ...common, prefix: url.prefix }), { limiter }), options.retry);
-  const cold = withRetry(withBandwidth(s3Storage({ ...common, prefix: coldPrefix, storageClass: coldStorageClass }), { limiter }), options.retry);
+  const storage = withRetry(withBandwidth(s3Storage({ ...common, prefix: url.prefix }), { limiter }), retry);
+  const cold = withRetry(withBandwidth(s3Storage({ ...common, prefix: coldPrefix, storageClass: coldStorageClass }), { limiter }), retry);
   return { storage, cold, location: storage.location };
 }
 

@@ -3,14 +3,24 @@
  * jitter (delay before retry n = random() × min(maxMs, baseMs × 2^(n-1))).
  *
  * - Retried: StorageError { permanent: false } (5xx, throttling, timeouts, short reads) and raw
- *   network errors (ECONNRESET, ETIMEDOUT, "fetch failed", …) that escape a backend.
- * - Not retried, passed through unchanged: NotFoundError, permanent StorageErrors, anything else
- *   (bugs should surface at once).
+ *   network errors (ECONNRESET, ETIMEDOUT, "fetch failed", …) that escape a backend, up to
+ *   `attempts` attempts in all (default 6).
+ * - NotFoundError is passed through at once, except on load of a key `mustExist(key)` says
+ *   was named by the vault (listed, indexed or just written): it is tried `notFoundRetries`
+ *   more times (default 2) with the same backoff, since some S3-compatible stores are not
+ *   read-after-write consistent. Still missing after that: the NotFoundError as it is.
+ * - Not retried, passed through unchanged: permanent StorageErrors, anything else (bugs should
+ *   surface at once), and anything once `signal` is aborted (the command is stopping).
  * - Retries exhausted: a permanent StorageError
  *   `Cannot <op> "<key>" in "<location>": <last cause> (gave up after N attempts)`.
- * - list(): the listing is started again only while it has yielded nothing; once keys went out,
- *   a failure is rethrown as it is (restarting would yield keys twice, and remembering every
- *   key of a large vault costs memory). Backends should make a whole listing cheap to restart.
+ * - list(): every page is retried like any other request. Before anything was yielded the
+ *   listing simply starts again. Once keys went out, a storage whose listing is in key order
+ *   (`sortedList`, S3) is resumed after the last key yielded (startAfter; keys at or before it
+ *   are passed over if the backend ignores startAfter), with a fresh count of attempts for
+ *   each page that made progress. Any other storage's listing is rethrown as it is once keys
+ *   went out (restarting would yield keys twice, and remembering every key costs memory).
+ * - onRetry is called once per retry, before its wait (the CLI logs it under --verbose and
+ *   counts it in the metrics file).
  * - save is safe to repeat: objects are written whole under names that do not change meaning.
  */
 import { type ByteRange, type ObjectInfo, type Storage, NotFoundError, StorageError, type ListOptions } from "./storage.ts";
@@ -41,6 +51,12 @@ export interface RetryOptions {
   /** Uniform in [0, 1); default Math.random. */
   random?: () => number;
   onRetry?: (info: RetryInfo) => void;
+  /** Keys the caller knows exist (named by a listing or the index): a NotFoundError on load is retried. */
+  mustExist?: (key: string) => boolean;
+  /** Extra attempts of such a load after NotFoundError; default 2. */
+  notFoundRetries?: number;
+  /** Once aborted, nothing more is retried and waits end at once. */
+  signal?: AbortSignal;
 }
 
 const NETWORK_CODES = new Set([
@@ -73,14 +89,21 @@ export function withRetry(storage: Storage, options: RetryOptions = {}): Storage
   const maxMs = options.maxMs ?? 10_000;
   const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
+  const notFoundRetries = Math.max(0, options.notFoundRetries ?? 2);
+  const signal = options.signal;
 
   /** After a failed attempt: wait and return, or throw the error to give to the caller. */
   async function afterFailure(op: StorageOp, key: string, attempt: number, err: unknown): Promise<void> {
-    if (!isRetryable(err)) throw err;
-    if (attempt >= attempts) throw gaveUp(op, key, attempt, err);
+    if (err instanceof NotFoundError) {
+      if (op !== "load" || !options.mustExist?.(key) || attempt > notFoundRetries || signal?.aborted) throw err;
+    } else {
+      if (!isRetryable(err) || signal?.aborted) throw err;
+      if (attempt >= attempts) throw gaveUp(op, key, attempt, err);
+    }
     const delayMs = backoffDelay(attempt, { baseMs, maxMs, random });
     options.onRetry?.({ op, key, attempt, error: err, delayMs });
-    await sleep(delayMs);
+    await abortable(sleep(delayMs), signal);
+    if (signal?.aborted) throw err;
   }
 
   function gaveUp(op: StorageOp, key: string, attempt: number, err: unknown): StorageError {
@@ -101,28 +124,54 @@ export function withRetry(storage: Storage, options: RetryOptions = {}): Storage
     }
   }
 
-  return {
+  const wrapped: Storage = {
     location: storage.location,
     save: (key: string, data: Uint8Array) => retry("save", key, () => storage.save(key, data)),
     load: (key: string, range?: ByteRange) => retry("load", key, () => storage.load(key, range)),
     stat: (key: string) => retry("stat", key, () => storage.stat(key)),
     remove: (key: string) => retry("remove", key, () => storage.remove(key)),
-    async *list(prefix: string, options?: ListOptions): AsyncGenerator<ObjectInfo> {
+    async *list(prefix: string, listOptions?: ListOptions): AsyncGenerator<ObjectInfo> {
+      let last: string | undefined; // the last key yielded
       for (let attempt = 1; ; attempt++) {
-        let yielded = false;
+        const resume = last ?? listOptions?.startAfter;
+        const from = resume === undefined ? listOptions : { ...listOptions, startAfter: resume };
+        let skipping = last !== undefined; // until the backend is past `last` (it may ignore startAfter)
         try {
-          for await (const info of storage.list(prefix, options)) {
-            yielded = true;
+          for await (const info of storage.list(prefix, from)) {
+            if (skipping) {
+              if (compareKeys(info.key, last!) <= 0) continue;
+              skipping = false;
+            }
+            if (storage.sortedList && info.key !== last) attempt = 1; // progress: the next page has its own attempts
+            last = info.key;
             yield info;
           }
           return;
         } catch (err) {
-          if (yielded) throw err;
+          if (last !== undefined && !storage.sortedList) throw err;
           await afterFailure("list", prefix, attempt, err);
         }
       }
     },
   };
+  if (storage.sortedList) return { ...wrapped, sortedList: true };
+  return wrapped;
+}
+
+/** Byte order of the UTF-8 encodings (S3's key order); code unit order differs past U+D7FF. */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** Resolves when the promise does, or at once when the signal aborts. */
+function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const done = () => { signal.removeEventListener("abort", done); resolve(); };
+    signal.addEventListener("abort", done);
+    promise.then(done, (err) => { signal.removeEventListener("abort", done); reject(err); });
+  });
 }
 
 /** The last error's own detail, without a repeated `Cannot <op> "<key>" in "<location>": ` head. */

@@ -2,13 +2,22 @@
  * S3-compatible storage (AWS S3, MinIO, Ceph RGW, R2, …) on Bun's built-in S3 client, so the
  * binary carries no SDK. A key "a/b" is the object "PREFIX/a/b" in the bucket.
  *
- * - save: one PUT up to `multipartThreshold` (16 MiB), a multipart upload above it (parts of
- *   `partSize`, `queueSize` in flight). Both are atomic on S3: readers see no object or all of it.
+ * - save: one PUT up to `multipartThreshold` (64 MiB: above the largest data pack, which is
+ *   under 33 MiB, so a pack is one request), a multipart upload above it (parts of `partSize`,
+ *   `queueSize` in flight). Both are atomic on S3: readers see no object or all of it.
  * - load: GET, or a ranged GET. A range past the end throws a permanent StorageError; a
  *   response shorter than asked for is never returned.
  * - list: ListObjectsV2 over every page (continuation tokens; vaults hold far more than 1,000
- *   objects).
- * - At most `maxConcurrent` requests are in flight per storage; each has a timeout.
+ *   objects), in key order (`sortedList`), so withRetry resumes a failed page after the last key.
+ * - At most `maxConcurrent` requests are in flight per storage. Each has a timeout:
+ *   `timeoutMs` (default 60 s) plus 1 s per MiB it sends or asks for (a 32 MiB pack PUT gets
+ *   92 s), counted from when it is sent; past it the request is abandoned with a transient
+ *   StorageError "no answer within N s" (withRetry tries again).
+ * - `signal`: once aborted (SIGINT/SIGTERM), requests still get STOP_GRACE_MS (5 s) to finish
+ *   (so a stopping backup can still record what it stored); at that deadline every request in
+ *   flight is abandoned and any new one fails at once with a permanent StorageError
+ *   "stopped by a signal". Bun's client takes no AbortSignal, so abandoned requests are left to
+ *   die with the process.
  * - Errors: NoSuchKey → NotFoundError; throttling, 5xx, timeouts, resets → StorageError
  *   { permanent: false } (withRetry retries them); other 4xx → permanent. Messages name the
  *   operation, bucket and key, and are scrubbed of credentials and signatures.
@@ -51,20 +60,30 @@ export interface S3Options {
   storageClass?: S3StorageClass;
   /** Multipart part size in bytes; default 8 MiB, minimum 5 MiB. */
   partSize?: number;
-  /** Saves larger than this use multipart; default 16 MiB. */
+  /** Saves larger than this use multipart; default 64 MiB (above the largest pack). */
   multipartThreshold?: number;
   /** Parts of one multipart upload in flight; default 4. */
   queueSize?: number;
   /** Requests in flight at once for this storage; default 16. */
   maxConcurrent?: number;
-  /** Per-request timeout; default 300,000 ms (a 16 MiB PUT at 0.5 Mbit/s). */
+  /** Per-request timeout before the size allowance (1 s per MiB); default 60,000 ms. */
   timeoutMs?: number;
+  /** Keys per listing page (S3 max-keys, 1 to 1,000); default the server's (1,000). */
+  listPageSize?: number;
+  /** The command's stop signal: after STOP_GRACE_MS, requests are abandoned (see above). */
+  signal?: AbortSignal;
 }
 
 /** How an S3 error code is treated. */
 export type S3ErrorKind = "notfound" | "permanent" | "transient";
 
 const MIB = 1024 * 1024;
+/** Default per-request timeout (before the size allowance). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/** Default single-PUT limit: above the largest data pack (PACK_TARGET_BYTES + a 16 MiB blob + header). */
+export const DEFAULT_MULTIPART_THRESHOLD = 64 * MIB;
+/** How long requests may still run once the command's signal is aborted. */
+export const STOP_GRACE_MS = 5_000;
 const PERMANENT_CODES = new Set([
   "AccessDenied", "AccountProblem", "AllAccessDisabled", "AuthorizationHeaderMalformed",
   "ExpiredToken", "InvalidAccessKeyId", "InvalidArgument", "InvalidBucketName", "InvalidBucketState",
@@ -103,9 +122,11 @@ export function s3Storage(options: S3Options): Storage {
   const location = prefix ? `s3://${bucket}/${prefix}` : `s3://${bucket}`;
   const secrets = [options.secretAccessKey, options.sessionToken, options.accessKeyId].filter((s): s is string => !!s && s.length >= 4);
   const partSize = Math.max(options.partSize ?? 8 * MIB, 5 * MIB);
-  const multipartThreshold = options.multipartThreshold ?? 16 * MIB;
+  const multipartThreshold = options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
   const queueSize = options.queueSize ?? 4;
-  const timeoutMs = options.timeoutMs ?? 300_000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const pageSize = options.listPageSize;
+  const stopped = stopDeadline(options.signal);
   const storageClass = options.storageClass;
   const limit = limiter(options.maxConcurrent ?? 16);
   const client = new S3Client(clientOptions(options));
@@ -121,16 +142,21 @@ export function s3Storage(options: S3Options): Storage {
     throw new StorageError(`Cannot ${op} "${key}" in "${location}": ${detail}`, { permanent: kind !== "transient", key, denied });
   }
 
-  /** Runs one request under the concurrency limit and the timeout; errors are Bun's. */
-  function raw<T>(op: string, key: string, run: () => Promise<T>): Promise<T> {
-    return limit(() => withTimeout(run(), timeoutMs, () =>
-      new StorageError(`Cannot ${op} "${key}" in "${location}": no answer within ${Math.round(timeoutMs / 1000)} s`, { permanent: false, key }),
-    ));
+  /** Runs one request under the concurrency limit, the timeout and the stop deadline; errors are Bun's. */
+  function raw<T>(op: string, key: string, run: () => Promise<T>, bytes = 0): Promise<T> {
+    const ms = timeoutMs + Math.ceil(bytes / MIB) * 1000;
+    const stoppedError = () => new StorageError(`Cannot ${op} "${key}" in "${location}": stopped by a signal`, { permanent: true, key, hint: "the command was asked to stop" });
+    return limit(() => {
+      if (stopped.passed()) return Promise.reject(stoppedError());
+      return race(run(),
+        { ms, error: () => new StorageError(`Cannot ${op} "${key}" in "${location}": no answer within ${seconds(ms)} s`, { permanent: false, key }) },
+        { deadline: stopped, error: stoppedError });
+    });
   }
 
   /** Like raw, with errors mapped to NotFoundError / StorageError. */
-  function request<T>(op: string, key: string, run: () => Promise<T>): Promise<T> {
-    return raw(op, key, run).catch((err) => fail(op, key, err));
+  function request<T>(op: string, key: string, run: () => Promise<T>, bytes = 0): Promise<T> {
+    return raw(op, key, run, bytes).catch((err) => fail(op, key, err));
   }
 
   async function statObject(key: string): Promise<ObjectInfo | null> {
@@ -154,7 +180,7 @@ export function s3Storage(options: S3Options): Storage {
     const end = range.offset + range.length;
     let data: Uint8Array;
     try {
-      data = await raw("load", key, () => client.file(base + key).slice(range.offset, end).bytes());
+      data = await raw("load", key, () => client.file(base + key).slice(range.offset, end).bytes(), range.length);
     } catch (err) {
       if ((err as { code?: unknown })?.code !== "InvalidRange") fail("load", key, err);
       data = new Uint8Array(0); // the range starts past the end: find the size for the message
@@ -174,11 +200,12 @@ export function s3Storage(options: S3Options): Storage {
 
   return {
     location,
+    sortedList: true,
     async save(key: string, data: Uint8Array) {
       assertKey(key);
       const sc = storageClass ? { storageClass } : {};
       if (data.length <= multipartThreshold) {
-        await request("save", key, () => client.write(base + key, data, { ...sc, type: "application/octet-stream" }));
+        await request("save", key, () => client.write(base + key, data, { ...sc, type: "application/octet-stream" }), data.length);
         return;
       }
       await request("save", key, async () => {
@@ -186,7 +213,7 @@ export function s3Storage(options: S3Options): Storage {
         const writer = client.file(base + key).writer({ ...sc, partSize, queueSize, type: "application/octet-stream" });
         await writer.write(data);
         await writer.end(); // a failed upload is aborted by Bun; see docs/s3.md for leftovers
-      });
+      }, data.length);
     },
     async load(key: string, range?: ByteRange) {
       assertKey(key);
@@ -202,7 +229,7 @@ export function s3Storage(options: S3Options): Storage {
       let startAfter: string | undefined = options?.startAfter === undefined ? undefined : base + options.startAfter;
       for (;;) {
         const page = await request("list", listPrefix, () =>
-          client.list({ prefix: base + listPrefix, ...(continuationToken ? { continuationToken } : startAfter ? { startAfter } : {}) }));
+          client.list({ prefix: base + listPrefix, ...(pageSize ? { maxKeys: pageSize } : {}), ...(continuationToken ? { continuationToken } : startAfter ? { startAfter } : {}) }));
         const contents = page.contents ?? [];
         for (const o of contents) {
           // Skip "folder/" marker objects some consoles create; they are not vault objects.
@@ -280,17 +307,55 @@ function describe(code: string | undefined, message: string, secrets: string[]):
   return code ? `${text} (${code})` : text;
 }
 
+/** "0.4", "12", "92": seconds for messages. */
+function seconds(ms: number): string {
+  return ms < 10_000 ? String(Math.round(ms / 100) / 10) : String(Math.round(ms / 1000));
+}
+
 function dateMs(value: Date | string | undefined): number {
   if (value === undefined) return 0;
   const ms = value instanceof Date ? value.getTime() : Date.parse(value);
   return Number.isFinite(ms) ? ms : 0;
 }
 
-/** Rejects with timeoutError() when the promise does not settle in time (the request itself is abandoned). */
-function withTimeout<T>(promise: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
+/** Settles like the promise, or rejects with a stop's error when the timeout or the stop deadline comes first (the request itself is abandoned). */
+function race<T>(promise: Promise<T>, timeout: { ms: number; error: () => Error }, stop: { deadline: StopDeadline; error: () => Error }): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timeoutError()), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  let unsubscribe = () => {};
+  const lost = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout.error()), timeout.ms);
+    unsubscribe = stop.deadline.subscribe(() => reject(stop.error()));
+  });
+  return Promise.race([promise, lost]).finally(() => { clearTimeout(timer); unsubscribe(); });
+}
+
+/** STOP_GRACE_MS after the signal aborts: whether it has passed, and callbacks for when it does. */
+interface StopDeadline {
+  passed(): boolean;
+  /** Calls fn when the deadline passes; returns a function that cancels that. */
+  subscribe(fn: () => void): () => void;
+}
+
+function stopDeadline(signal: AbortSignal | undefined): StopDeadline {
+  let passed = false;
+  const waiting = new Set<() => void>();
+  function start() {
+    setTimeout(() => {
+      passed = true;
+      for (const fn of waiting) fn();
+      waiting.clear();
+    }, STOP_GRACE_MS);
+  }
+  if (signal?.aborted) start();
+  else signal?.addEventListener("abort", start, { once: true });
+  return {
+    passed: () => passed,
+    subscribe(fn) {
+      if (!signal) return () => {};
+      waiting.add(fn);
+      return () => waiting.delete(fn);
+    },
+  };
 }
 
 /** A FIFO semaphore: at most n tasks run at once; a finishing task hands its slot on. */

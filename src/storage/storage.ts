@@ -61,6 +61,11 @@ export interface Storage {
   load(key: string, range?: ByteRange): Promise<Uint8Array>;
   stat(key: string): Promise<ObjectInfo | null>;
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
+  /**
+   * Optional: true when list() yields keys in byte order and honours startAfter (S3), so an
+   * interrupted listing can be resumed after the last key it yielded (withRetry does).
+   */
+  readonly sortedList?: boolean;
   remove(key: string): Promise<void>;
   /**
    * Optional: objects that interrupted saves left behind (local temp files `.tmp-*`), which

@@ -28,6 +28,16 @@ export const CONFIG_KEY = "config";
 /** Key of the sealed copy of config (encrypted vaults of format 2), which authenticates it. */
 export const CONFIG_SEAL_KEY = "config.sealed";
 
+/**
+ * True for keys a reader only loads because the vault named them (packs named by the index,
+ * index files and recovery points named by a listing): such a load that finds nothing is
+ * retried a little (storage/retry.ts mustExist), as some S3-compatible stores are not
+ * read-after-write consistent.
+ */
+export function namedByVault(key: string): boolean {
+  return key.startsWith("packs/") || key.startsWith("index/") || key.startsWith("rps/");
+}
+
 /** Key of a pack. */
 export function packKey(packId: string): string {
   return `packs/${packId.slice(0, 2)}/${packId}`;

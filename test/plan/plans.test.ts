@@ -350,3 +350,20 @@ describe("resource concurrency", () => {
     ]);
   });
 });
+
+describe("S3 request bounds in a vault table", () => {
+  test("request_timeout and max_attempts are read, and bad values reported at the value", () => {
+    const good = planDir("s3-bounds", { "v.toml": '[vaults.s3]\nurl = "s3://b/p"\nrequest_timeout = "30s"\nmax_attempts = 3\n' });
+    const v = loadPlans(good, { baseDir: good }).vaults.get("s3")!;
+    expect(v.requestTimeoutMs).toBe(30_000);
+    expect(v.maxAttempts).toBe(3);
+    const bad = planDir("s3-bounds-bad", { "v.toml": '[vaults.s3]\nurl = "s3://b/p"\nrequest_timeout = "0s"\nmax_attempts = 0\n[vaults.t]\nurl = "s3://b/q"\nrequest_timeout = "soon"\nmax_attempts = "6"\n' });
+    const f = `${bad}/v.toml`;
+    expect(problemsOf(bad)).toEqual([
+      `${f}:3:19: Invalid "request_timeout": must be longer than 0`,
+      `${f}:4:16: Invalid "max_attempts": expected a whole number from 1 to 100 (1: no retries)`,
+      `${f}:7:19: Invalid duration "soon" for "request_timeout": use forms like 90m, 8h, 30d, 1y or 1d12h`,
+      `${f}:8:16: Invalid "max_attempts": expected a whole number from 1 to 100 (1: no retries)`,
+    ]);
+  });
+});

@@ -171,6 +171,90 @@ describe("withRetry", () => {
     expect(delays).toEqual([]);
   });
 
+  test("a sorted listing is resumed after the last key at each failed page, every page with its own attempts", async () => {
+    // A listing in key order (like S3's) that fails at every 3rd key, 5 times in a row at key 7:
+    // more failures in all than `attempts`, but never more than attempts - 1 on one page.
+    const keys = Array.from({ length: 10 }, (_, i) => `l/${i}`);
+    const failures = new Map<number, number>([[3, 2], [6, 1], [7, 5], [9, 2]]);
+    const calls: (string | undefined)[] = [];
+    const sorted: Storage = {
+      ...memoryStorage({ location: "memory:sorted" }),
+      sortedList: true,
+      async *list(_prefix, options) {
+        calls.push(options?.startAfter);
+        for (const [i, k] of keys.entries()) {
+          const after = options?.startAfter;
+          // Every other call honours startAfter; the others start over (the wrapper passes over those keys).
+          if (after !== undefined && k <= after) {
+            if (calls.length % 2 === 0) continue;
+            yield { key: k, size: 1, mtimeMs: 0 };
+            continue;
+          }
+          const left = failures.get(i) ?? 0;
+          if (left > 0) {
+            failures.set(i, left - 1);
+            throw new StorageError("Cannot list: 503", { permanent: false });
+          }
+          yield { key: k, size: 1, mtimeMs: 0 };
+        }
+      },
+    };
+    const retried: RetryInfo[] = [];
+    const s = withRetry(sorted, { sleep: async () => {}, onRetry: (i) => retried.push(i) });
+    expect(s.sortedList).toBe(true);
+    expect(await drain(s, "l/")).toEqual(keys);
+    expect(retried.length).toBe(10);
+    expect(retried.map((r) => r.attempt)).toEqual([1, 2, 1, 1, 2, 3, 4, 5, 1, 2]);
+    expect(calls.slice(1).every((c) => c !== undefined)).toBe(true);
+  });
+
+  test("a sorted listing still gives up after `attempts` failures on one page", async () => {
+    const sorted: Storage = {
+      ...memoryStorage({ location: "memory:sorted" }),
+      sortedList: true,
+      async *list() {
+        yield { key: "l/0", size: 1, mtimeMs: 0 };
+        throw new StorageError("Cannot list: 503", { permanent: false });
+      },
+    };
+    const s = withRetry(sorted, { sleep: async () => {}, attempts: 3 });
+    const err = await caught(drain(s, "l/"));
+    expect((err as StorageError).message).toContain("gave up after 3 attempts");
+  });
+
+  test("a load the caller says must exist is retried on NotFound, a bounded number of times", async () => {
+    const { inner, f, s, retried } = setup({ mustExist: (k) => k.startsWith("packs/") });
+    await inner.save("packs/ab", data);
+    f.on("load", { key: "packs/ab", times: 2, error: "notfound" });
+    expect(await s.load("packs/ab")).toEqual(data);
+    expect(retried.map((r) => [r.op, r.attempt])).toEqual([["load", 1], ["load", 2]]);
+    // Still missing after notFoundRetries: the NotFoundError itself.
+    const gone = await caught(s.load("packs/none"));
+    expect(gone).toBeInstanceOf(NotFoundError);
+    expect(retried.length).toBe(4);
+    // Keys not named by the vault are not retried.
+    expect(await caught(s.load("config"))).toBeInstanceOf(NotFoundError);
+    expect(retried.length).toBe(4);
+  });
+
+  test("nothing is retried once the signal is aborted, and a wait ends at once", async () => {
+    const stop = new AbortController();
+    const inner = faulty(memoryStorage({ location: "memory:stop" }));
+    inner.on("save", { times: 10, error: "transient" });
+    let waits = 0;
+    const s = withRetry(inner, {
+      signal: stop.signal,
+      sleep: (ms) => { waits++; stop.abort(); return new Promise((r) => setTimeout(r, ms * 1000)); },
+      random: () => 0.9,
+    });
+    const started = performance.now();
+    const err = await caught(s.save("k", data));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(waits).toBe(1);
+    expect(inner.calls.save).toBe(1);
+  });
+
   test("isRetryable: which errors are worth another try", () => {
     const cases: [unknown, boolean][] = [
       [new StorageError("x", { permanent: false }), true],

@@ -227,7 +227,7 @@ describe("s3 backend through a fault-injecting loopback proxy", () => {
 
   test("small saves are one PUT, large ones multipart, both with the storage class", async () => {
     reset();
-    const s = s3Storage(options({ endpoint: proxy.endpoint, storageClass: "STANDARD_IA", partSize: 6 * 1024 * 1024 }));
+    const s = s3Storage(options({ endpoint: proxy.endpoint, storageClass: "STANDARD_IA", partSize: 6 * 1024 * 1024, multipartThreshold: 16 * 1024 * 1024 }));
     await s.save("p/small", bytes(1000));
     expect(proxy.requests.map((r) => r.method)).toEqual(["PUT"]);
     expect(proxy.requests[0]!.headers.get("x-amz-storage-class")).toBe("STANDARD_IA");
