@@ -1,6 +1,7 @@
 /** Entry point of the compiled binary: argv in, exit code out (see cli/main.ts). */
 import { dieWithParent, ioThreadsFor, isIoChild, reexecWithThreads } from "./cli/io-threads.ts";
 import { runCli } from "./cli/main.ts";
+import { EfsbakError } from "./errors.ts";
 
 // Commands that walk or write trees run again with enough I/O threads (cli/io-threads.ts).
 const threads = ioThreadsFor(process.argv.slice(2), process.env, import.meta.path.startsWith("/$bunfs/"));
@@ -22,6 +23,15 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     stop.abort();
   });
 }
+
+// A rejected promise nobody waited for (work abandoned after the command's own error, which is
+// reported once, by cli/main.ts) must not print a stack: an EfsbakError is already part of that
+// outcome; anything else is an internal error, with its stack only under --verbose.
+process.on("unhandledRejection", (err) => {
+  if (err instanceof EfsbakError) return;
+  process.stderr.write(`internal error (in work left behind): ${(err as Error)?.message ?? String(err)}\n`);
+  if (process.argv.includes("--verbose")) process.stderr.write(`${(err as Error)?.stack ?? ""}\n`);
+});
 
 const stdout = flushable(process.stdout);
 const stderr = flushable(process.stderr);

@@ -122,6 +122,7 @@ describe("S3 faults through the binary", () => {
     expect(r.stderr).not.toContain("Cannot read");
     expect(r.stderr).not.toMatch(/\[warn\] Cannot/);
     const errors = r.stderr.split("\n").filter((l) => /error/i.test(l) && !l.startsWith("hint"));
+    if (errors.length !== 1) console.error(r.stderr);
     expect(errors.length).toBe(1);
     expect(errors[0]).toMatch(/Cannot save "packs\/[0-9a-f]{2}\/[0-9a-f]+" in "s3:\/\/vaults\/faulty": .*\(gave up after 1 attempt\)/);
     const jobs = await runBinary(["jobs", "--vault", "s3", "--json"], { cwd: work, env });
