@@ -31,6 +31,9 @@ export interface VaultSpec {
   sessionToken?: string;
   coldStorageClass?: string;
   coldPath?: string;
+  /** Where `efsbak copy --to` this vault reads its password (a file, or a command that prints it), when no EFSBAK_TO_PASSWORD* is set. */
+  passwordFile?: string;
+  passwordCommand?: string;
   encryption?: "aes-256-gcm" | null;
   allowShortCold: boolean;
   lock?: { minRetentionMs?: number; maxRetentionMs?: number };

@@ -28,6 +28,7 @@ const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests"];
 const VAULT_KEYS = [
   "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
   "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
+  "password_file", "password_command",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
 const RESOURCE_KEYS = ["id", "path", "tags", "exclude"];
@@ -268,6 +269,7 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
   const strings = [
     ["endpoint", "endpoint"], ["region", "region"], ["access_key_id", "accessKeyId"], ["secret_access_key", "secretAccessKey"],
     ["session_token", "sessionToken"], ["cold_storage_class", "coldStorageClass"], ["cold_path", "coldPath"],
+    ["password_file", "passwordFile"], ["password_command", "passwordCommand"],
   ] as const;
   for (const [key, field] of strings) {
     const value = r.string([...path, key]);
