@@ -19,6 +19,7 @@ import { jobJson } from "./jobs.ts";
 import { formatBytes, formatCount, formatSeconds } from "./output.ts";
 import { resolveRecoveryPoint } from "./rp-ref.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
+import type { JobRecord } from "../jobs/job.ts";
 
 const TO_VARS = [["EFSBAK_TO_PASSWORD", "EFSBAK_PASSWORD"], ["EFSBAK_TO_PASSWORD_FILE", "EFSBAK_PASSWORD_FILE"], ["EFSBAK_TO_PASSWORD_COMMAND", "EFSBAK_PASSWORD_COMMAND"]] as const;
 
@@ -73,7 +74,8 @@ export const copyCommand = command({
         const rps = await listRecoveryPoints(vault, { onDamage: (e) => ctx.log.warn(e.message) });
         return resolveRecoveryPoint(rps, String(args.rp), { resource: args.resource as string | undefined });
       } });
-    return done;
+    const { records: _, ...outcome } = done;
+    return outcome;
   },
 });
 
@@ -81,7 +83,7 @@ export const copyCommand = command({
 export async function copyInto(ctx: Context, options: {
   from: Vault; fromName: string; to: Vault; toName: string; pick(vault: Vault): Promise<RecoveryPoint>;
   settleMs?: { from?: number; to?: number }; deleteAfterMs?: number; coldAfterMs?: number;
-}): Promise<{ exitCode: number; json: unknown; text: string }> {
+}): Promise<{ exitCode: number; json: unknown; text: string; records: { from: JobRecord; to: JobRecord } }> {
   let last = 0;
   const onProgress = (p: CopyProgress) => {
     if (!ctx.interactive || performance.now() - last < 500) return;
@@ -113,6 +115,7 @@ export async function copyInto(ctx: Context, options: {
       jobs: { from: jobJson(jobs.from), to: jobJson(jobs.to) },
     },
     text,
+    records: jobs,
   };
 }
 

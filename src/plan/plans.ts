@@ -65,6 +65,15 @@ export interface RuleSpec {
   recoveryPointTags: Record<string, string>;
   coldAfterMs?: number;
   deleteAfterMs?: number;
+  /** `copy_actions`: each new recovery point of the rule is copied into these vaults, with their own lifecycle. */
+  copyActions?: CopyActionSpec[];
+}
+
+/** One copy action of a rule. */
+export interface CopyActionSpec {
+  vault: string;
+  coldAfterMs?: number;
+  deleteAfterMs?: number;
 }
 
 /** A selection from `[[plan.selections]]`: resource ids, or all resources carrying every tag. */

@@ -34,8 +34,9 @@ const LOCK_KEYS = ["min_retention", "max_retention"];
 const RESOURCE_KEYS = ["id", "path", "tags", "exclude"];
 const PLAN_KEYS = ["name", "rules", "selections"];
 const RULE_KEYS = [
-  "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle",
+  "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle", "copy_actions",
 ];
+const COPY_ACTION_KEYS = ["vault", "lifecycle"];
 const LIFECYCLE_KEYS = ["cold_after", "delete_after"];
 const SELECTION_KEYS = ["name", "resources", "tags"];
 const RESTORE_TEST_KEYS = ["name", "schedule", "timezone", "start_window", "window", "resources", "tags", "algorithm", "vault"];
@@ -61,6 +62,14 @@ interface RuleRead {
   vault?: string;
   coldAfterMs?: number;
   deleteAfterMs?: number;
+  copyActions?: CopyActionRead[];
+}
+
+/** A copy action as read, for checking its vault once every vault is known. */
+interface CopyActionRead {
+  where: Where;
+  vault: string;
+  action: RuleRead;
 }
 
 interface PendingRule extends RuleRead {
@@ -199,6 +208,12 @@ export function validatePlans(dir: string, files: ParsedFile[], options: Validat
       const vault = plans.vaults.get(name);
       if (!vault) where.r.report([...where.path, "vault"], `Unknown vault "${name}": ${known}`, "value");
       else checkLifecycle(where, rule, vault);
+      for (const a of rule.copyActions ?? []) {
+        const target = plans.vaults.get(a.vault);
+        if (!target) a.where.r.report([...a.where.path, "vault"], `Unknown vault "${a.vault}" in a copy action of rule "${rule.name}": ${known}`, "value");
+        else if (a.vault === name) a.where.r.report([...a.where.path, "vault"], `Invalid copy action of rule "${rule.name}": it copies into the rule's own vault "${name}"`, "value");
+        else checkLifecycle(a.where, a.action, target);
+      }
     }
     for (const { where, vault } of testVaults) {
       if (!plans.vaults.has(vault)) where.r.report(where.path, `Unknown vault "${vault}": ${known}`, "value");
@@ -310,6 +325,20 @@ function readResource(r: Reader, path: KeyPath, options: ValidateOptions): Resou
   return { id, path: absolute, tags, exclude, file: r.file, line: r.at(path).line };
 }
 
+/** `copy_actions = [{ vault = "offsite", lifecycle = { delete_after = "365d" } }]` of a rule (vaults checked later). */
+function readCopyActions(r: Reader, rulePath: KeyPath, rule: RuleRead): CopyActionRead[] {
+  const out: CopyActionRead[] = [];
+  for (const { path } of r.tables([...rulePath, "copy_actions"], "copy_actions", COPY_ACTION_KEYS)) {
+    const vault = required(r, path, "a copy action", "vault");
+    const lifecycle = [...path, "lifecycle"];
+    r.table(lifecycle, "lifecycle", LIFECYCLE_KEYS);
+    const action: RuleRead = { name: rule.name, coldAfterMs: duration(r, [...lifecycle, "cold_after"]), deleteAfterMs: duration(r, [...lifecycle, "delete_after"]) };
+    if (vault !== undefined) out.push({ where: { r, path }, vault, action });
+  }
+  rule.copyActions = out;
+  return out;
+}
+
 function readRule(r: Reader, path: KeyPath): RuleRead {
   const name = required(r, path, "[[plan.rules]]", "name");
   const timing = readTiming(r, path, "start_window");
@@ -322,10 +351,12 @@ function readRule(r: Reader, path: KeyPath): RuleRead {
   const coldAfterMs = duration(r, [...lifecycle, "cold_after"]);
   const deleteAfterMs = duration(r, [...lifecycle, "delete_after"]);
   const read: RuleRead = { name: name ?? "", vault, coldAfterMs, deleteAfterMs };
+  const copyActions = readCopyActions(r, path, read);
   if (name === undefined || !timing) return read;
   read.spec = { name, ...timing, completionWindowMs, vault: vault ?? "", recoveryPointTags };
   if (coldAfterMs !== undefined) read.spec.coldAfterMs = coldAfterMs;
   if (deleteAfterMs !== undefined) read.spec.deleteAfterMs = deleteAfterMs;
+  if (copyActions.length > 0) read.spec.copyActions = copyActions.map((a) => ({ vault: a.vault, ...(a.action.coldAfterMs !== undefined ? { coldAfterMs: a.action.coldAfterMs } : {}), ...(a.action.deleteAfterMs !== undefined ? { deleteAfterMs: a.action.deleteAfterMs } : {}) }));
   return read;
 }
 
