@@ -13,7 +13,8 @@ import { type CopyProgress, type CopyResult, copyRecoveryPoint } from "../copy/c
 import { acquireResourceLease, acquireVaultLock, type Lease } from "../vault/lock.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import { type Vault, withCurrentIndex } from "../vault/vault.ts";
-import { type JobRecord, type JobWriter, createJob } from "./job.ts";
+import { type JobRecord, type JobWriter, createJob, listJobEntries } from "./job.ts";
+import { abortDeadJobs } from "./stale.ts";
 
 /** What a copy job needs besides the two vaults. */
 export interface CopyJobOptions {
@@ -46,9 +47,19 @@ export async function runCopyJob(from: Vault, to: Vault, options: CopyJobOptions
     leases.push(await acquireVaultLock(from, { purpose: `a copy to "${options.toName}"`, exclusive: false, settleMs: options.settleMs?.from, signal: options.signal }));
     const src = await withCurrentIndex(from);
     const rp = await options.pick(src);
-    leases.push(await acquireResourceLease(to, rp.resource, { purpose: `a copy of "${rp.resource}" from "${options.fromName}"`, settleMs: options.settleMs?.to, signal: options.signal }));
+    const lease = await acquireResourceLease(to, rp.resource, { purpose: `a copy of "${rp.resource}" from "${options.fromName}"`, settleMs: options.settleMs?.to, signal: options.signal });
+    leases.push(lease);
     leases.push(await acquireVaultLock(to, { purpose: `a copy from "${options.fromName}"`, exclusive: false, settleMs: options.settleMs?.to, signal: options.signal }));
     const dst = await withCurrentIndex(to);
+    // A copy killed before left its jobs RUNNING (and its lease, now recovered): mark them ABORTED.
+    if (lease.recovered) {
+      for (const v of [src, dst]) {
+        const open = await listJobEntries(v, { type: "copy", resource: rp.resource });
+        for (const j of await abortDeadJobs(v, open, { now: options.now(), by: `the next copy of "${rp.resource}"` })) {
+          options.onWarning?.(`Job ${j.id} (a copy of "${rp.resource}" started ${j.started_at ?? j.created_at}) marked ABORTED: its process ended without finishing it`);
+        }
+      }
+    }
     const fields = { type: "copy" as const, resource: rp.resource, plan: rp.plan, rule: rp.rule, state: "PENDING" as const };
     const jobs: JobWriter[] = [
       await createJob(src, { ...fields, vault: options.fromName }, { now: options.now() }),
