@@ -290,6 +290,9 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
     const value = r.string([...path, key]);
     if (value !== undefined) vault[field] = value;
   }
+  if (vault.passwordFile !== undefined && vault.passwordCommand !== undefined) {
+    r.report([...path, "password_command"], `Invalid [vaults.${name}]: "password_file" and "password_command" are both set: give one`);
+  }
   const forcePathStyle = r.boolean([...path, "force_path_style"]);
   if (forcePathStyle !== undefined) vault.forcePathStyle = forcePathStyle;
   const encryption = r.string([...path, "encryption"]);

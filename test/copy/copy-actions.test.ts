@@ -94,7 +94,7 @@ describe("copy_actions", () => {
   test("a bad copy action is reported with its position", async () => {
     const dir = join(work, "bad");
     mkdirSync(dir);
-    const lines = PLAN.replace('copy_actions = [{ vault = "offsite", lifecycle = { delete_after = "365d" } }]', 'copy_actions = [{ vault = "elsewhere" }, { vault = "offsite", lifecycle = { delete_after = "soon" } }, { vault = "main", colour = 1 }]');
+    const lines = PLAN.replace('password_file = "offsite.pw"', 'password_file = "offsite.pw"\npassword_command = "echo x"').replace('copy_actions = [{ vault = "offsite", lifecycle = { delete_after = "365d" } }]', 'copy_actions = [{ vault = "elsewhere" }, { vault = "offsite", lifecycle = { delete_after = "soon" } }, { vault = "main", colour = 1 }]');
     writeFileSync(join(dir, "a.toml"), lines);
     const r = await efsbak(["validate", "bad", "--json"]);
     expect(r.code).toBe(2);
@@ -106,5 +106,7 @@ describe("copy_actions", () => {
     expect(at).toContain("colour");
     expect(at).toContain("own vault");
     expect(problems.every((p) => p.col > 0)).toBe(true);
+    const both = problems.find((p) => p.message.includes('"password_file" and "password_command"'));
+    expect(both?.line).toBe(lines.split("\n").findIndex((l) => l.startsWith("password_command")) + 1);
   }, 60_000);
 });
