@@ -18,7 +18,7 @@
  * its id), so a copy killed mid-way leaves packs the next copy adopts (backup/adopt.ts) and
  * sends no more. Locks and job records are the caller's (jobs/copy-job.ts).
  */
-import { EfsbakError } from "../errors.ts";
+import { EfsbakError, VaultDamageError } from "../errors.ts";
 import { adoptPacks } from "../backup/adopt.ts";
 import { createChunkerTables, Chunker } from "../chunk/fastcdc.ts";
 import { type BlobHasher, createBlobHasher } from "../chunk/hash.ts";
@@ -117,9 +117,11 @@ type TreeWalker = (hex: string) => Promise<{ id: string; treeBytes: number }>;
 /** Same id space: blobs by id, trees byte for byte. */
 function sameWalker(src: Vault, sink: BlobSink, result: CopyResult, options: CopyOptions): TreeWalker {
   const done = new Map<string, number>();
+  const walking = new Set<string>();
   async function walk(hex: string): Promise<{ id: string; treeBytes: number }> {
     const known = done.get(hex);
     if (known !== undefined) return { id: hex, treeBytes: known };
+    enter(walking, hex);
     const id = blobId(hex);
     const raw = await src.loadBlob(id);
     let bytes = raw.length;
@@ -136,6 +138,7 @@ function sameWalker(src: Vault, sink: BlobSink, result: CopyResult, options: Cop
       }
     }
     await sink.put(BLOB_TREE, id, raw);
+    walking.delete(hex);
     done.set(hex, bytes);
     return { id: hex, treeBytes: bytes };
   }
@@ -148,6 +151,7 @@ async function rehashWalker(src: Vault, dst: Vault, sink: BlobSink, result: Copy
   const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
   const hasher: BlobHasher = await createBlobHasher(dst.keys?.idKey);
   const trees = new Map<string, { id: string; treeBytes: number }>();
+  const walking = new Set<string>();
   const contents = new Map<string, string[]>(); // source content (ids joined) -> destination chunk ids
 
   async function content(ids: string[]): Promise<string[]> {
@@ -173,6 +177,7 @@ async function rehashWalker(src: Vault, dst: Vault, sink: BlobSink, result: Copy
   async function walk(hex: string): Promise<{ id: string; treeBytes: number }> {
     const known = trees.get(hex);
     if (known) return known;
+    enter(walking, hex);
     const nodes: Node[] = [];
     let bytes = 0;
     for (const node of decodeTree(`tree ${hex}`, await src.loadBlob(blobId(hex)))) {
@@ -189,6 +194,7 @@ async function rehashWalker(src: Vault, dst: Vault, sink: BlobSink, result: Copy
     const id = hasher.hash(raw);
     await sink.put(BLOB_TREE, id, raw);
     const out = { id: toHex(id), treeBytes: bytes + raw.length };
+    walking.delete(hex);
     trees.set(hex, out);
     return out;
   }
@@ -217,6 +223,15 @@ async function loadInOrder(src: Vault, ids: Uint8Array[], result: CopyResult, op
     result.bytesRead += data.length;
     await each(ids[i], data);
   }
+}
+
+/**
+ * Marks a tree as being walked; a tree that contains itself (only a hostile or damaged vault
+ * can say so: ids are hashes of content) would otherwise be walked forever.
+ */
+function enter(walking: Set<string>, hex: string): void {
+  if (walking.has(hex)) throw new VaultDamageError(`tree ${hex}`, "contains itself (a cycle of trees)", 'run "efsbak check" on the source vault');
+  walking.add(hex);
 }
 
 function fileDone(result: CopyResult, options: CopyOptions): void {
