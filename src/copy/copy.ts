@@ -34,6 +34,8 @@ import { BlobSink, type SinkStats } from "./blob-sink.ts";
 
 /** Source blobs loaded ahead of the one being stored. */
 const LOAD_AHEAD = 8;
+/** Re-chunked contents remembered (so identical files are chunked once), at most. */
+const MAX_REMEMBERED_CONTENTS = 100_000;
 
 /** How a copy runs. */
 export interface CopyOptions {
@@ -125,18 +127,20 @@ function sameWalker(src: Vault, sink: BlobSink, result: CopyResult, options: Cop
     const id = blobId(hex);
     const raw = await src.loadBlob(id);
     let bytes = raw.length;
+    // The chunks this directory's files lack in the destination, loaded as one stream (so
+    // small files' loads overlap too).
+    const missing: Uint8Array[] = [];
     for (const node of decodeTree(`tree ${hex}`, raw)) {
       if (node.type === "dir") bytes += (await walk(node.subtree)).treeBytes;
       else if (node.type === "file") {
-        const missing = node.content.map(blobId).filter((c) => {
-          if (!sink.has(c)) return true;
-          sink.stats.blobsPresent++;
-          return false;
-        });
-        await loadInOrder(src, missing, result, options, (c, data) => sink.put(BLOB_DATA, c, data));
+        for (const c of node.content.map(blobId)) {
+          if (!sink.has(c)) missing.push(c);
+          else sink.stats.blobsPresent++;
+        }
         fileDone(result, options);
       }
     }
+    await loadInOrder(src, missing, result, options, (c, data) => sink.put(BLOB_DATA, c, data));
     await sink.put(BLOB_TREE, id, raw);
     walking.delete(hex);
     done.set(hex, bytes);
@@ -154,39 +158,66 @@ async function rehashWalker(src: Vault, dst: Vault, sink: BlobSink, result: Copy
   const walking = new Set<string>();
   const contents = new Map<string, string[]>(); // source content (ids joined) -> destination chunk ids
 
-  async function content(ids: string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    const key = ids.join(",");
-    const known = contents.get(key);
-    if (known) return known;
-    const chunker = new Chunker(tables);
-    const out: string[] = [];
+  /**
+   * Chunks and hashes again the content of a directory's files (each distinct content once),
+   * their source chunks loaded as one stream; fills `contents`.
+   */
+  async function rechunk(files: string[][]): Promise<void> {
+    if (contents.size > MAX_REMEMBERED_CONTENTS) contents.clear(); // only this directory's are needed next
+    const todo = new Map<string, string[]>();
+    for (const ids of files) {
+      const key = ids.join(",");
+      if (ids.length > 0 && !contents.has(key)) todo.set(key, ids);
+    }
+    const keys = [...todo.keys()];
+    const owner: number[] = [];
+    const flat: Uint8Array[] = [];
+    keys.forEach((key, k) => {
+      for (const c of todo.get(key)!) {
+        flat.push(blobId(c));
+        owner.push(k);
+      }
+    });
+    let current = -1;
+    let chunker: Chunker | null = null;
+    let out: string[] = [];
     const store = async (chunk: Uint8Array) => {
       const id = hasher.hash(chunk);
       out.push(toHex(id));
       await sink.put(BLOB_DATA, id, chunk);
     };
-    await loadInOrder(src, ids.map(blobId), result, options, async (_, data) => {
-      for (const chunk of chunker.push(data)) await store(chunk);
+    const finish = async () => {
+      if (!chunker) return;
+      for (const chunk of chunker.finish()) await store(chunk);
+      contents.set(keys[current], out);
+    };
+    await loadInOrder(src, flat, result, options, async (_, data, i) => {
+      if (owner[i] !== current) {
+        await finish();
+        current = owner[i];
+        chunker = new Chunker(tables);
+        out = [];
+      }
+      for (const chunk of chunker!.push(data)) await store(chunk);
     });
-    for (const chunk of chunker.finish()) await store(chunk);
-    contents.set(key, out);
-    return out;
+    await finish();
   }
 
   async function walk(hex: string): Promise<{ id: string; treeBytes: number }> {
     const known = trees.get(hex);
     if (known) return known;
     enter(walking, hex);
+    const entries = decodeTree(`tree ${hex}`, await src.loadBlob(blobId(hex)));
+    await rechunk(entries.flatMap((n) => (n.type === "file" ? [n.content] : [])));
     const nodes: Node[] = [];
     let bytes = 0;
-    for (const node of decodeTree(`tree ${hex}`, await src.loadBlob(blobId(hex)))) {
+    for (const node of entries) {
       if (node.type === "dir") {
         const sub = await walk(node.subtree);
         bytes += sub.treeBytes;
         nodes.push({ ...node, subtree: sub.id });
       } else if (node.type === "file") {
-        nodes.push({ ...node, content: await content(node.content) });
+        nodes.push({ ...node, content: node.content.length === 0 ? [] : contents.get(node.content.join(","))! });
         fileDone(result, options);
       } else nodes.push(node);
     }
@@ -202,7 +233,7 @@ async function rehashWalker(src: Vault, dst: Vault, sink: BlobSink, result: Copy
 }
 
 /** Loads blobs from the source, LOAD_AHEAD at a time, and hands them to `each` in order. */
-async function loadInOrder(src: Vault, ids: Uint8Array[], result: CopyResult, options: CopyOptions, each: (id: Uint8Array, data: Uint8Array) => Promise<unknown>): Promise<void> {
+async function loadInOrder(src: Vault, ids: Uint8Array[], result: CopyResult, options: CopyOptions, each: (id: Uint8Array, data: Uint8Array, i: number) => Promise<unknown>): Promise<void> {
   const loads: Promise<Uint8Array>[] = [];
   let next = 0;
   const ahead = () => {
@@ -221,7 +252,7 @@ async function loadInOrder(src: Vault, ids: Uint8Array[], result: CopyResult, op
     const data = await loads.shift()!;
     ahead();
     result.bytesRead += data.length;
-    await each(ids[i], data);
+    await each(ids[i], data, i);
   }
 }
 
