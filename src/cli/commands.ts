@@ -3,6 +3,7 @@ import type { EfsbakCommand } from "./command.ts";
 import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
 import { completionCommand } from "./completion.ts";
+import { copyCommand } from "./copy.ts";
 import { consoleCommand } from "./console.ts";
 import { drillCommand } from "./drill.ts";
 import { dumpCommand } from "./dump.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: Record<string, EfsbakCommand> = {
   dump: dumpCommand,
   find: findCommand,
   stats: statsCommand,
+  copy: copyCommand,
   jobs: jobsCommand,
   check: checkCommand,
   prune: pruneCommand,

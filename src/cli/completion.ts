@@ -33,7 +33,7 @@ interface CommandSpec {
 
 const SHELLS = ["bash", "zsh", "fish"] as const;
 const JOB_STATES = ["CREATED", "PENDING", "RUNNING", "ABORTING", "ABORTED", ...FINAL_STATES].filter((s, i, a) => a.indexOf(s) === i);
-const JOB_TYPES = ["backup", "restore", "prune", "check", "drill"];
+const JOB_TYPES = ["backup", "restore", "prune", "check", "drill", "copy"];
 const GLOBAL_HINTS: Record<string, { hint: string; description: string }> = {
   plans: { hint: "DIR", description: "plans directory" },
   now: { hint: "ISO-8601", description: "plan clock" },

@@ -60,7 +60,7 @@ export const jobsCommand = command({
   args: {
     ...VAULT_ARG,
     state: { type: "string", description: "only jobs in this state (COMPLETED, FAILED, PARTIAL, EXPIRED, RUNNING…)", valueHint: "STATE" },
-    type: { type: "string", description: "only jobs of this type (backup, restore, prune, check, drill)", valueHint: "TYPE" },
+    type: { type: "string", description: "only jobs of this type (backup, restore, prune, check, drill, copy)", valueHint: "TYPE" },
     resource: { type: "string", description: "only jobs of this resource", valueHint: "ID" },
     limit: { type: "string", description: "show at most this many (default 50; 0 = all)", valueHint: "N" },
     ...FILTER_ARGS,

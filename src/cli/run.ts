@@ -12,6 +12,7 @@
  */
 import { EfsbakError, LockedError } from "../errors.ts";
 import { runBackupJob } from "../jobs/backup-job.ts";
+import { runCopyActions } from "./copy-actions.ts";
 import { decideDue, dueOccurrences, jobsSince, type Decision } from "../jobs/due.ts";
 import { createJob, jobsForOccurrences, listJobEntries, listJobs, type JobRecord } from "../jobs/job.ts";
 import { abortDeadJobs } from "../jobs/stale.ts";
@@ -128,6 +129,12 @@ export const runCommandDef = command({
           ],
         }).finally(progress.done);
         done.push(job);
+        if (rule.copyActions?.length && job.recovery_point && (job.state === "COMPLETED" || job.state === "PARTIAL")) {
+          const copies = await runCopyActions(ctx, { rule, plan: d.plan, vaultName: d.vault, rpId: job.recovery_point });
+          done.push(...copies.jobs);
+          failed ||= copies.failed;
+          blocked ||= copies.blocked;
+        }
       } catch (err) {
         if (err instanceof LockedError) {
           blocked = true;

@@ -24,7 +24,7 @@ import type { HookRecord } from "./hooks.ts";
 export type JobState = "CREATED" | "PENDING" | "RUNNING" | "ABORTING" | "ABORTED" | "COMPLETED" | "FAILED" | "EXPIRED" | "PARTIAL";
 
 /** Kinds of job. */
-export type JobType = "backup" | "restore" | "prune" | "check" | "drill";
+export type JobType = "backup" | "restore" | "prune" | "check" | "drill" | "copy";
 
 /** States after which a job never changes again. */
 export const FINAL_STATES: ReadonlySet<JobState> = new Set(["ABORTED", "COMPLETED", "FAILED", "EXPIRED", "PARTIAL"]);

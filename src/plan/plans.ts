@@ -31,6 +31,9 @@ export interface VaultSpec {
   sessionToken?: string;
   coldStorageClass?: string;
   coldPath?: string;
+  /** Where `efsbak copy --to` this vault reads its password (a file, or a command that prints it), when no EFSBAK_TO_PASSWORD* is set. */
+  passwordFile?: string;
+  passwordCommand?: string;
   encryption?: "aes-256-gcm" | null;
   allowShortCold: boolean;
   lock?: { minRetentionMs?: number; maxRetentionMs?: number };
@@ -108,6 +111,15 @@ export interface RuleSpec {
   deleteAfterMs?: number;
   /** `hooks`: commands before and after each backup this rule starts (around the resource's own). */
   hooks?: HooksSpec;
+  /** `copy_actions`: each new recovery point of the rule is copied into these vaults, with their own lifecycle. */
+  copyActions?: CopyActionSpec[];
+}
+
+/** One copy action of a rule. */
+export interface CopyActionSpec {
+  vault: string;
+  coldAfterMs?: number;
+  deleteAfterMs?: number;
 }
 
 /** A selection from `[[plan.selections]]`: resource ids, or all resources carrying every tag. */

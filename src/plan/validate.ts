@@ -30,7 +30,7 @@ const TOP_KEYS = ["vaults", "resources", "plan", "restore_tests", "notifications
 const VAULT_KEYS = [
   "url", "endpoint", "region", "force_path_style", "access_key_id", "secret_access_key", "session_token",
   "cold_storage_class", "cold_path", "encryption", "allow_short_cold", "lock", "job_retention",
-  "limit_upload", "limit_download", "request_timeout", "max_attempts",
+  "limit_upload", "limit_download", "request_timeout", "max_attempts", "password_file", "password_command",
 ];
 const LOCK_KEYS = ["min_retention", "max_retention"];
 /** Most file system requests a backup keeps in flight (each small-file read holds a descriptor). */
@@ -38,8 +38,9 @@ export const MAX_CONCURRENCY = 1024;
 const RESOURCE_KEYS = ["id", "path", "tags", "exclude", "exclude_if_present", "one_file_system", "concurrency", "hooks"];
 const PLAN_KEYS = ["name", "rules", "selections"];
 const RULE_KEYS = [
-  "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle", "hooks",
+  "name", "schedule", "timezone", "start_window", "completion_window", "vault", "recovery_point_tags", "lifecycle", "hooks", "copy_actions",
 ];
+const COPY_ACTION_KEYS = ["vault", "lifecycle"];
 const LIFECYCLE_KEYS = ["cold_after", "delete_after"];
 const SELECTION_KEYS = ["name", "resources", "tags"];
 const RESTORE_TEST_KEYS = ["name", "schedule", "timezone", "start_window", "window", "resources", "tags", "algorithm", "vault"];
@@ -65,6 +66,14 @@ interface RuleRead {
   vault?: string;
   coldAfterMs?: number;
   deleteAfterMs?: number;
+  copyActions?: CopyActionRead[];
+}
+
+/** A copy action as read, for checking its vault once every vault is known. */
+interface CopyActionRead {
+  where: Where;
+  vault: string;
+  action: RuleRead;
 }
 
 interface PendingRule extends RuleRead {
@@ -212,6 +221,12 @@ export function validatePlans(dir: string, files: ParsedFile[], options: Validat
       const vault = plans.vaults.get(name);
       if (!vault) where.r.report([...where.path, "vault"], `Unknown vault "${name}": ${known}`, "value");
       else checkLifecycle(where, rule, vault);
+      for (const a of rule.copyActions ?? []) {
+        const target = plans.vaults.get(a.vault);
+        if (!target) a.where.r.report([...a.where.path, "vault"], `Unknown vault "${a.vault}" in a copy action of rule "${rule.name}": ${known}`, "value");
+        else if (a.vault === name) a.where.r.report([...a.where.path, "vault"], `Invalid copy action of rule "${rule.name}": it copies into the rule's own vault "${name}"`, "value");
+        else checkLifecycle(a.where, a.action, target);
+      }
     }
     for (const { where, vault } of testVaults) {
       if (!plans.vaults.has(vault)) where.r.report(where.path, `Unknown vault "${vault}": ${known}`, "value");
@@ -287,10 +302,14 @@ function readVault(r: Reader, name: string): VaultSpec | undefined {
   const strings = [
     ["endpoint", "endpoint"], ["region", "region"], ["access_key_id", "accessKeyId"], ["secret_access_key", "secretAccessKey"],
     ["session_token", "sessionToken"], ["cold_storage_class", "coldStorageClass"], ["cold_path", "coldPath"],
+    ["password_file", "passwordFile"], ["password_command", "passwordCommand"],
   ] as const;
   for (const [key, field] of strings) {
     const value = r.string([...path, key]);
     if (value !== undefined) vault[field] = value;
+  }
+  if (vault.passwordFile !== undefined && vault.passwordCommand !== undefined) {
+    r.report([...path, "password_command"], `Invalid [vaults.${name}]: "password_file" and "password_command" are both set: give one`);
   }
   const forcePathStyle = r.boolean([...path, "force_path_style"]);
   if (forcePathStyle !== undefined) vault.forcePathStyle = forcePathStyle;
@@ -379,6 +398,20 @@ function readConcurrency(r: Reader, path: KeyPath): number | undefined {
   return n;
 }
 
+/** `copy_actions = [{ vault = "offsite", lifecycle = { delete_after = "365d" } }]` of a rule (vaults checked later). */
+function readCopyActions(r: Reader, rulePath: KeyPath, rule: RuleRead): CopyActionRead[] {
+  const out: CopyActionRead[] = [];
+  for (const { path } of r.tables([...rulePath, "copy_actions"], "copy_actions", COPY_ACTION_KEYS)) {
+    const vault = required(r, path, "a copy action", "vault");
+    const lifecycle = [...path, "lifecycle"];
+    r.table(lifecycle, "lifecycle", LIFECYCLE_KEYS);
+    const action: RuleRead = { name: rule.name, coldAfterMs: duration(r, [...lifecycle, "cold_after"]), deleteAfterMs: duration(r, [...lifecycle, "delete_after"]) };
+    if (vault !== undefined) out.push({ where: { r, path }, vault, action });
+  }
+  rule.copyActions = out;
+  return out;
+}
+
 function readRule(r: Reader, path: KeyPath): RuleRead {
   const name = required(r, path, "[[plan.rules]]", "name");
   const timing = readTiming(r, path, "start_window");
@@ -392,11 +425,13 @@ function readRule(r: Reader, path: KeyPath): RuleRead {
   const deleteAfterMs = duration(r, [...lifecycle, "delete_after"]);
   const hooks = readHooks(r, [...path, "hooks"], `rule "${name ?? ""}"`);
   const read: RuleRead = { name: name ?? "", vault, coldAfterMs, deleteAfterMs };
+  const copyActions = readCopyActions(r, path, read);
   if (name === undefined || !timing) return read;
   read.spec = { name, ...timing, completionWindowMs, vault: vault ?? "", recoveryPointTags };
   if (coldAfterMs !== undefined) read.spec.coldAfterMs = coldAfterMs;
   if (deleteAfterMs !== undefined) read.spec.deleteAfterMs = deleteAfterMs;
   if (hooks) read.spec.hooks = hooks;
+  if (copyActions.length > 0) read.spec.copyActions = copyActions.map((a) => ({ vault: a.vault, ...(a.action.coldAfterMs !== undefined ? { coldAfterMs: a.action.coldAfterMs } : {}), ...(a.action.deleteAfterMs !== undefined ? { deleteAfterMs: a.action.deleteAfterMs } : {}) }));
   return read;
 }
 

@@ -8,7 +8,9 @@
  *   restore, check,   the vault lock, shared: a prune waits (or is refused) while they read, so
  *   drill             it cannot repack data out from under them
  *   prune, lifecycle  the vault lock, exclusive
- * Copy, dump and console (not written yet) MUST take the shared vault lock too.
+ *   copy              the source's vault lock, shared; in the destination, the resource's
+ *                     lease + the vault lock, shared (jobs/copy-job.ts)
+ * Dump and console MUST take the shared vault lock too.
  *
  * Read-only use (DESIGN.md): restore and check work on a vault the process cannot write. With
  * `onReadOnly`, a claim the storage refuses for lack of permission (EACCES, EPERM, EROFS; S3

@@ -92,6 +92,7 @@ const CASES: { name: string; args: () => string[]; code?: number; stderr?: boole
   { name: "completion", args: () => ["completion", "bash"], check: (d) => { expect(d.shell).toBe("bash"); expect(d.script).toContain("complete -o filenames -F _efsbak efsbak"); } },
   { name: "vault init", args: () => ["vault", "init", "./vault-2"], check: (d) => expect(d.vault.location).toContain("vault-2") },
   { name: "find", args: () => ["find", "*.txt"], check: (d) => { expect(d.count).toBe(d.matches.length); expect(d.count).toBeGreaterThanOrEqual(4); expect(d.matches[0]).toContainKeys(["recovery_point", "path", "type", "size", "mtime"]); } },
+  { name: "copy", args: () => ["copy", rps[0], "--to", "./copy-dest"], check: (d) => { expect(d).toMatchObject({ recovery_point: rps[0], from: "main", rehashed: false, already: false }); expect(d.blobs_copied).toBeGreaterThan(0); expect(d.jobs.to).toMatchObject({ type: "copy", state: "COMPLETED" }); } },
   { name: "stats", args: () => ["stats"], check: (d) => { expect(d.vault).toContainKeys(["logical_bytes", "unique_bytes", "stored_bytes", "dedup_ratio", "compression_ratio"]); expect(d.recovery_points[0]).toContainKeys(["recovery_point", "freed_bytes"]); } },
   { name: "recovery-points delete", args: () => ["recovery-points", "delete", rps[0], "--dry-run"], check: (d) => { expect(d.dry_run).toBe(true); expect(d.decisions[0]).toMatchObject({ rp: rps[0], action: "delete" }); } },
   // dump's stdout is the data: its summary goes to stderr as the one document.
