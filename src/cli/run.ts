@@ -13,6 +13,7 @@
 import { EfsbakError, LockedError } from "../errors.ts";
 import { runBackupJob } from "../jobs/backup-job.ts";
 import { runCopyActions } from "./copy-actions.ts";
+import { destinationEnv } from "./copy.ts";
 import { decideDue, dueOccurrences, jobsSince, type Decision } from "../jobs/due.ts";
 import { createJob, jobsForOccurrences, listJobEntries, listJobs, type JobRecord } from "../jobs/job.ts";
 import { abortDeadJobs } from "../jobs/stale.ts";
@@ -22,7 +23,7 @@ import type { LifecycleDecision } from "../prune/policy.ts";
 import { openVault, readConfig, type Vault } from "../vault/vault.ts";
 import { adoptPlanLock } from "../vault/vault-lock.ts";
 import { command } from "./command.ts";
-import type { Context } from "./context.ts";
+import { type Context, createContext } from "./context.ts";
 import { describeRestoreTestDecision, planRestoreTests, restoreTestVault, restoreTestDecisionJson, runRestoreTests, type PlannedDrill } from "./drill.ts";
 import { jobJson } from "./jobs.ts";
 import { formatTime } from "./output.ts";
@@ -158,12 +159,22 @@ export const runCommandDef = command({
 
     const lifecycle: Record<string, { decisions: LifecycleDecision[]; deleted: string[]; moved_cold: string[] }> = {};
     const lifecycleLines: string[] = [];
-    for (const [name, vault] of vaults) {
-      if (!vault) continue;
+    // Vaults that copy actions fill get their lifecycle too, opened with their own password
+    // sources (as copy opens them); one that no copy has made yet has nothing to apply.
+    const copyTargets = [...new Set(plans.plans.flatMap((p) => p.rules.flatMap((r) => (r.copyActions ?? []).map((a) => a.vault))))].filter((n) => !vaults.has(n));
+    const targets: [string, Vault | null, boolean][] = [...[...vaults].map(([n, v]): [string, Vault | null, boolean] => [n, v, false]), ...copyTargets.map((n): [string, Vault | null, boolean] => [n, null, true])];
+    for (const [name, vault, copyTarget] of targets) {
+      if (!vault && !copyTarget) continue;
       const spec = plans.vaults.get(name);
       try {
         // Reopen: the backups above added index files this vault object has not read.
-        const fresh = await ctx.openVault(ctx.vaultTarget(name));
+        let fresh: Vault;
+        if (copyTarget) {
+          const toCtx = createContext({ ...ctx.io, env: destinationEnv(ctx.io.env, ctx.vaultTarget(name)) }, ctx.flags);
+          const target = toCtx.vaultTarget(name);
+          if (!(await readConfig(toCtx.storageOf(target).storage))) continue; // no copy made it yet
+          fresh = await toCtx.openVault(target);
+        } else fresh = await ctx.openVault(ctx.vaultTarget(name));
         if (spec?.lock) {
           // A lock in the plans that is stricter than the vault's goes into the vault, so every
           // prune from anywhere enforces it; a looser one never loosens the vault's.

@@ -89,6 +89,16 @@ describe("copy_actions", () => {
     expect((await efsbak(["restore", "latest", "--vault", "offsite", "--target", target], { EFSBAK_PASSWORD: "offsite-secret" })).code).toBe(0);
     expect(snapshotTree(join(target, readdirSync(target)[0]))).toEqual(snapshotTree(join(work, "data/home")));
     expect((await efsbak(["check", "--read-data", "--vault", "offsite"], { EFSBAK_PASSWORD: "offsite-secret" })).code).toBe(0);
+
+    // Lifecycle reaches the copy too: two years on, run deletes it in the offsite vault (opened
+    // with its password_file) as it deletes the original in main.
+    const later = await efsbak(["run", "plans", "--now", "2028-03-05T12:00:00Z", "--json"]);
+    expect(later.stderr).not.toContain("lifecycle failed");
+    const lc = JSON.parse(later.stdout).lifecycle;
+    expect(lc.offsite.deleted).toEqual([off[0].id]);
+    expect(lc.main.deleted).toContain(main[0].id);
+    const offAfter = JSON.parse((await efsbak(["recovery-points", "--vault", "offsite", "--json"], { EFSBAK_PASSWORD: "offsite-secret" })).stdout).recovery_points;
+    expect(offAfter.map((p: { id: string }) => p.id)).not.toContain(off[0].id);
   }, 120_000);
 
   test("a bad copy action is reported with its position", async () => {
