@@ -8,3 +8,13 @@
 export function invocationPid(): number {
   return process.env.EFSBAK_IO_CHILD === "1" && process.ppid > 1 ? process.ppid : process.pid;
 }
+
+/** True when a process of this host with that pid is alive (signal 0; EPERM: alive, another user's). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -9,6 +9,7 @@
  *     its host and pid, and its newest record is older than the lease TTL (a live job on
  *     another host keeps its leases fresh; one that holds none is given the TTL).
  */
+import { processAlive } from "../process-id.ts";
 import { hostname } from "node:os";
 import type { Vault } from "../vault/vault.ts";
 import { FINAL_STATES, updateJobEntry, type JobEntry, type JobRecord } from "./job.ts";
@@ -64,11 +65,3 @@ function leaseHolders(vault: Pick<Vault, "storage" | "keys">, open: JobEntry[], 
   return liveHolders(vault, open.filter((e) => e.record.type === "backup" && e.record.resource).map((e) => e.record.resource!), options);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -21,7 +21,7 @@
  * that conflicts with everyone, until it is stale by storage time: skipping it would let two
  * exclusive holders in at once. Leases always use the real clock, never the plan clock (--now).
  */
-import { invocationPid } from "../process-id.ts";
+import { invocationPid, processAlive } from "../process-id.ts";
 import { hostname } from "node:os";
 import { EfsbakError, LockedError, VaultDamageError } from "../errors.ts";
 import { NotFoundError, type Storage } from "../storage/storage.ts";
@@ -276,11 +276,3 @@ function decodeLease(keys: VaultKeys | null, key: string, data: Uint8Array): Lea
   return info as LeaseInfo;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
