@@ -12,7 +12,7 @@ import { parseTags } from "./args.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import type { Context, VaultTarget } from "./context.ts";
 import { formatBytes, formatCount, formatSeconds } from "./output.ts";
-import { backupEstimate, backupProgress } from "./progress.ts";
+import { backupEstimate, backupProgress, backupScan } from "./progress.ts";
 import { jobJson } from "./jobs.ts";
 
 const NINETY_DAYS = 90 * 86_400_000;
@@ -55,7 +55,8 @@ export const backupCommand = command({
       throw new UsageError(`Cannot back up with --delete-after ${args["delete-after"]}: vault "${target.name}" is locked with max_retention ${formatDuration(lock.maxRetentionMs)}`, "choose a shorter --delete-after");
     }
     const vault = await ctx.openVault(target, { create: true });
-    const progress = backupProgress(ctx, await backupEstimate(ctx, { vault, resource: source.id }));
+    const scan = backupScan(ctx, source.path);
+    const progress = backupProgress(ctx, await backupEstimate(ctx, { vault, resource: source.id }), scan);
     const t0 = performance.now();
     const job = await runBackupJob(vault, source, {
       vaultName: target.name,
@@ -68,7 +69,10 @@ export const backupCommand = command({
       onProgress: progress.update,
       onWarning: (m) => ctx.log.warn(m),
       hooks,
-    }).finally(progress.done);
+    }).finally(() => {
+      scan?.stop();
+      progress.done();
+    });
     const seconds = (performance.now() - t0) / 1000;
     const text = `Backed up "${source.id}" to ${target.name}: ${formatCount(job.files)} files, ${formatBytes(job.bytes_read)} read, ${formatBytes(job.bytes_new)} new, ${formatBytes(job.bytes_stored)} stored in ${formatSeconds(seconds)}\n` +
       `recovery point ${job.recovery_point}${job.warnings.length ? ` (${job.warnings.length} warnings)` : ""}` +

@@ -3,6 +3,7 @@
  * cleared at the end. Nothing at all off a TTY, with --json or with --quiet.
  */
 import type { BackupProgress } from "../backup/backup.ts";
+import { type ScanTotals, scanTotals } from "../backup/scan.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
 import type { Context } from "./context.ts";
@@ -60,23 +61,33 @@ export function progressLine<T>(ctx: Context, render: (p: T, seconds: number) =>
 }
 
 /**
- * Progress of a backup: files, bytes, rate, current path. The total is unknown up front;
- * given the size of the parent recovery point as an estimate, it adds percent and ETA.
+ * Progress of a backup: files, bytes, rate, current path. The total is unknown up front: a
+ * quick scan beside the backup counts it (backup/scan.ts), and until it is done the size of
+ * the parent recovery point stands in; either gives percent and ETA.
  */
-export function backupProgress(ctx: Context, estimateBytes?: number): ProgressLine<BackupProgress> {
+export function backupProgress(ctx: Context, estimateBytes?: number, scan?: ScanTotals): ProgressLine<BackupProgress> {
   return progressLine<BackupProgress>(ctx, (p, s) => {
     const rate = p.bytesRead / Math.max(s, 0.001);
     const seen = p.bytesRead + p.bytesSkipped;
     let eta = "";
-    if (estimateBytes && estimateBytes > 0) {
+    const total = scan?.done ? scan.bytes : estimateBytes;
+    if (scan && !scan.done && !estimateBytes) eta = `  (counting: ${formatCount(scan.files)} files, ${formatBytes(scan.bytes)})`;
+    if (total && total > 0) {
+      const estimateBytes = total;
       const pct = Math.min(99.9, (100 * seen) / estimateBytes);
       const left = Math.max(0, estimateBytes - seen);
       const pace = seen / Math.max(s, 0.001);
       eta = `  ~${pct.toFixed(1)}%  ETA ${pace > 0 && left > 0 ? formatSeconds(left / pace) : "-"}`;
     }
     const skipped = p.bytesSkipped > 0 ? ` (+${formatBytes(p.bytesSkipped)} unchanged)` : "";
-    return [`backing up ${formatCount(p.files)} files  ${formatBytes(p.bytesRead)} read${skipped}  ${formatBytes(rate)}/s${eta}  ${formatSeconds(s)}`, p.currentPath];
+    const files = scan?.done ? `${formatCount(p.files)}/${formatCount(scan.files)}` : formatCount(p.files);
+    return [`backing up ${files} files  ${formatBytes(p.bytesRead)} read${skipped}  ${formatBytes(rate)}/s${eta}  ${formatSeconds(s)}`, p.currentPath];
   });
+}
+
+/** On a terminal only: a quick count of what the backup of `path` will see (stop it when the backup ends). */
+export function backupScan(ctx: Context, path: string): ScanTotals | undefined {
+  return ctx.interactive ? scanTotals(path) : undefined;
 }
 
 /** The size of the resource's newest recovery point, as the ETA estimate of its next backup; only looked up on a TTY. */

@@ -27,7 +27,7 @@ import { type Context, createContext } from "./context.ts";
 import { describeRestoreTestDecision, planRestoreTests, restoreTestVault, restoreTestDecisionJson, runRestoreTests, type PlannedDrill } from "./drill.ts";
 import { jobJson } from "./jobs.ts";
 import { formatTime } from "./output.ts";
-import { backupEstimate, backupProgress } from "./progress.ts";
+import { backupEstimate, backupProgress, backupScan } from "./progress.ts";
 import { concurrencyArg } from "./backup.ts";
 import { describeLifecycle, gcMinAge } from "./prune.ts";
 
@@ -107,7 +107,8 @@ export const runCommandDef = command({
       const rule = plans.plans.find((p) => p.name === d.plan)!.rules.find((r) => r.name === d.rule)!;
       const res = plans.resources.get(d.resource)!;
       ctx.log.info(`${d.plan}/${d.rule}: backing up ${d.resource} (${d.reason})`);
-      const progress = backupProgress(ctx, await backupEstimate(ctx, { vault, resource: res.id }));
+      const scan = backupScan(ctx, res.path);
+      const progress = backupProgress(ctx, await backupEstimate(ctx, { vault, resource: res.id }), scan);
       try {
         const job = await runBackupJob(vault, { id: res.id, path: res.path, exclude: res.exclude, excludeIfPresent: res.excludeIfPresent, oneFileSystem: res.oneFileSystem, concurrency: concurrency ?? res.concurrency }, {
           vaultName: d.vault,
@@ -128,7 +129,10 @@ export const runCommandDef = command({
             ...(rule.hooks ? [{ ...rule.hooks, from: `rule "${d.plan}/${d.rule}"` }] : []),
             ...(res.hooks ? [{ ...res.hooks, from: `resource "${res.id}"` }] : []),
           ],
-        }).finally(progress.done);
+        }).finally(() => {
+          scan?.stop();
+          progress.done();
+        });
         done.push(job);
         if (rule.copyActions?.length && job.recovery_point && (job.state === "COMPLETED" || job.state === "PARTIAL")) {
           const copies = await runCopyActions(ctx, { rule, plan: d.plan, vaultName: d.vault, rpId: job.recovery_point });

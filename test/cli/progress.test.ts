@@ -74,7 +74,7 @@ describe("progress on a terminal", () => {
     expect(r.code).toBe(0);
     const f = frames(r.stderr);
     expect(f.drawn.length).toBeGreaterThan(0);
-    expect(f.drawn[0]).toMatch(/^backing up \d+ files {2}[\d.]+ (B|KiB|MiB) read {2}[\d.]+ (B|KiB|MiB|GiB)\/s/);
+    expect(f.drawn[0]).toMatch(/^backing up \d+(\/\d+)? files {2}[\d.]+ (B|KiB|MiB) read {2}[\d.]+ (B|KiB|MiB|GiB)\/s/);
     expect(f.cleared).toBe(true);
     for (const line of f.drawn) expect(line.length).toBeLessThan(80);
     // Results stay on stdout, untouched by progress.
