@@ -52,6 +52,15 @@ async function killBackupMidPack(vault: string): Promise<void> {
   while (Date.now() < deadline && !tempFiles(join(work, vault, "packs")).some((t) => t.size > 1 << 20)) await Bun.sleep(5);
   proc.kill(9);
   await proc.exited;
+  // The binary runs its work in a child (cli/io-threads.ts) that dies with it, a few
+  // milliseconds later: wait until what it left stops changing.
+  const sizes = () => JSON.stringify(tempFiles(join(work, vault, "packs")).map((t) => t.size));
+  for (let last = sizes(), i = 0; i < 50; i++) {
+    await Bun.sleep(50);
+    const now = sizes();
+    if (now === last) break;
+    last = now;
+  }
 }
 
 beforeAll(() => {
