@@ -85,7 +85,8 @@ describe.skipIf(!Bun.which("script"))("progress on a pseudo-terminal", () => {
     const frames = r.output.split(ERASE).slice(1);
     const drawn = frames.filter((f) => f.startsWith("backing up "));
     expect(drawn.length).toBeGreaterThanOrEqual(2);
-    expect(drawn.at(-1)).toMatch(/^backing up \d+ files {2}[\d.]+ (KiB|MiB|GiB) read {2}[\d.]+ (KiB|MiB|GiB)\/s {2}[\d.ms ]+ {2}.*part-\d\.bin$/);
+    // Once the quick scan beside the backup has counted, files show as done/total with percent and ETA.
+    expect(drawn.at(-1)).toMatch(/^backing up \d+(\/\d+)? files {2}[\d.]+ (KiB|MiB|GiB) read {2}[\d.]+ (KiB|MiB|GiB)\/s( {2}~[\d.]+% {2}ETA [-\d.ms ]+)? {2}[\d.ms ]+ {2}.*part-\d\.bin$/);
     // Cleared: the erase right before the result, with nothing of the progress left on its line.
     expect(frames.at(-1)).toMatch(/^Backed up ".*big" to \.\/big-vault: 4 files/);
   });
