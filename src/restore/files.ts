@@ -28,7 +28,8 @@ import type { FileNode } from "../tree/node.ts";
 import { at } from "./at.ts";
 import { type Fragment, type LostFound, REASON, createProblem } from "./lost-found.ts";
 import type { MetaSetter } from "./metadata.ts";
-import { type ContentResult, type ContentWriter, type Slots, createSlots } from "./write-file.ts";
+import { type Slots, createSlots } from "./slots.ts";
+import type { ContentResult, ContentWriter } from "./write-file.ts";
 
 /** An entry that has been started: `done` resolves (never rejects) once it is complete. */
 export interface Done {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createLostFound, lostFoundName, sanitizeName } from "../../src/restore/lost-found.ts";
 import { hasExactTimes, parseNs, setFdTimes, setPathTimes } from "../../src/restore/metadata.ts";
 import { nameProblem } from "../../src/restore/walk.ts";
-import { isZero, mergeRanges } from "../../src/restore/write-file.ts";
+import { isZero, mergeRanges } from "../../src/restore/bytes.ts";
 
 let tmp: string;
 beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), "efsbak-parts-"))));
