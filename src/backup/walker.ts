@@ -253,7 +253,7 @@ export class Walker {
         else this.#skip(childRel, st, `Cannot read "${displayName(childRel)}": ${st}; skipped`);
         continue;
       }
-      const left = this.#filter.skip(childRel, st, before);
+      const left = this.#filter.exclusion(childRel, st, before);
       if (left) {
         if (left.note) this.#warn(left.note);
         continue;

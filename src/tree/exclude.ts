@@ -50,7 +50,7 @@ export interface Exclusion {
 /** Decides, entry by entry, what the walk leaves out. */
 export interface SourceFilter {
   /** Why the entry at `rel` is left out, or null to keep it; `parent` is its directory's stat. */
-  skip(rel: string, st: FilterStat, parent: FilterStat): Exclusion | null;
+  exclusion(rel: string, st: FilterStat, parent: FilterStat): Exclusion | null;
   /**
    * The names of a directory to walk: all of them, or only its tag files when one marks it.
    * `pathOf(name)` gives what fs calls take for a child.
@@ -95,7 +95,7 @@ export function createSourceFilter(spec: ExcludeSpec, io: FilterIo = {}): Source
   const tags = spec.excludeIfPresent ?? [];
   const vaultDirs = (spec.leaveOut ?? []).map((p) => stat(p)).filter((s): s is FilterStat => s !== null);
   return {
-    skip(rel, st, parent) {
+    exclusion(rel, st, parent) {
       const isDir = st.isDirectory();
       if (isDir && vaultDirs.some((v) => v.dev === st.dev && v.ino === st.ino)) {
         return { reason: "vault", note: `Left out "${displayName(rel)}": it is the vault being backed up to` };
