@@ -1,28 +1,37 @@
 /**
- * Reading large files past the page cache (O_DIRECT), for the main thread's reads.
+ * Reading a large file for the main thread's chunker, with reads in flight ahead of it.
  *
- * A buffered read of a file that is not cached makes the kernel allocate and fill a
- * page-cache page for every 4 KiB, on the reading thread. On the VMs we measured that costs
- * more system CPU than everything else the read does, and a backup reads each byte once, so
- * the cache buys nothing. Files of DIRECT_READ_MIN bytes and more are opened with O_DIRECT
- * and read in aligned 8 MiB steps into a reused aligned staging buffer, then copied where
- * the caller wants them (slots are not aligned: chunks carry over between them). A file
- * system that refuses O_DIRECT (at open or at the first read: tmpfs, some FUSE and network
- * file systems) is read the ordinary way; EFSBAK_DIRECT_IO=0 turns it off.
+ * A file is read in PIECE_BYTES pieces at aligned offsets, up to AHEAD pieces at once, on the
+ * I/O thread pool, into reused staging buffers; the caller copies out of them in order. On a
+ * network mount every read is a round trip: one read at a time leaves the link idle while the
+ * chunker works, and reads of the next pieces overlap those of this one (measured on latfs at
+ * 500 µs: docs/performance.md). On a local disk the kernel's readahead does the same for the
+ * buffered reads, and the pieces cost a copy.
+ *
+ * Past the page cache (O_DIRECT): a buffered read of a file that is not cached makes the
+ * kernel allocate and fill a page-cache page for every 4 KiB, on the reading thread. On the
+ * VMs we measured that costs more system CPU than everything else the read does, and a backup
+ * reads each byte once, so the cache buys nothing. Files of DIRECT_READ_MIN bytes and more are
+ * opened with O_DIRECT; direct reads have no kernel readahead, so the pieces in flight are
+ * the readahead. A file system that refuses O_DIRECT (at open or at the first read: tmpfs,
+ * some FUSE and network file systems) is read the ordinary way; EFSBAK_DIRECT_IO=0 turns it off.
  */
-import { closeSync, constants, openSync, read, readSync } from "node:fs";
+import { close, constants, open, read } from "node:fs";
 import { DIRECT_ALIGN, alignedBuffer, directWritesAvailable } from "../storage/file-writer.ts";
 import { fsPath } from "../tree/name.ts";
 
 /** Files smaller than this are read through the page cache. */
 export const DIRECT_READ_MIN = 16 * 1024 * 1024;
-const STAGE_BYTES = 8 * 1024 * 1024;
+/** One read's length (a multiple of DIRECT_ALIGN). */
+const PIECE_BYTES = 1024 * 1024;
+/** Reads in flight ahead of the caller, at most (staging memory: AHEAD × PIECE_BYTES per open file). */
+const AHEAD = 8;
 
-/** Staging buffers not in use (a read takes two; fresh pages are slow to touch). */
+/** Staging buffers not in use (fresh pages are slow to touch). */
 const idle: Uint8Array[] = [];
 
-/** What one staging buffer holds: the file's bytes [base, base + held) once `ready` settles. */
-interface Staged {
+/** One piece: the file's bytes [base, base + held) once `ready` settles. */
+interface Piece {
   buf: Uint8Array;
   base: number;
   held: number;
@@ -30,38 +39,40 @@ interface Staged {
 }
 
 /**
- * An open file, read by position; direct when it could be. Direct reads have no kernel
- * readahead, so this does its own: while the caller copies out of one staging buffer, the
- * next 8 MiB is read into the other on the thread pool.
+ * An open file, read by position (in order: a jump back or ahead starts the window anew);
+ * direct when it could be.
  */
 export class FileSource {
   #fd: number;
-  #current: Staged | null = null;
-  #next: Staged | null = null;
-  #spare: Uint8Array[];
   #direct: boolean;
+  /** Pieces started, in file order: window[0] holds the caller's position (or is ahead of it). */
+  #window: Piece[] = [];
+  /** Where the next piece to start begins, and the end of the file as lstat saw it. */
+  #next = 0;
+  #size: number;
 
-  private constructor(fd: number, direct: boolean) {
+  private constructor(fd: number, direct: boolean, size: number) {
     this.#fd = fd;
     this.#direct = direct;
-    this.#spare = direct ? [idle.pop() ?? alignedBuffer(STAGE_BYTES), idle.pop() ?? alignedBuffer(STAGE_BYTES)] : [];
+    this.#size = size;
   }
 
   /**
    * Opens path with `flags` (O_DIRECT added when size >= DIRECT_READ_MIN and the file system
-   * takes it). `path` is in tree/name.ts's lossless form (opened by its exact bytes). Throws
-   * what openSync throws.
+   * takes it), on the thread pool. `path` is in tree/name.ts's lossless form (opened by its
+   * exact bytes). Rejects with what open fails with. `size` (the walker's lstat) bounds the
+   * reads started ahead.
    */
-  static open(name: string, flags: number, size: number): FileSource {
+  static async open(name: string, flags: number, size: number): Promise<FileSource> {
     const path = fsPath(name);
     if (size >= DIRECT_READ_MIN && directWritesAvailable()) {
       try {
-        return new FileSource(openSync(path, flags | constants.O_DIRECT), true);
+        return new FileSource(await openAt(path, flags | constants.O_DIRECT), true, size);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
       }
     }
-    return new FileSource(openSync(path, flags), false);
+    return new FileSource(await openAt(path, flags), false, size);
   }
 
   /** The file descriptor (for fstat). */
@@ -69,77 +80,96 @@ export class FileSource {
     return this.#fd;
   }
 
-  /** Reads up to length bytes at file position pos into dst[at…]; fewer only at the end of the file. */
+  /** Reads up to length bytes at file position pos into dst[at…]; fewer only at the end of a piece or of the file. */
   async read(dst: Uint8Array, at: number, length: number, pos: number): Promise<number> {
-    if (!this.#direct) return readSync(this.#fd, dst, at, length, pos);
-    let cur = this.#current;
-    if (!cur || pos < cur.base || pos >= cur.base + cur.held) {
-      try {
-        cur = await this.#stage(pos);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
-        await this.#undirect();
-        return readSync(this.#fd, dst, at, length, pos);
-      }
-      if (pos >= cur.base + cur.held) return 0; // end of file
+    let piece: Piece;
+    try {
+      piece = await this.#pieceAt(pos);
+    } catch (err) {
+      if (!this.#direct || (err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
+      await this.#undirect();
+      piece = await this.#pieceAt(pos);
     }
-    const n = Math.min(length, cur.base + cur.held - pos);
-    dst.set(cur.buf.subarray(pos - cur.base, pos - cur.base + n), at);
+    if (pos >= piece.base + piece.held) return 0; // end of file
+    const n = Math.min(length, piece.base + piece.held - pos);
+    dst.set(piece.buf.subarray(pos - piece.base, pos - piece.base + n), at);
     return n;
   }
 
   /** Waits for reads under way, then closes the file and gives the buffers back. */
   async close(): Promise<void> {
-    for (const s of [this.#current, this.#next]) {
-      if (!s) continue;
-      await s.ready.catch(() => {});
-      this.#spare.push(s.buf);
+    await this.#drop();
+    await closeAt(this.#fd);
+  }
+
+  /** The piece holding pos, once read; pieces before it are given back and the window refilled. */
+  async #pieceAt(pos: number): Promise<Piece> {
+    const base = pos - (pos % PIECE_BYTES);
+    const w = this.#window;
+    if (w.length === 0 || base < w[0].base || base >= this.#next) {
+      await this.#drop();
+      this.#next = base;
     }
-    this.#current = this.#next = null;
-    if (this.#direct) idle.push(...this.#spare.splice(0));
-    closeSync(this.#fd);
+    while (w.length > 0 && w[0].base < base) this.#giveBack(w.shift()!);
+    this.#fillWindow(base);
+    await w[0].ready;
+    return w[0];
+  }
+
+  /** Starts reads until AHEAD are under way or the file's known end is covered. */
+  #fillWindow(from: number): void {
+    const w = this.#window;
+    if (w.length === 0) this.#next = from;
+    while (w.length < AHEAD && (this.#next < this.#size || w.length === 0)) {
+      w.push(this.#start(this.#next));
+      this.#next += PIECE_BYTES;
+    }
+  }
+
+  /** Starts reading PIECE_BYTES at base (aligned) into a staging buffer, on the thread pool. */
+  #start(base: number): Piece {
+    const buf = idle.pop() ?? alignedBuffer(PIECE_BYTES);
+    const piece: Piece = { buf, base, held: 0, ready: Promise.resolve() };
+    const fd = this.#fd;
+    piece.ready = (async () => {
+      while (piece.held < PIECE_BYTES) {
+        const r = await readAt(fd, buf, piece.held, PIECE_BYTES - piece.held, base + piece.held);
+        if (r === 0) break;
+        piece.held += r;
+        if (this.#direct && piece.held % DIRECT_ALIGN !== 0) break; // a short direct read ends only at the end of the file
+      }
+    })();
+    piece.ready.catch(() => {}); // awaited by whoever needs it; not an unhandled rejection meanwhile
+    return piece;
+  }
+
+  #giveBack(piece: Piece): void {
+    piece.ready.then(() => idle.length < AHEAD * 2 && idle.push(piece.buf), () => {});
+  }
+
+  /** Waits for every read under way and gives their buffers back. */
+  async #drop(): Promise<void> {
+    const w = this.#window.splice(0);
+    await Promise.all(w.map((p) => p.ready.catch(() => {})));
+    for (const p of w) if (idle.length < AHEAD * 2) idle.push(p.buf);
   }
 
   /** The file system took O_DIRECT at open but not for reads: reopen the same file the ordinary way. */
   async #undirect(): Promise<void> {
-    const fd = openSync(`/proc/self/fd/${this.#fd}`, constants.O_RDONLY);
-    await this.close();
+    await this.#drop();
+    const fd = await openAt(`/proc/self/fd/${this.#fd}`, constants.O_RDONLY);
+    await closeAt(this.#fd);
     this.#fd = fd;
     this.#direct = false;
   }
+}
 
-  /** Makes the staging buffer holding pos current (the prefetched one if it does), and prefetches the one after. */
-  async #stage(pos: number): Promise<Staged> {
-    const base = pos - (pos % DIRECT_ALIGN);
-    if (this.#current) this.#spare.push(this.#current.buf);
-    let cur = this.#next;
-    this.#next = null;
-    if (cur && cur.base !== base) {
-      await cur.ready.catch(() => {});
-      this.#spare.push(cur.buf);
-      cur = null;
-    }
-    cur ??= this.#fill(base);
-    this.#current = cur;
-    await cur.ready;
-    if (cur.held === STAGE_BYTES) this.#next = this.#fill(base + STAGE_BYTES);
-    return cur;
-  }
+function openAt(path: string | Buffer, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
 
-  /** Starts reading STAGE_BYTES at base (aligned) into a spare buffer, on the thread pool. */
-  #fill(base: number): Staged {
-    const buf = this.#spare.pop()!;
-    const staged: Staged = { buf, base, held: 0, ready: Promise.resolve() };
-    staged.ready = (async () => {
-      while (staged.held < STAGE_BYTES) {
-        const r = await readAt(this.#fd, buf, staged.held, STAGE_BYTES - staged.held, base + staged.held);
-        if (r === 0) break;
-        staged.held += r;
-        if (staged.held % DIRECT_ALIGN !== 0) break; // a short read ends only at the end of the file
-      }
-    })();
-    return staged;
-  }
+function closeAt(fd: number): Promise<void> {
+  return new Promise((resolve) => close(fd, () => resolve()));
 }
 
 /** fs.read as a promise (runs on the thread pool). */

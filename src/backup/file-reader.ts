@@ -3,22 +3,25 @@
  *
  *   small file (size <= minSize: one chunk): its bytes are reserved in a slot and a worker
  *     reads them (pipeline.ts); if it changed since the walker's lstat, it comes back here
- *   other files: read on the main thread (one open/read/fstat/close each), streaming through
- *     slots, the unfinished tail of one slot carried into the next so that chunk boundaries do
- *     not depend on slot size; files of 16 MiB and more past the page cache (direct-read.ts)
+ *   other files: cut on the main thread, one file at a time, streaming through slots, the
+ *     unfinished tail of one slot carried into the next so that chunk boundaries do not depend
+ *     on slot size; read with several reads in flight ahead of the chunker, files of 16 MiB
+ *     and more past the page cache (direct-read.ts); the after-read check is a statx of size,
+ *     mtime and ctime (fs/statx.ts: no GETATTR round trip on a mount when nothing changed)
  *
  * A file whose size, mtime or ctime differ before and after the read is read again, up to
  * MAX_ATTEMPTS times in all, then kept as read and marked inconsistent.
  * Paths are in tree/name.ts's lossless string form (exact bytes at the system call), and
  * short: long ones go through a directory descriptor (source-fs.ts).
  */
-import { fstatSync, lstatSync, type BigIntStats, constants } from "node:fs";
+import { fstat, lstatSync, type BigIntStats, constants } from "node:fs";
 import { cutPoint, type ChunkerTables } from "../chunk/fastcdc.ts";
 import { fsPath } from "../tree/name.ts";
 import { FileSource } from "./direct-read.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { ChunkSink, Slot, SmallFileSink, SmallRead } from "./slot.ts";
 import { StorageError } from "../storage/storage.ts";
+import { type ChangeStat, fdChangeStat } from "../fs/statx.ts";
 
 const MAX_ATTEMPTS = 3;
 
@@ -121,31 +124,33 @@ async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, befo
     let file: FileSource;
     const size = Number(expected.size);
     try {
-      file = FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | (constants.O_NOATIME ?? 0), size);
+      file = await FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | (constants.O_NOATIME ?? 0), size);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return { done: Promise.resolve({ kind: "vanished" }) };
       try {
-        if (code === "EPERM" && constants.O_NOATIME) file = FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW, size);
+        if (code === "EPERM" && constants.O_NOATIME) file = await FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW, size);
         else throw err;
       } catch (err2) {
         return { done: Promise.resolve({ kind: "error", code: (err2 as NodeJS.ErrnoException).code ?? (err2 as Error).message }) };
       }
     }
     let sink: FileSink;
-    let after: BigIntStats;
+    let after: ChangeStat;
     let got = 0;
     try {
       sink = new FileSink();
       got = await readInto(p, tables, file, size, sink, signal);
-      after = fstatSync(file.fd, { bigint: true });
+      after = fdChangeStat(file.fd) ?? (await fstatAt(file.fd));
+      // Another attempt records the stat its read belongs to: a whole one.
+      if (!sameContent(after, expected) && attempt < attempts) after = await fstatAt(file.fd);
     } catch (err) {
       if (signal?.aborted || err instanceof StorageError) throw err; // the vault failed, not this file
       return { done: Promise.resolve({ kind: "error", code: (err as NodeJS.ErrnoException).code ?? (err as Error).message }) };
     } finally {
       await file.close();
     }
-    const stable = after.size === expected.size && after.mtimeNs === expected.mtimeNs && after.ctimeNs === expected.ctimeNs;
+    const stable = sameContent(after, expected);
     if (stable || attempt >= attempts) {
       sink.seal();
       const stat = expected;
@@ -153,7 +158,7 @@ async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, befo
       return { done };
     }
     sink.seal(); // its chunks are stored or deduped; the ids are simply not used
-    expected = after;
+    expected = after as BigIntStats;
   }
 }
 
@@ -214,4 +219,14 @@ async function fill(p: Pipeline, tables: ChunkerTables, file: FileSource, size: 
     if (carry > 0) shared.copyWithin(next.base + next.used, start, start + carry);
     slot = next;
   }
+}
+
+/** Whether the file's size, mtime and ctime are still those of `expected`. */
+function sameContent(after: ChangeStat, expected: BigIntStats): boolean {
+  return after.size === expected.size && after.mtimeNs === expected.mtimeNs && after.ctimeNs === expected.ctimeNs;
+}
+
+/** fstat on the thread pool. */
+function fstatAt(fd: number): Promise<BigIntStats> {
+  return new Promise((resolve, reject) => fstat(fd, { bigint: true }, (err, st) => (err ? reject(err) : resolve(st as BigIntStats))));
 }
