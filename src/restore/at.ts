@@ -16,6 +16,7 @@
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync } from "node:fs";
 import { EfsbakError } from "../errors.ts";
 import { nameToBytes } from "../tree/name.ts";
+import { getXattr } from "../fs/libc.ts";
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 const PREFIX = "/proc/self/fd/";
@@ -106,4 +107,13 @@ function swapped(path: string, why: string): EfsbakError {
     exitCode: 1,
     hint: "another user can write the target directory: restore into a directory only you can write",
   });
+}
+
+/** Whether the directory open as `fd` has a default ACL (files created in it get modes from it, not from the umask). */
+export function hasDefaultAcl(fd: number): boolean {
+  try {
+    return getXattr(`${self(fd)}/.`, Buffer.from("system.posix_acl_default")) !== null;
+  } catch {
+    return false; // no xattrs here (ENOTSUP): no ACL either
+  }
 }

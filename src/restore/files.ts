@@ -81,9 +81,17 @@ export class FileRestorer {
   readonly #meta: MetaSetter;
   readonly #gate: Slots;
   readonly #links = new Map<string, Promise<LinkFirst | typeof RETRY>>();
+  readonly #modeAtCreate: boolean;
+  /** The process's umask when this restore began (it applies to every create). */
+  readonly #umask = process.umask();
 
-  constructor(host: FileHost, lf: LostFound, writer: ContentWriter, options: { meta: MetaSetter; maxOpenFiles: number }) {
+  /**
+   * `modeAtCreate`: files may be created with their final permission bits (createMode):
+   * false where the restore directory has a default ACL, which would change them.
+   */
+  constructor(host: FileHost, lf: LostFound, writer: ContentWriter, options: { meta: MetaSetter; maxOpenFiles: number; modeAtCreate: boolean }) {
     this.#host = host;
+    this.#modeAtCreate = options.modeAtCreate;
     this.#lf = lf;
     this.#writer = writer;
     this.#meta = options.meta;
@@ -127,7 +135,7 @@ export class FileRestorer {
     if (eager) {
       await this.#gate.take();
       try {
-        fd = await create(at(loc.dirFd, loc.name));
+        fd = await create(at(loc.dirFd, loc.name), this.#createMode(node));
       } catch (err) {
         this.#gate.give();
         const problem = createProblem(err);
@@ -152,14 +160,14 @@ export class FileRestorer {
       open: async () => {
         if (fd >= 0) return fd;
         try {
-          fd = await create(at(path.dirFd, path.name));
+          fd = await create(at(path.dirFd, path.name), this.#createMode(node));
         } catch (err) {
           const problem = createProblem(err);
           if (problem === null || path.inLost) throw err;
           path = this.#spot(node);
           placed = false;
           why.push(problem);
-          fd = await create(at(path.dirFd, path.name));
+          fd = await create(at(path.dirFd, path.name), this.#createMode(node));
         }
         return fd;
       },
@@ -179,7 +187,7 @@ export class FileRestorer {
               path = to;
               placed = false;
             }
-            await this.#meta.fileAsync(fd, node, !placed, rel);
+            await this.#meta.fileAsync(fd, node, !placed, rel, this.#createMode(node));
           } catch (e) {
             err = e;
           }
@@ -258,6 +266,20 @@ export class FileRestorer {
     })());
   }
 
+  /**
+   * The mode a file is created with: its recorded permission bits when the umask leaves them
+   * as they are, so that the metadata setter needs no fchmod (a round trip per file on a
+   * network mount); else 0600, set right later. Never setuid, setgid or sticky bits at create:
+   * those wait for the owner. The content is not exposed meanwhile: everything is created
+   * under the restore directory, which is 0700 until the end (at.ts), and directories get
+   * their own modes and ACLs only after their children (walk.ts).
+   */
+  #createMode(node: FileNode): number {
+    if (!this.#modeAtCreate) return 0o600;
+    const m = node.mode & 0o777;
+    return (m & ~this.#umask) === m ? m : 0o600;
+  }
+
   /** Writes a file's content into an open, empty descriptor. */
   #content(node: FileNode, fd: number): Promise<ContentResult> {
     return new Promise((resolve, reject) => {
@@ -266,10 +288,11 @@ export class FileRestorer {
   }
 }
 
-/** Creates a new file (never through anything existing) on the thread pool. */
-function create(path: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => open(path, CREATE_FLAGS, 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
+/** Creates a new file (never through anything existing) with `mode`, on the thread pool. */
+function create(path: Buffer, mode: number): Promise<number> {
+  return new Promise((resolve, reject) => open(path, CREATE_FLAGS, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
+
 
 function closeFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => close(fd, (err) => (err ? reject(err) : resolve())));

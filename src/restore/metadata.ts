@@ -138,7 +138,8 @@ export interface MetaSetter {
   /** An open regular file (`lost`: it is in lost+found, so it stays readable by its owner). */
   file(fd: number, node: FileNode, lost: boolean, rel: string): void;
   /** The same on the thread pool (round trips of many files overlap); never rejects. */
-  fileAsync(fd: number, node: FileNode, lost: boolean, rel: string): Promise<void>;
+  /** `createdMode`: the mode the file was created with (no fchmod when it is already the right one). */
+  fileAsync(fd: number, node: FileNode, lost: boolean, rel: string, createdMode?: number): Promise<void>;
   /** A directory the restore made, open as `fd`, once everything below it is done. */
   dir(fd: number, node: DirNode | RootMeta, lost: boolean, rel: string): void;
   /** A restored symlink or device node `name` in the directory open as `dirFd` (never followed). */
@@ -247,10 +248,11 @@ export function createMetaSetter(options: { chown: boolean; newOwner: { uid: num
       xattrs(node.xattrs, rel, (n, v) => setFdXattr(fd, n, v));
       times(rel, node.mtime, (t) => setFdTimes(fd, t));
     },
-    async fileAsync(fd, node, lost, rel) {
+    async fileAsync(fd, node, lost, rel, createdMode = -1) {
       const exact = await ownerAsync(fd, node.uid, node.gid);
+      const wanted = mode(node.mode, exact, lost, 0o600);
       try {
-        await call((cb) => fchmod(fd, mode(node.mode, exact, lost, 0o600), cb));
+        if (wanted !== createdMode) await call((cb) => fchmod(fd, wanted, cb));
       } catch (err) {
         failed("mode", rel, err);
       }

@@ -25,7 +25,7 @@ import { closeSync, constants, fstatSync, mkdirSync, symlinkSync, writeFileSync 
 import { mknod } from "../fs/libc.ts";
 import { displayName, isByteName, nameToBytes } from "../tree/name.ts";
 import type { DeviceNode, DirNode, Node, RootMeta, SymlinkNode } from "../tree/node.ts";
-import { at, openDirAt } from "./at.ts";
+import { at, hasDefaultAcl, openDirAt } from "./at.ts";
 import type { WalkBudget } from "../tree/budget.ts";
 import { decodeTree } from "../tree/tree.ts";
 import { fromHex } from "../vault/id.ts";
@@ -141,7 +141,7 @@ export class RestoreWalker implements FileHost {
     this.#freeDirWalks = Math.max(0, (options.dirsAtOnce ?? 16) - 1);
     const made = fstatSync(rootFd);
     this.#meta = createMetaSetter({ chown: options.chown, newOwner: { uid: made.uid, gid: made.gid }, warn: options.warn });
-    this.#files = new FileRestorer(this, lf, writer, { meta: this.#meta, maxOpenFiles: options.maxOpenFiles });
+    this.#files = new FileRestorer(this, lf, writer, { meta: this.#meta, maxOpenFiles: options.maxOpenFiles, modeAtCreate: !hasDefaultAcl(rootFd) });
   }
 
   /** Counts restored bytes (from the content writer). */
@@ -438,3 +438,4 @@ export class RestoreWalker implements FileHost {
     return { done: DONE };
   }
 }
+

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { backup } from "../../src/backup/backup.ts";
@@ -7,6 +7,7 @@ import { EfsbakError } from "../../src/errors.ts";
 import { restore, restoreDirName } from "../../src/restore/restore.ts";
 import { type TreeSpec, bytes, dir, expectTree, file, hardlink, makeTree, snapshotTree, symlink } from "../support/tree.ts";
 import { openVault } from "../../src/vault/vault.ts";
+import { setXattr } from "../../src/fs/libc.ts";
 import type { Node } from "../../src/tree/node.ts";
 import { fakeRecoveryPoint, nodes, storeChunks, storeTree, testVault } from "../support/vault.ts";
 
@@ -72,6 +73,50 @@ describe("restore(backup(tree)) equals tree", () => {
     expect(r.symlinks).toBe(4);
     expect(r.dirs).toBe(Object.values(before).filter((e) => e.type === "dir").length);
     expect(r.bytes).toBe(rp.size_bytes);
+  });
+
+  test("modes come back exact under a default ACL on the target and under a narrow umask (files may be created with their mode)", async () => {
+    const src = join(tmp, "src");
+    const spec: TreeSpec = {
+      "a644.txt": file("a", { mode: 0o644 }),
+      "a666.txt": file("b", { mode: 0o666 }),
+      "a755": file("c", { mode: 0o755 }),
+      "a400.txt": file("d", { mode: 0o400 }),
+      "a000.txt": file("e", { mode: 0o000 }),
+      sub: dir({ "b640.txt": file("f", { mode: 0o640 }), "b604.txt": file(bytes(300_000, 5), { mode: 0o604 }) }, { mode: 0o755 }),
+    };
+    makeTree(src, spec);
+    const before = snapshotTree(src);
+    const vault = await testVault();
+    const { rp } = await backup(vault, src, { resource: "r", now: T0, jobId: "j1" });
+    // A default ACL "u::rwx,g::r-x,o::---" on the target: files made under it would lose their "other" bits.
+    const target = join(tmp, "acl");
+    mkdirSync(target);
+    const acl = Buffer.alloc(4 + 3 * 8);
+    acl.writeUInt32LE(2, 0);
+    [[0x01, 7], [0x04, 5], [0x20, 0]].forEach(([tag, perm], i) => {
+      acl.writeUInt16LE(tag, 4 + i * 8);
+      acl.writeUInt16LE(perm, 6 + i * 8);
+      acl.writeUInt32LE(0xffffffff, 8 + i * 8);
+    });
+    let aclSet = true;
+    try {
+      setXattr(target, Buffer.from("system.posix_acl_default"), acl);
+    } catch {
+      aclSet = false; // a file system without ACLs: the umask case below still runs
+    }
+    if (aclSet) {
+      const r = await restore(vault, rp, target, { now: new Date("2026-03-02T00:00:00.000Z") });
+      expect(snapshotTree(r.restoreDir)).toEqual(before);
+    }
+    const old = process.umask(0o077);
+    try {
+      const r = await restore(vault, rp, join(tmp, "umask"), { now: new Date("2026-03-02T00:00:00.000Z") });
+      expect(snapshotTree(r.restoreDir)).toEqual(before);
+      expect(statSync(join(r.restoreDir, "a666.txt")).mode & 0o777).toBe(0o666);
+    } finally {
+      process.umask(old);
+    }
   });
 
   test("a sparse file is restored with its size and content, but fewer blocks", async () => {
