@@ -1,6 +1,6 @@
 /**
  * The backup's walk of the source (backup.ts drives it), with many requests in flight: one
- * node per entry, one tree blob per directory once every child's ids are known.
+ * node per entry, one tree blob per directory once every child's ids are known (tree-saver.ts).
  *
  *   walkDir(dir):                                     (holds one of `dirs` places, see below)
  *     list names as bytes; lstat the entries (not following symlinks) up to STAT_AHEAD ahead
@@ -34,18 +34,18 @@ import { fstatSync, type BigIntStats } from "node:fs";
 import type { ChunkerTables } from "../chunk/fastcdc.ts";
 import type { BlobHasher } from "../chunk/hash.ts";
 import type { Vault } from "../vault/vault.ts";
-import { BLOB_TREE, MAX_TREE_BYTES, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
-import { fromHex, toHex } from "../vault/id.ts";
-import { EfsbakError } from "../errors.ts";
+import { fromHex } from "../vault/id.ts";
 import { StorageError } from "../storage/storage.ts";
 import { displayName, fsPath } from "../tree/name.ts";
 import { type DeviceNode, type DirNode, type Node, type Xattr, baseFromStat, unchanged } from "../tree/node.ts";
-import { MAX_TREE_ENTRIES, decodeTree, encodeTree } from "../tree/tree.ts";
+import { decodeTree } from "../tree/tree.ts";
 import { type SourceFilter, createSourceFilter } from "../tree/exclude.ts";
 import type { Pipeline } from "./pipeline.ts";
 import { readFile, type ReadOutcome, type StartedRead } from "./file-reader.ts";
-import { type SourceDir, XattrReader, closeSourceDir, entryPath, isLongPath, listNamesAsync, lstatAsync, openSourceDir, readTargetAsync } from "./source-fs.ts";
+import { type SourceDir, XattrReader, entryPath, isLongPath, listNamesAsync, lstatAsync, readTargetAsync } from "./source-fs.ts";
+import { LongDirs } from "./long-dirs.ts";
 import { Limiter } from "./limiter.ts";
+import { TreeSaver } from "./tree-saver.ts";
 import { DEFAULT_CONCURRENCY } from "./pipeline.ts";
 import type { BackupOptions, BackupProgress, SkippedEntry } from "./backup.ts";
 
@@ -58,8 +58,6 @@ import type { BackupOptions, BackupProgress, SkippedEntry } from "./backup.ts";
 const DISPATCH_EVERY_FILES = 1000;
 /** Entries of a directory whose lstat is started ahead of the one being processed. */
 const STAT_AHEAD = 512;
-/** Directory descriptors (long paths) open at once, beyond those of the directories being walked. */
-const MAX_OPEN_DIRS = 64;
 
 /** A node that completes later (wrapped: an async function would flatten a bare promise). */
 interface Later {
@@ -72,12 +70,6 @@ export interface PendingDir {
   changed: boolean;
 }
 
-/** An open directory descriptor and whether its directory is still being walked. */
-interface OpenDir {
-  walking: boolean;
-  closed: Promise<void>;
-}
-
 /** Walks the source for one backup (state: counters, warnings, link groups, tree pack). */
 export class Walker {
   readonly progress: BackupProgress = { files: 0, dirs: 0, bytesRead: 0, bytesSkipped: 0, currentPath: "" };
@@ -88,22 +80,20 @@ export class Walker {
   /** Sockets and named pipes left out (by design). */
   omitted = 0;
   totalBytes = 0;
-  /** Symlinks and devices stored, and raw bytes of every listing as walked: with files and dirs, they bound a walk of the trees (tree/budget.ts). */
+  /** Symlinks and devices stored: with files, dirs and treeBytes, they bound a walk of the trees (tree/budget.ts). */
   symlinks = 0;
   devices = 0;
-  treeBytes = 0;
   /** True when the signal stopped the walk: the tree holds only what was walked. */
   stopped = false;
   readonly xattrs = new XattrReader();
   readonly #vault: Vault;
   readonly #pipeline: Pipeline;
   readonly #tables: ChunkerTables;
-  readonly #hasher: BlobHasher;
   readonly #options: BackupOptions;
   readonly #filter: SourceFilter;
   readonly #links = new Map<string, Promise<ReadOutcome>>();
-  readonly #treePacker: PackWriter;
-  readonly #openDirs = new Set<OpenDir>();
+  readonly #trees: TreeSaver;
+  readonly #longDirs: LongDirs;
   #lastProgress = 0;
   #undispatched = 0;
   /** The walk's listings, lstats and readlinks in flight. */
@@ -118,13 +108,13 @@ export class Walker {
     this.#vault = vault;
     this.#pipeline = pipeline;
     this.#tables = tables;
-    this.#hasher = hasher;
     this.#options = options;
     this.#filter = createSourceFilter(options);
     const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     this.#io = new Limiter(concurrency);
     this.#dirs = new Limiter(Math.max(2, Math.floor(concurrency / 4)), { lifo: true });
-    this.#treePacker = new PackWriter(new Uint8Array(256 * 1024), { keys: vault.keys, packType: BLOB_TREE, growTo: PACK_TARGET_BYTES + 1024 * 1024 });
+    this.#trees = new TreeSaver(vault, pipeline, hasher);
+    this.#longDirs = new LongDirs(pipeline);
   }
 
   async loadTree(hex: string): Promise<Map<string, Node> | null> {
@@ -183,35 +173,11 @@ export class Walker {
   /** Walks the directory at `path` (reached through a descriptor when the path is long). */
   async #walkAt(path: string, rel: string, st: BigIntStats, prev: Map<string, Node> | null): Promise<PendingDir> {
     if (!isLongPath(path)) return this.walkDir({ path }, rel, st, prev);
-    await this.#roomForDir();
-    let dir: SourceDir;
-    try {
-      dir = openSourceDir(path);
-    } catch (err) {
-      return this.walkDir(null, rel, st, prev, (err as NodeJS.ErrnoException).code ?? (err as Error).message);
-    }
-    let release!: () => void;
-    const open: OpenDir = { walking: true, closed: new Promise<void>((r) => (release = r)) };
-    this.#openDirs.add(open);
-    const pending = await this.walkDir(dir, rel, st, prev);
-    open.walking = false;
-    const close = () => {
-      closeSourceDir(dir);
-      this.#openDirs.delete(open);
-      release();
-    };
-    pending.done.then(close, close);
+    const held = await this.#longDirs.open(path);
+    if ("error" in held) return this.walkDir(null, rel, st, prev, held.error);
+    const pending = await this.walkDir(held.dir, rel, st, prev);
+    held.walked(pending.done);
     return pending;
-  }
-
-  /** Waits until fewer than MAX_OPEN_DIRS descriptors of finished walks are open. */
-  async #roomForDir(): Promise<void> {
-    for (;;) {
-      const waiting = [...this.#openDirs].filter((d) => !d.walking);
-      if (waiting.length < MAX_OPEN_DIRS) return;
-      this.#pipeline.dispatch(); // their reads must reach a worker
-      await this.#pipeline.until(Promise.race(waiting.map((d) => d.closed)));
-    }
   }
 
   /** Walks one directory; `dir` null (with `listError`) when it could not be opened. */
@@ -283,7 +249,7 @@ export class Walker {
       }
     }
     if (changed) this.inconsistent.push(displayName(rel || "."));
-    const done = Promise.all(entries).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== null), rel));
+    const done = Promise.all(entries).then((nodes) => this.#trees.save(nodes.filter((n): n is Node => n !== null), rel));
     return { done, changed };
   }
 
@@ -406,30 +372,14 @@ export class Walker {
     return id !== null && this.#pipeline.known(id, hex);
   }
 
-  #saveTree(nodes: Node[], rel: string): string {
-    const raw = encodeTree(nodes);
-    if (nodes.length > MAX_TREE_ENTRIES || raw.length > MAX_TREE_BYTES) {
-      // Readers refuse such a listing (a hostile vault could declare any size): never write one.
-      throw new EfsbakError(`Cannot back up directory "${displayName(rel || ".")}": ${nodes.length} entries (${raw.length} bytes of listing), more than a directory may hold (${MAX_TREE_ENTRIES} entries, ${MAX_TREE_BYTES} bytes)`, { exitCode: 1, hint: "split the directory, or exclude part of it" });
-    }
-    this.treeBytes += raw.length;
-    const id = this.#hasher.hash(raw);
-    const hex = toHex(id);
-    if (this.#pipeline.known(id, hex)) return hex;
-    this.#pipeline.markInflight(hex);
-    if (!this.#treePacker.add(BLOB_TREE, id, raw)) {
-      this.flushTrees();
-      this.#treePacker.add(BLOB_TREE, id, raw);
-    }
-    if (this.#treePacker.size >= PACK_TARGET_BYTES) this.flushTrees();
-    return hex;
-  }
-
   /** Closes the current tree pack and hands it to the pipeline to save. */
   flushTrees(): void {
-    if (this.#treePacker.count === 0) return;
-    const { bytes, entries, packId } = this.#treePacker.finish();
-    this.#pipeline.savePack(packId, bytes.slice(), entries, BLOB_TREE);
+    this.#trees.flush();
+  }
+
+  /** Raw bytes of every listing walked. */
+  get treeBytes(): number {
+    return this.#trees.bytes;
   }
 
   #report(path: string): void {
