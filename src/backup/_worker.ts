@@ -13,7 +13,7 @@
  *   recycle{ buffer, offset }  (a pack buffer main has saved, for reuse: fresh pages are slow to touch)
  */
 import { createBlobHasher, type BlobHasher } from "../chunk/hash.ts";
-import { DIRECT_ALIGN, alignedBuffer } from "../storage/file-writer.ts";
+import { DIRECT_ALIGN, alignedBuffer } from "../fs/direct-io.ts";
 import type { VaultKeys } from "../vault/crypto.ts";
 import { BLOB_DATA, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
 

@@ -11,7 +11,7 @@
  * file systems) is read the ordinary way; EFSBAK_DIRECT_IO=0 turns it off.
  */
 import { closeSync, constants, openSync, read, readSync } from "node:fs";
-import { DIRECT_ALIGN, alignedBuffer, directWritesAvailable } from "../storage/file-writer.ts";
+import { DIRECT_ALIGN, alignedBuffer, directIoAvailable } from "../fs/direct-io.ts";
 import { fsPath } from "../tree/name.ts";
 
 /** Files smaller than this are read through the page cache. */
@@ -54,7 +54,7 @@ export class FileSource {
    */
   static open(name: string, flags: number, size: number): FileSource {
     const path = fsPath(name);
-    if (size >= DIRECT_READ_MIN && directWritesAvailable()) {
+    if (size >= DIRECT_READ_MIN && directIoAvailable()) {
       try {
         return new FileSource(openSync(path, flags | constants.O_DIRECT), true);
       } catch (err) {

@@ -14,13 +14,11 @@
  * File systems that refuse O_DIRECT (tmpfs, some FUSE and network file systems) answer
  * EINVAL: the file is then written buffered, and `onRefused` tells the storage to stop trying.
  */
-import { ptr } from "bun:ffi";
 import { constants } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { open, unlink } from "node:fs/promises";
+import { DIRECT_ALIGN, alignedBuffer, isAligned } from "../fs/direct-io.ts";
 
-/** Alignment of address, offset and length of direct writes. */
-export const DIRECT_ALIGN = 4096;
 /** Objects smaller than this are written buffered by save() (small files gain nothing). */
 export const DIRECT_MIN_BYTES = 1024 * 1024;
 /** Bytes per write call, and the size of a staging buffer. */
@@ -29,22 +27,6 @@ const PIECE = 4 * 1024 * 1024;
 const STAGING_KEPT = 2;
 
 const staging: Uint8Array[] = [];
-
-/** Whether the platform has O_DIRECT at all (and EFSBAK_DIRECT_IO=0 does not turn it off). */
-export function directWritesAvailable(): boolean {
-  return constants.O_DIRECT !== undefined && process.env.EFSBAK_DIRECT_IO !== "0";
-}
-
-/** A view of `length` bytes of a new buffer that starts at an aligned address. */
-export function alignedBuffer(length: number): Uint8Array {
-  const raw = new Uint8Array(length + DIRECT_ALIGN);
-  const skip = (DIRECT_ALIGN - (Number(ptr(raw)) % DIRECT_ALIGN)) % DIRECT_ALIGN;
-  return raw.subarray(skip, skip + length);
-}
-
-function isAligned(bytes: Uint8Array): boolean {
-  return bytes.length > 0 && Number(ptr(bytes)) % DIRECT_ALIGN === 0;
-}
 
 /** A new file (created O_EXCL, mode 0600) written in parts, then finished or aborted. */
 export class FileWriter {
