@@ -25,7 +25,7 @@
 import { VaultDamageError } from "../errors.ts";
 import type { BlobLocation } from "../vault/blob-index.ts";
 import { type BlobDecodeContext, decodeStoredBlob } from "../vault/vault.ts";
-import type { DecodeError } from "./_decode-worker.ts";
+import { type DecodeError, type FromDecodeWorker, ITEM_FIELDS, type RunAnswer, SPAN_FIELDS, type ToDecodeWorker } from "./worker-protocol.ts";
 
 /** Receives a blob's raw bytes (valid only during the call), or the error of loading it. */
 export type BlobDone = (data: Uint8Array | null, err: unknown) => void;
@@ -121,7 +121,7 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
   try {
     worker = new Worker(workerUrl());
     worker.unref();
-    worker.onmessage = (event: MessageEvent) => {
+    worker.onmessage = (event: MessageEvent<FromDecodeWorker>) => {
       const m = event.data;
       if (m.t === "ready") {
         ready = broken === null;
@@ -131,19 +131,19 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
       }
     };
     worker.onerror = (e) => fail(new Error(`restore decode worker failed: ${e.message}`));
-    worker.postMessage({ t: "init", keys: vault.keys, maxDataBytes: vault.config.chunker.max_size });
+    post(worker, { t: "init", keys: vault.keys, maxDataBytes: vault.config.chunker.max_size });
   } catch {
     worker = null; // no worker here: decode inline
     started(false);
   }
 
-  function answered(m: { seq: number; out: ArrayBuffer; moved: ArrayBuffer[]; spans: Int32Array; errors: (DecodeError | null)[] }): void {
+  function answered(m: RunAnswer): void {
     const p = pending.get(m.seq);
     if (!p) return;
     pending.delete(m.seq);
     if (pending.size === 0) worker?.unref();
     for (let i = 0; i < p.run.length; i++) {
-      const [buffer, offset, length] = m.spans.subarray(i * 3, i * 3 + 3);
+      const [buffer, offset, length] = m.spans.subarray(i * SPAN_FIELDS, i * SPAN_FIELDS + SPAN_FIELDS);
       if (length >= 0) p.run[i].done(new Uint8Array(buffer === 0 ? m.out : m.moved[buffer - 1], offset, length), null);
       else p.run[i].done(null, rebuild(m.errors[i]));
     }
@@ -159,16 +159,17 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
         decodeInline(vault, run, data, start);
         return Promise.resolve();
       }
-      const items = new Float64Array(run.length * 6);
+      const items = new Float64Array(run.length * ITEM_FIELDS);
       const ids = new Uint8Array(run.length * 32);
       for (let i = 0; i < run.length; i++) {
         const loc = run[i].loc;
-        items[i * 6] = loc.offset - start;
-        items[i * 6 + 1] = loc.storedLength;
-        items[i * 6 + 2] = loc.rawLength;
-        items[i * 6 + 3] = loc.crc;
-        items[i * 6 + 4] = loc.compressed ? 1 : 0;
-        items[i * 6 + 5] = loc.type;
+        const at = i * ITEM_FIELDS;
+        items[at] = loc.offset - start;
+        items[at + 1] = loc.storedLength;
+        items[at + 2] = loc.rawLength;
+        items[at + 3] = loc.crc;
+        items[at + 4] = loc.compressed ? 1 : 0;
+        items[at + 5] = loc.type;
         ids.set(loc.id, i * 32);
       }
       // Move the run's bytes when they fill their own buffer; copy them otherwise.
@@ -181,7 +182,7 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
         // Keep the process alive while the worker owes an answer (it is unref'd otherwise).
         if (pending.size === 0) w.ref();
         pending.set(n, { run, resolve });
-        w.postMessage({ t: "run", seq: n, packId: run[0].loc.packId, data: buffer, offset: 0, length: data.byteLength, items, ids, out }, out ? [buffer, out] : [buffer]);
+        post(w, { t: "run", seq: n, packId: run[0].loc.packId, data: buffer, offset: 0, length: data.byteLength, items, ids, out }, out ? [buffer, out] : [buffer]);
       });
     },
     close() {
@@ -191,6 +192,11 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
       started(false);
     },
   };
+}
+
+/** Posts a message to the decode worker. */
+function post(worker: Worker, message: ToDecodeWorker, transfer: Bun.Transferable[] = []): void {
+  worker.postMessage(message, transfer);
 }
 
 /** The error a blob's decoding threw on the worker, as the main thread would have seen it. */
