@@ -45,7 +45,8 @@ export interface PipelineStats {
 const MAX_PENDING_SAVES = 4;
 /**
  * Bytes per piece of a streamed pack. Streaming keeps a few 4 MiB pieces in memory instead of
- * several whole 16 MiB packs (peak RSS: docs/performance.md, "Design notes from earlier measurements").
+ * several whole 16 MiB packs (peak RSS: docs/performance.md, "Design notes from earlier
+ * measurements").
  */
 const PIECE_BYTES = 4 * 1024 * 1024;
 /** Small files per slot at most: a slot goes to a worker sooner, and messages stay small. */

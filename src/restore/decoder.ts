@@ -4,11 +4,11 @@
  * start. Both call decodeStoredBlob, so a blob is checked and decoded exactly as
  * Vault.loadBlobAt does it (length, CRC-32, authentication, zstd with its size cap).
  *
- * Only runs with compressed blobs go to the worker: node:zlib sets up a zstd context per call
- * (~30 µs, whatever the size), which for small files costs as much as creating the file. Runs
- * of stored-as-is blobs (incompressible data: large files, mostly) cost little to decode
- * (CRC-32 and AES-GCM at GB/s) and more to hand over, so they are decoded inline (measured on
- * 2 cores: 1 GiB of random data restored in 1.62 s inline, 1.96 s through the worker).
+ * Only runs with compressed blobs go to the worker: node:zlib sets up a zstd context per call,
+ * whatever the size, which for small files costs as much as creating the file. Runs of
+ * stored-as-is blobs (incompressible data: large files, mostly) cost little to decode (CRC-32
+ * and AES-GCM at GB/s) and more to hand over, so they are decoded inline. Measurements:
+ * docs/performance.md, "Design notes from earlier measurements".
  *
  *   decode(run, data, start)  inline: each blob decoded and handed to its done(), in order
  *                             worker: the run's bytes go to the worker (moved, not copied: they
@@ -17,7 +17,7 @@
  *                             moved); they are handed out the same way, in order; errors come back as VaultDamageError (damage: same key,
  *                             message and hint) or Error (anything else, so fatal)
  *   the answer's buffer goes back to the worker with the next run, so once warm no run
- *   allocates fresh output memory (fresh pages cost 5-25 µs each to touch here)
+ *   allocates fresh output memory (fresh pages are slow to touch)
  *   close()                   stops the worker (after the restore; nothing is pending then)
  *
  * A decoded blob is valid only during its done() call: its buffer is reused afterwards.
@@ -49,7 +49,8 @@ const SPARE_MAX = 2;
 /**
  * Bytes of dropped buffers (loaded runs, decoded blobs once handed out) after which the main
  * thread asks for a collection: its JS heap is small next to them, so the engine would let
- * dead buffers pile up (1 GiB of random data restored: peak RSS 203-217 MiB without, 178 with).
+ * dead buffers pile up (peak RSS with and without: docs/performance.md, "Design notes from
+ * earlier measurements").
  */
 const GARBAGE_BEFORE_GC = 64 * 1024 * 1024;
 let garbage = 0;

@@ -2,9 +2,10 @@
  * Writing a new file in parts, with O_DIRECT where it pays (local storage only).
  *
  * A buffered write of a pack makes the kernel allocate and fill page-cache pages that the
- * fsync right after writes out anyway: measured here, 0.6–1.2 s of system CPU per GiB against
- * ~0.12 s with O_DIRECT, at the same disk throughput. A backup is CPU-bound, so that CPU is
- * time. Objects under DIRECT_MIN_BYTES are written buffered (nothing to gain).
+ * fsync right after writes out anyway: several times the system CPU of O_DIRECT, at the same
+ * disk throughput (figures: docs/performance.md, "Design notes from earlier measurements").
+ * A backup is CPU-bound, so that CPU is time. Objects under DIRECT_MIN_BYTES are written
+ * buffered (nothing to gain).
  *
  * O_DIRECT needs the memory address, file offset and length of every write aligned to the
  * device's block size (4096 covers every common device). Parts that start at an aligned
