@@ -1,32 +1,24 @@
 /**
  * Backup worker: hashes chunk ranges of shared slots, and compresses, seals and packs the new
- * ones (main reads every file into the slots: small ones asynchronously, small-read.ts). Private to backup/ (started by pipeline.ts; an
- * extra entry point of the compiled binary).
- *
- * Protocol (main -> worker):
- *   init   { sab, keys, packBytes, pieceBytes }   (pieceBytes 0: whole packs; else packs are
- *          streamed: a piece of whole blocks goes out each time pieceBytes have piled up)
- *   hash   { slot, ranges: Int32Array [offset, length]*, skip: Uint8Array (1: a small file main
- *          could not read cleanly; not hashed) }                  -> hashed { slot, ids }
- *   store  { slot, ranges: Int32Array [offset, length]*, ids }    -> piece { buffer, offset, length }*, pack { buffer, offset, length, size, entries }*, stored { slot }
- *   flush  {}                                                      -> pack?, flushed
- *   recycle{ buffer, offset }  (a pack buffer main has saved, for reuse: fresh pages are slow to touch)
+ * ones (main reads every file into the slots: small ones asynchronously, small-read.ts).
+ * Private to backup/ (started by pipeline.ts; an extra entry point of the compiled binary).
+ * The messages both ways are typed and documented in worker-protocol.ts.
  */
 import { createBlobHasher, type BlobHasher } from "../chunk/hash.ts";
-import { DIRECT_ALIGN, alignedBuffer } from "../storage/file-writer.ts";
+import { DIRECT_ALIGN, alignedBuffer } from "../fs/direct-io.ts";
 import type { VaultKeys } from "../vault/crypto.ts";
 import { BLOB_DATA, PACK_TARGET_BYTES, PackWriter } from "../vault/pack.ts";
+import type { FromWorker, ToWorker } from "./worker-protocol.ts";
 
 declare var self: Worker;
 
 /** Pack buffers kept for reuse (each is touched memory: more costs RSS, fewer costs page faults). */
 const POOL_MAX = 8;
 /**
- * Bytes of short-lived buffers (zstd and cipher output) after which the worker asks for a
- * collection. Its JS heap is tiny, so the engine would let tens of MiB of dead buffers pile
- * up before collecting them on its own. Measured on 1 GiB encrypted: an eden collection every
- * 8 MiB, 230 MB peak RSS, 130k page faults, 0.9 s of system CPU; a full one, 205 MB, 300k
- * faults, 1.5 s (it hands memory back that the next blobs fault in again). Same wall time.
+ * Bytes of short-lived buffers (zstd and cipher output) after which the worker asks for an
+ * eden collection. Its JS heap is tiny, so the engine would let tens of MiB of dead buffers
+ * pile up before collecting them on its own (measurements: docs/performance.md, "Design notes
+ * from earlier measurements").
  */
 const GARBAGE_BEFORE_GC = 8 * 1024 * 1024;
 
@@ -39,6 +31,11 @@ let pieceBytes = 0;
 let garbage = 0;
 const pool: Uint8Array[] = [];
 
+/** Posts a message to main. */
+function post(message: FromWorker, transfer: Bun.Transferable[] = []): void {
+  self.postMessage(message, transfer);
+}
+
 /** A pack buffer, aligned so local storage can write it with O_DIRECT in place. */
 function takeBuffer(): Uint8Array {
   return pool.pop() ?? alignedBuffer(packBytes);
@@ -49,14 +46,14 @@ function emitPiece(): void {
   const packId = writer.packId;
   const piece = writer.cut(takeBuffer());
   const buffer = piece.buffer as ArrayBuffer;
-  self.postMessage({ t: "piece", packId, buffer, offset: piece.byteOffset, length: piece.length }, [buffer]);
+  post({ t: "piece", packId, buffer, offset: piece.byteOffset, length: piece.length }, [buffer]);
 }
 
 function emitPack(): void {
   const { bytes, size, entries, packId } = writer.finish();
   const buffer = bytes.buffer as ArrayBuffer;
   // A pack that outgrew the buffer lives in a new one; either way hand the whole buffer over.
-  self.postMessage({ t: "pack", packId, buffer, offset: bytes.byteOffset, length: bytes.length, size, entries }, [buffer]);
+  post({ t: "pack", packId, buffer, offset: bytes.byteOffset, length: bytes.length, size, entries }, [buffer]);
   writer.useBuffer(takeBuffer());
 }
 
@@ -80,11 +77,11 @@ function addBlob(id: Uint8Array, raw: Uint8Array): void {
  * without waiting for "ready", and init is asynchronous (the hasher's module is compiled).
  */
 let queue: Promise<void> = Promise.resolve();
-self.onmessage = (event: MessageEvent) => {
+self.onmessage = (event: MessageEvent<ToWorker>) => {
   queue = queue.then(() => handle(event.data));
 };
 
-async function handle(m: any): Promise<void> {
+async function handle(m: ToWorker): Promise<void> {
   try {
     switch (m.t) {
       case "init": {
@@ -94,42 +91,40 @@ async function handle(m: any): Promise<void> {
         keys = m.keys;
         hasher = await createBlobHasher(keys ? keys.idKey : undefined);
         writer = new PackWriter(takeBuffer(), { keys, packType: BLOB_DATA });
-        self.postMessage({ t: "ready" });
+        post({ t: "ready" });
         break;
       }
       case "hash": {
-        const ranges: Int32Array = m.ranges;
-        const skip: Uint8Array = m.skip;
+        const { ranges, skip } = m;
         const count = ranges.length / 2;
         const ids = new Uint8Array(count * 32);
         for (let i = 0; i < count; i++) {
           if (skip[i]) continue;
           hasher.hash(shared.subarray(ranges[i * 2], ranges[i * 2] + ranges[i * 2 + 1]), ids, i * 32);
         }
-        self.postMessage({ t: "hashed", slot: m.slot, ids }, [ids.buffer]);
+        post({ t: "hashed", slot: m.slot, ids }, [ids.buffer]);
         break;
       }
       case "store": {
-        const ranges: Int32Array = m.ranges;
-        const ids: Uint8Array = m.ids;
+        const { ranges, ids } = m;
         for (let i = 0; i < ranges.length; i += 2) {
           const raw = shared.subarray(ranges[i], ranges[i] + ranges[i + 1]);
           addBlob(ids.subarray((i / 2) * 32, (i / 2) * 32 + 32), raw);
         }
-        self.postMessage({ t: "stored", slot: m.slot });
+        post({ t: "stored", slot: m.slot });
         break;
       }
       case "flush": {
         if (writer.count > 0) emitPack();
-        self.postMessage({ t: "flushed" });
+        post({ t: "flushed" });
         break;
       }
       case "recycle": {
-        if ((m.buffer as ArrayBuffer).byteLength === packBytes + DIRECT_ALIGN && pool.length < POOL_MAX) pool.push(new Uint8Array(m.buffer, m.offset, packBytes));
+        if (m.buffer.byteLength === packBytes + DIRECT_ALIGN && pool.length < POOL_MAX) pool.push(new Uint8Array(m.buffer, m.offset, packBytes));
         break;
       }
     }
   } catch (err) {
-    self.postMessage({ t: "error", message: (err as Error)?.message ?? String(err) });
+    post({ t: "error", message: (err as Error)?.message ?? String(err) });
   }
 }

@@ -17,7 +17,7 @@
  * some FUSE and network file systems) is read the ordinary way; EFSBAK_DIRECT_IO=0 turns it off.
  */
 import { close, constants, open, read } from "node:fs";
-import { DIRECT_ALIGN, alignedBuffer, directWritesAvailable } from "../storage/file-writer.ts";
+import { DIRECT_ALIGN, alignedBuffer, directIoAvailable } from "../fs/direct-io.ts";
 import { fsPath } from "../tree/name.ts";
 
 /** Files smaller than this are read through the page cache. */
@@ -65,7 +65,7 @@ export class FileSource {
    */
   static async open(name: string, flags: number, size: number): Promise<FileSource> {
     const path = fsPath(name);
-    if (size >= DIRECT_READ_MIN && directWritesAvailable()) {
+    if (size >= DIRECT_READ_MIN && directIoAvailable()) {
       try {
         return new FileSource(await openAt(path, flags | constants.O_DIRECT), true, size);
       } catch (err) {

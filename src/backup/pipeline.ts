@@ -17,15 +17,18 @@
  * Slots are written by one party at a time: a writer take()s a slot and owns it until it
  * give()s it back as the current slot or send()s it; main-thread reads run under exclusive(),
  * and a small-file reservation takes the fast path only when no exclusive task is pending.
+ * Free slots live in a SlotPool (slot.ts), exclusive tasks in an ExclusiveQueue (exclusive.ts),
+ * and the messages to and from the workers are typed in worker-protocol.ts.
  */
-import { EfsbakError } from "../errors.ts";
 import type { Vault } from "../vault/vault.ts";
 import type { BigIntStats } from "node:fs";
 import { PACK_TARGET_BYTES, type PackEntry } from "../vault/pack.ts";
 import { PackStore } from "./pack-store.ts";
-import { READ_STATUS, type ChunkSink, type Slot, type SlotFile, type SmallFileSink } from "./slot.ts";
+import { READ_STATUS, type ChunkSink, type Slot, type SlotFile, type SmallFileSink, SlotPool } from "./slot.ts";
+import { createExclusiveQueue } from "./exclusive.ts";
 import { Limiter } from "./limiter.ts";
 import { SMALL_ERROR, readSmallFile } from "./small-read.ts";
+import { type FromWorker, postToWorker } from "./worker-protocol.ts";
 
 /** Small files read at once by default (each holds a descriptor while in flight). */
 export const DEFAULT_CONCURRENCY = 64;
@@ -42,7 +45,8 @@ export interface PipelineStats {
 const MAX_PENDING_SAVES = 4;
 /**
  * Bytes per piece of a streamed pack. Streaming keeps a few 4 MiB pieces in memory instead of
- * several whole 16 MiB packs (about 100 MiB less peak RSS on large files).
+ * several whole 16 MiB packs (peak RSS: docs/performance.md, "Design notes from earlier
+ * measurements").
  */
 const PIECE_BYTES = 4 * 1024 * 1024;
 /** Small files per slot at most: a slot goes to a worker sooner, and messages stay small. */
@@ -60,15 +64,16 @@ export class Pipeline {
   readonly stats: PipelineStats = { chunks: 0, chunksNew: 0, bytesNew: 0, bytesStored: 0, packs: 0 };
   readonly #vault: Vault;
   readonly #workers: Worker[];
-  readonly #free: Slot[] = [];
-  readonly #waiters: (() => void)[] = [];
+  readonly #slots: SlotPool;
+  readonly #exclusive = createExclusiveQueue();
   readonly #inflight = new Set<string>();
   readonly #packs: PackStore;
-  #flushWaits = new Map<number, () => void>();
+  /** Slots sent to a worker and not yet stored, by number. */
+  readonly #bySlot = new Map<number, { slot: Slot; worker: number }>();
+  readonly #flushWaits = new Map<number, () => void>();
+  readonly #onFailure: ((err: Error) => void)[] = [];
   #failure: Error | null = null;
   #rr = 0;
-  #holders = 0;
-  #tail: Promise<unknown> = Promise.resolve();
   #current: Slot | null = null;
   /** Small-file reads in flight (open descriptors among them). */
   readonly reads: Limiter;
@@ -79,16 +84,16 @@ export class Pipeline {
     this.#workers = workers;
     this.shared = new Uint8Array(sab);
     this.slotBytes = slotBytes;
+    this.#slots = new SlotPool(slots, slotBytes);
     this.#packs = new PackStore(vault, {
       indexed: (e) => this.#inflight.delete(Buffer.from(e.id.buffer, e.id.byteOffset, e.id.length).toString("hex")),
       stored: (bytes) => {
         this.stats.bytesStored += bytes;
         this.stats.packs++;
       },
-      settled: () => this.#wake(),
+      settled: () => this.#slots.wake(),
       failed: (err) => this.#fail(err),
     });
-    for (let i = 0; i < slots; i++) this.#free.push({ no: i, base: i * slotBytes, used: 0, ranges: [], sinks: [], sinkIndex: [], files: [], reading: 0, sendWhenRead: false });
     workers.forEach((w, i) => {
       w.onmessage = (e) => this.#onMessage(i, e.data);
       w.onerror = (e) => this.#fail(new Error(`backup worker failed: ${e.message}`));
@@ -110,7 +115,7 @@ export class Pipeline {
     // and a run that finds nothing new never waits for them at all. They take messages in order.
     const workers = Array.from({ length: count }, () => {
       const w = new Worker(workerUrl());
-      w.postMessage({ t: "init", sab, keys: vault.keys, packBytes, pieceBytes });
+      postToWorker(w, { t: "init", sab, keys: vault.keys, packBytes, pieceBytes });
       return w;
     });
     return new Pipeline(vault, workers, sab, slots, slotBytes, options.concurrency ?? DEFAULT_CONCURRENCY);
@@ -128,11 +133,11 @@ export class Pipeline {
       return cur;
     }
     this.#check();
-    while (this.#free.length === 0 || this.#packs.pending >= MAX_PENDING_SAVES) {
-      await new Promise<void>((r) => this.#waiters.push(r));
+    while (this.#slots.empty || this.#packs.pending >= MAX_PENDING_SAVES) {
+      await this.#slots.changed();
       this.#check();
     }
-    return this.#free.pop()!;
+    return this.#slots.pop()!;
   }
 
   /** Makes an owned slot the current one, so that later writers use its room first. */
@@ -154,10 +159,7 @@ export class Pipeline {
    * any is pending, small-file reservations queue behind it instead of taking the fast path.
    */
   exclusive<T>(f: () => Promise<T>): Promise<T> {
-    this.#holders++;
-    const run = this.#tail.then(f);
-    this.#tail = run.then(noop, noop);
-    return run.finally(() => this.#holders--);
+    return this.#exclusive.run(f);
   }
 
   /**
@@ -167,7 +169,7 @@ export class Pipeline {
   reserveFile(path: string, expected: BigIntStats, sink: SmallFileSink): Promise<void> | undefined {
     const size = Number(expected.size);
     const s = this.#current;
-    if (this.#holders === 0 && s && s.used + size <= this.slotBytes && s.files.length < MAX_FILES_PER_SLOT) {
+    if (this.#exclusive.pending === 0 && s && s.used + size <= this.slotBytes && s.files.length < MAX_FILES_PER_SLOT) {
       this.#reserve(s, path, size, expected, sink);
       return undefined;
     }
@@ -213,7 +215,7 @@ export class Pipeline {
   /** Sends a slot to a worker for hashing (releases it when nothing is in it), once its reads are done. */
   send(s: Slot): void {
     if (s.ranges.length === 0 && s.files.length === 0) {
-      this.#release(s);
+      this.#slots.release(s);
       return;
     }
     const w = this.#rr++ % this.#workers.length;
@@ -232,23 +234,20 @@ export class Pipeline {
       if (f.status !== 0 || f.got === 0) skip[f.range] = 1;
       else s.ranges[f.range * 2 + 1] = f.got;
     }
-    this.#workers[worker].postMessage({ t: "hash", slot: s.no, ranges: Int32Array.from(s.ranges), skip }, [skip.buffer]);
+    postToWorker(this.#workers[worker], { t: "hash", slot: s.no, ranges: Int32Array.from(s.ranges), skip }, [skip.buffer]);
   }
-
-  readonly #bySlot = new Map<number, { slot: Slot; worker: number }>();
 
   /** Dispatches what is left, waits until every blob is stored and indexed, writes an index file. */
   async flush(): Promise<void> {
     this.dispatch();
     while (this.#bySlot.size > 0) {
-      await new Promise<void>((r) => this.#waiters.push(r));
+      await this.#slots.changed();
       this.#check();
     }
     await Promise.all(this.#workers.map((w, i) => new Promise<void>((resolve) => {
       this.#flushWaits.set(i, resolve);
-      w.postMessage({ t: "flush" });
+      postToWorker(w, { t: "flush" });
     })));
-    this.#check();
     this.#check();
     await this.#packs.flushIndex();
   }
@@ -279,11 +278,11 @@ export class Pipeline {
     return this.#packs.salvage();
   }
 
-  #onMessage(worker: number, m: any): void {
+  #onMessage(worker: number, m: FromWorker): void {
     switch (m.t) {
       case "hashed": {
         const { slot: s } = this.#bySlot.get(m.slot)!;
-        const ids: Uint8Array = m.ids;
+        const ids = m.ids;
         const hexOf = Buffer.from(ids.buffer, ids.byteOffset, ids.length);
         const store: number[] = [];
         const storeIds: number[] = [];
@@ -311,25 +310,25 @@ export class Pipeline {
         }
         if (store.length === 0) {
           this.#bySlot.delete(s.no);
-          this.#release(s);
+          this.#slots.release(s);
           return;
         }
         const newIds = new Uint8Array(storeIds.length * 32);
         storeIds.forEach((i, k) => newIds.set(ids.subarray(i * 32, i * 32 + 32), k * 32));
-        this.#workers[worker].postMessage({ t: "store", slot: s.no, ranges: Int32Array.from(store), ids: newIds }, [newIds.buffer]);
+        postToWorker(this.#workers[worker], { t: "store", slot: s.no, ranges: Int32Array.from(store), ids: newIds }, [newIds.buffer]);
         break;
       }
       case "stored": {
         const { slot: s } = this.#bySlot.get(m.slot)!;
         this.#bySlot.delete(s.no);
-        this.#release(s);
+        this.#slots.release(s);
         break;
       }
       case "piece":
       case "pack": {
-        const buffer: ArrayBuffer = m.buffer;
-        const bytes = new Uint8Array(buffer, m.offset, m.length);
-        const recycle = () => this.#workers[worker].postMessage({ t: "recycle", buffer, offset: m.offset }, [buffer]);
+        const { buffer, offset } = m;
+        const bytes = new Uint8Array(buffer, offset, m.length);
+        const recycle = () => postToWorker(this.#workers[worker], { t: "recycle", buffer, offset }, [buffer]);
         if (m.t === "pack" && !this.#packs.streaming(worker)) this.#packs.save(m.packId, bytes, m.entries, 0, recycle);
         else this.#packs.stream(worker, m.packId, bytes, m.t === "pack" ? { size: m.size, entries: m.entries } : null, recycle);
         break;
@@ -345,23 +344,6 @@ export class Pipeline {
     }
   }
 
-  #release(s: Slot): void {
-    s.used = 0;
-    s.ranges = [];
-    s.sinks = [];
-    s.sinkIndex = [];
-    s.files = [];
-    s.reading = 0;
-    s.sendWhenRead = false;
-    this.#free.push(s);
-    this.#wake();
-  }
-
-  #wake(): void {
-    const w = this.#waiters.splice(0);
-    for (const r of w) r();
-  }
-
   /** Resolves to what `work` resolves to, or rejects as soon as the pipeline fails. */
   until<T>(work: Promise<T>): Promise<T> {
     if (this.#failure) return Promise.reject(this.#failure);
@@ -371,21 +353,15 @@ export class Pipeline {
     });
   }
 
-  readonly #onFailure: ((err: Error) => void)[] = [];
-
   #fail(err: unknown): void {
     if (!this.#failure) this.#failure = err instanceof Error ? err : new Error(String(err));
     for (const r of this.#onFailure.splice(0)) r(this.#failure);
-    this.#wake();
+    this.#slots.wake();
     for (const r of this.#flushWaits.values()) r();
   }
 
+  /** Throws the pipeline's failure, if it has failed. */
   #check(): void {
-    if (this.#failure) {
-      if (this.#failure instanceof EfsbakError) throw this.#failure;
-      throw this.#failure;
-    }
+    if (this.#failure) throw this.#failure;
   }
 }
-
-function noop(): void {}

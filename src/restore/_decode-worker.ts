@@ -3,23 +3,12 @@
  * that the main thread only creates and writes files. Private to restore/ (started by
  * decoder.ts; an extra entry point of the compiled binary, see scripts/build.ts).
  *
- * Protocol (main -> worker):
- *   init  { keys, maxDataBytes }                                        -> ready
- *   run   { seq, packId, data: ArrayBuffer, offset, length, items: Float64Array, ids: Uint8Array,
- *           out: ArrayBuffer | null }
- *         the run is data[offset, offset + length); items: [at, storedLength, rawLength, crc,
- *         compressed, type]* (at: offset in the run); ids: 32 bytes per item; out: a buffer main is
- *         done with, for reuse
- *         -> run { seq, out: ArrayBuffer, moved: ArrayBuffer[], spans: Int32Array
- *                  [buffer, offset, length]*, errors }
- *         Each blob is decoded by decodeStoredBlob, exactly as on the main thread. A large one
- *         that owns its buffer is moved (buffer i > 0: moved[i - 1]); the others are copied
- *         into `out` (buffer 0). A blob that fails has length -1 and errors[i] says why
- *         ({ damage, key, message, hint }: damage when it is a VaultDamageError).
+ * The messages both ways are typed and documented in worker-protocol.ts.
  */
 import { VaultDamageError } from "../errors.ts";
 import type { BlobLocation } from "../vault/blob-index.ts";
 import { type BlobDecodeContext, decodeStoredBlob } from "../vault/vault.ts";
+import { type DecodeError, type FromDecodeWorker, ITEM_FIELDS, type RunMessage, SPAN_FIELDS, type ToDecodeWorker } from "./worker-protocol.ts";
 
 declare var self: Worker;
 
@@ -33,25 +22,17 @@ const MOVE_BYTES = 256 * 1024;
  */
 const GARBAGE_BEFORE_GC = 32 * 1024 * 1024;
 
-/** Why one blob could not be decoded. */
-export interface DecodeError {
-  damage: boolean;
-  key: string;
-  message: string;
-  hint?: string;
-}
-
 let vault: BlobDecodeContext = { keys: null, config: { chunker: { max_size: 0 } } };
 let garbage = 0;
 
-function decodeRun(m: { packId: string; data: ArrayBuffer; offset: number; length: number; items: Float64Array; ids: Uint8Array; out: ArrayBuffer | null }) {
-  const n = m.items.length / 6;
+function decodeRun(m: RunMessage): { out: ArrayBuffer; moved: ArrayBuffer[]; spans: Int32Array; errors: (DecodeError | null)[] } {
+  const n = m.items.length / ITEM_FIELDS;
   const data = new Uint8Array(m.data, m.offset, m.length);
   const raws: (Uint8Array | null)[] = [];
   const errors: (DecodeError | null)[] = [];
   let total = 0;
   for (let i = 0; i < n; i++) {
-    const it = m.items.subarray(i * 6, i * 6 + 6);
+    const it = m.items.subarray(i * ITEM_FIELDS, i * ITEM_FIELDS + ITEM_FIELDS);
     const loc: BlobLocation = {
       packId: m.packId, tier: "warm", type: it[5], compressed: it[4] !== 0, offset: 0,
       storedLength: it[1], rawLength: it[2], crc: it[3], id: m.ids.subarray(i * 32, i * 32 + 32),
@@ -75,18 +56,18 @@ function decodeRun(m: { packId: string; data: ArrayBuffer; offset: number; lengt
   // A new buffer gets a quarter more room, so that runs a little larger still fit when it comes back.
   const out = m.out && m.out.byteLength >= small ? m.out : new ArrayBuffer(Math.max(MIN_OUT_BYTES, roundUp(small * 1.25, 1 << 20)));
   const view = new Uint8Array(out);
-  const spans = new Int32Array(n * 3);
+  const spans = new Int32Array(n * SPAN_FIELDS);
   let at = 0;
   for (let i = 0; i < n; i++) {
     const raw = raws[i];
     if (!raw) {
-      spans.set([0, 0, -1], i * 3);
+      spans.set([0, 0, -1], i * SPAN_FIELDS);
     } else if (movable(raw)) {
       moved.push(raw.buffer as ArrayBuffer);
-      spans.set([moved.length, 0, raw.length], i * 3);
+      spans.set([moved.length, 0, raw.length], i * SPAN_FIELDS);
       garbage -= raw.length;
     } else {
-      spans.set([0, at, raw.length], i * 3);
+      spans.set([0, at, raw.length], i * SPAN_FIELDS);
       view.set(raw, at);
       at += raw.length;
     }
@@ -106,17 +87,22 @@ function movable(raw: Uint8Array): boolean {
   return raw.length >= MOVE_BYTES && raw.byteOffset === 0 && raw.buffer instanceof ArrayBuffer && raw.buffer.byteLength - raw.byteLength <= 64;
 }
 
-self.onmessage = (event: MessageEvent) => {
+/** Posts a message to main. */
+function post(message: FromDecodeWorker, transfer: Bun.Transferable[] = []): void {
+  self.postMessage(message, transfer);
+}
+
+self.onmessage = (event: MessageEvent<ToDecodeWorker>) => {
   const m = event.data;
   if (m.t === "init") {
     vault = { keys: m.keys, config: { chunker: { max_size: m.maxDataBytes } } };
-    self.postMessage({ t: "ready" });
+    post({ t: "ready" });
     return;
   }
   if (m.t === "run") {
     garbage += m.length;
     const { out, moved, spans, errors } = decodeRun(m);
-    self.postMessage({ t: "run", seq: m.seq, out, moved, spans, errors }, [out, ...moved]);
+    post({ t: "run", seq: m.seq, out, moved, spans, errors }, [out, ...moved]);
     if (garbage > GARBAGE_BEFORE_GC) {
       garbage = 0;
       Bun.gc(false);

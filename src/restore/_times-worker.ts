@@ -3,11 +3,11 @@
  * descriptors the main thread owns (descriptors are per process), off the main thread, so
  * that on a network file system many SETATTR round trips are in flight at once.
  *
- * In:  { id, fds: number[], times: BigInt64Array (sec, nsec per fd) }
- * Out: { id, errors: (string | null)[] }  (an errno code per fd, or null)
+ * Messages: TimesRequest in, TimesAnswer out (worker-protocol.ts).
  */
 import { dlopen, FFIType, read } from "bun:ffi";
 import { constants } from "node:os";
+import type { TimesAnswer, TimesRequest } from "./worker-protocol.ts";
 
 declare const self: Worker;
 
@@ -17,7 +17,7 @@ const lib = dlopen("libc.so.6", {
 }).symbols;
 const CODES: Record<number, string> = Object.fromEntries(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 
-self.onmessage = (e: MessageEvent<{ id: number; fds: number[]; times: BigInt64Array }>) => {
+self.onmessage = (e: MessageEvent<TimesRequest>) => {
   const { id, fds, times } = e.data;
   const errors: (string | null)[] = [];
   const ts = new BigInt64Array(4);
@@ -27,5 +27,6 @@ self.onmessage = (e: MessageEvent<{ id: number; fds: number[]; times: BigInt64Ar
     const rc = lib.futimens(fds[i]!, ts);
     errors.push(rc === 0 ? null : (CODES[read.i32(lib.__errno_location()!, 0)] ?? "EIO"));
   }
-  self.postMessage({ id, errors });
+  const answer: TimesAnswer = { id, errors };
+  self.postMessage(answer);
 };

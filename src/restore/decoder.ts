@@ -4,11 +4,11 @@
  * start. Both call decodeStoredBlob, so a blob is checked and decoded exactly as
  * Vault.loadBlobAt does it (length, CRC-32, authentication, zstd with its size cap).
  *
- * Only runs with compressed blobs go to the worker: node:zlib sets up a zstd context per call
- * (~30 µs, whatever the size), which for small files costs as much as creating the file. Runs
- * of stored-as-is blobs (incompressible data: large files, mostly) cost little to decode
- * (CRC-32 and AES-GCM at GB/s) and more to hand over, so they are decoded inline (measured on
- * 2 cores: 1 GiB of random data restored in 1.62 s inline, 1.96 s through the worker).
+ * Only runs with compressed blobs go to the worker: node:zlib sets up a zstd context per call,
+ * whatever the size, which for small files costs as much as creating the file. Runs of
+ * stored-as-is blobs (incompressible data: large files, mostly) cost little to decode (CRC-32
+ * and AES-GCM at GB/s) and more to hand over, so they are decoded inline. Measurements:
+ * docs/performance.md, "Design notes from earlier measurements".
  *
  *   decode(run, data, start)  inline: each blob decoded and handed to its done(), in order
  *                             worker: the run's bytes go to the worker (moved, not copied: they
@@ -17,7 +17,7 @@
  *                             moved); they are handed out the same way, in order; errors come back as VaultDamageError (damage: same key,
  *                             message and hint) or Error (anything else, so fatal)
  *   the answer's buffer goes back to the worker with the next run, so once warm no run
- *   allocates fresh output memory (fresh pages cost 5-25 µs each to touch here)
+ *   allocates fresh output memory (fresh pages are slow to touch)
  *   close()                   stops the worker (after the restore; nothing is pending then)
  *
  * A decoded blob is valid only during its done() call: its buffer is reused afterwards.
@@ -25,7 +25,7 @@
 import { VaultDamageError } from "../errors.ts";
 import type { BlobLocation } from "../vault/blob-index.ts";
 import { type BlobDecodeContext, decodeStoredBlob } from "../vault/vault.ts";
-import type { DecodeError } from "./_decode-worker.ts";
+import { type DecodeError, type FromDecodeWorker, ITEM_FIELDS, type RunAnswer, SPAN_FIELDS, type ToDecodeWorker } from "./worker-protocol.ts";
 
 /** Receives a blob's raw bytes (valid only during the call), or the error of loading it. */
 export type BlobDone = (data: Uint8Array | null, err: unknown) => void;
@@ -49,7 +49,8 @@ const SPARE_MAX = 2;
 /**
  * Bytes of dropped buffers (loaded runs, decoded blobs once handed out) after which the main
  * thread asks for a collection: its JS heap is small next to them, so the engine would let
- * dead buffers pile up (1 GiB of random data restored: peak RSS 203-217 MiB without, 178 with).
+ * dead buffers pile up (peak RSS with and without: docs/performance.md, "Design notes from
+ * earlier measurements").
  */
 const GARBAGE_BEFORE_GC = 64 * 1024 * 1024;
 let garbage = 0;
@@ -121,7 +122,7 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
   try {
     worker = new Worker(workerUrl());
     worker.unref();
-    worker.onmessage = (event: MessageEvent) => {
+    worker.onmessage = (event: MessageEvent<FromDecodeWorker>) => {
       const m = event.data;
       if (m.t === "ready") {
         ready = broken === null;
@@ -131,19 +132,19 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
       }
     };
     worker.onerror = (e) => fail(new Error(`restore decode worker failed: ${e.message}`));
-    worker.postMessage({ t: "init", keys: vault.keys, maxDataBytes: vault.config.chunker.max_size });
+    post(worker, { t: "init", keys: vault.keys, maxDataBytes: vault.config.chunker.max_size });
   } catch {
     worker = null; // no worker here: decode inline
     started(false);
   }
 
-  function answered(m: { seq: number; out: ArrayBuffer; moved: ArrayBuffer[]; spans: Int32Array; errors: (DecodeError | null)[] }): void {
+  function answered(m: RunAnswer): void {
     const p = pending.get(m.seq);
     if (!p) return;
     pending.delete(m.seq);
     if (pending.size === 0) worker?.unref();
     for (let i = 0; i < p.run.length; i++) {
-      const [buffer, offset, length] = m.spans.subarray(i * 3, i * 3 + 3);
+      const [buffer, offset, length] = m.spans.subarray(i * SPAN_FIELDS, i * SPAN_FIELDS + SPAN_FIELDS);
       if (length >= 0) p.run[i].done(new Uint8Array(buffer === 0 ? m.out : m.moved[buffer - 1], offset, length), null);
       else p.run[i].done(null, rebuild(m.errors[i]));
     }
@@ -159,16 +160,17 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
         decodeInline(vault, run, data, start);
         return Promise.resolve();
       }
-      const items = new Float64Array(run.length * 6);
+      const items = new Float64Array(run.length * ITEM_FIELDS);
       const ids = new Uint8Array(run.length * 32);
       for (let i = 0; i < run.length; i++) {
         const loc = run[i].loc;
-        items[i * 6] = loc.offset - start;
-        items[i * 6 + 1] = loc.storedLength;
-        items[i * 6 + 2] = loc.rawLength;
-        items[i * 6 + 3] = loc.crc;
-        items[i * 6 + 4] = loc.compressed ? 1 : 0;
-        items[i * 6 + 5] = loc.type;
+        const at = i * ITEM_FIELDS;
+        items[at] = loc.offset - start;
+        items[at + 1] = loc.storedLength;
+        items[at + 2] = loc.rawLength;
+        items[at + 3] = loc.crc;
+        items[at + 4] = loc.compressed ? 1 : 0;
+        items[at + 5] = loc.type;
         ids.set(loc.id, i * 32);
       }
       // Move the run's bytes when they fill their own buffer; copy them otherwise.
@@ -181,7 +183,7 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
         // Keep the process alive while the worker owes an answer (it is unref'd otherwise).
         if (pending.size === 0) w.ref();
         pending.set(n, { run, resolve });
-        w.postMessage({ t: "run", seq: n, packId: run[0].loc.packId, data: buffer, offset: 0, length: data.byteLength, items, ids, out }, out ? [buffer, out] : [buffer]);
+        post(w, { t: "run", seq: n, packId: run[0].loc.packId, data: buffer, offset: 0, length: data.byteLength, items, ids, out }, out ? [buffer, out] : [buffer]);
       });
     },
     close() {
@@ -191,6 +193,11 @@ export function workerDecoder(vault: BlobDecodeContext): RunDecoder & { ready: P
       started(false);
     },
   };
+}
+
+/** Posts a message to the decode worker. */
+function post(worker: Worker, message: ToDecodeWorker, transfer: Bun.Transferable[] = []): void {
+  worker.postMessage(message, transfer);
 }
 
 /** The error a blob's decoding threw on the worker, as the main thread would have seen it. */

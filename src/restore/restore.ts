@@ -114,9 +114,8 @@ const DEFAULT_CONCURRENCY = 16;
  */
 const LOOKAHEAD_BYTES = 16 * 1024 * 1024;
 /**
- * Files started ahead of the writes, at most: what small files hold in memory (measured on
- * 20,000 files of 1-16 KiB: peak RSS 156 MB with 1024, 180 MB with 2048, 226 MB with 4096,
- * the same time).
+ * Files started ahead of the writes, at most: what small files hold in memory (more costs
+ * RSS and gains no time: docs/performance.md, "Design notes from earlier measurements").
  */
 const LOOKAHEAD_FILES = 1024;
 

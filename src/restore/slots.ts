@@ -1,4 +1,5 @@
 /** A FIFO counting semaphore for restore's budgets: bytes asked for ahead, files, open descriptors. */
+
 /** A FIFO counting semaphore; a weight above the total is let through when nothing else is held. */
 export interface Slots {
   take(weight?: number): Promise<void>;

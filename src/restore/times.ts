@@ -13,6 +13,8 @@
  *
  * The caller keeps the descriptor open until set() has resolved.
  */
+import type { TimesAnswer, TimesRequest } from "./worker-protocol.ts";
+
 /** A parsed nanosecond timestamp (metadata.ts parseNs). */
 export interface Timespec {
   sec: bigint;
@@ -57,7 +59,7 @@ export function createTimesSetter(inlineSet: (fd: number, t: Timespec) => void, 
     try {
       workers = Array.from({ length: POOL }, () => {
         const w = new Worker(workerUrl());
-        w.onmessage = (e: MessageEvent<{ id: number; errors: (string | null)[] }>) => {
+        w.onmessage = (e: MessageEvent<TimesAnswer>) => {
           const batch = waiting.get(e.data.id);
           waiting.delete(e.data.id);
           batch?.forEach((p, i) => {
@@ -95,7 +97,8 @@ export function createTimesSetter(inlineSet: (fd: number, t: Timespec) => void, 
         times[2 * k] = p.t.sec;
         times[2 * k + 1] = p.t.nsec;
       });
-      ws[next++ % ws.length]!.postMessage({ id, fds: part.map((p) => p.fd), times });
+      const request: TimesRequest = { id, fds: part.map((p) => p.fd), times };
+      ws[next++ % ws.length]!.postMessage(request);
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * The restore walker: creates a recovery point's tree inside a fresh restore directory.
- * restore.ts drives it; the pipeline is documented there.
+ * restore.ts drives it; the pipeline is documented there. Listings come from listings.ts
+ * (a few subdirectories' loaded ahead), file content from files.ts and write-file.ts.
  *
  * Invariants (security):
  * - Every entry is created relative to the descriptor of a directory it created and opened
@@ -27,11 +28,10 @@ import { displayName, isByteName, nameToBytes } from "../tree/name.ts";
 import type { DeviceNode, DirNode, Node, RootMeta, SymlinkNode } from "../tree/node.ts";
 import { at, hasDefaultAcl, openDirAt } from "./at.ts";
 import type { WalkBudget } from "../tree/budget.ts";
-import { decodeTree } from "../tree/tree.ts";
-import { fromHex } from "../vault/id.ts";
 import type { Vault } from "../vault/vault.ts";
 import { type Done, type FileHost, FileRestorer, type Loc } from "./files.ts";
 import { type IncludeNode, decide } from "./include.ts";
+import { type Listings, createListings } from "./listings.ts";
 import { type Fragment, type LostFound, REASON, createProblem } from "./lost-found.ts";
 import { type MetaSetter, createMetaSetter } from "./metadata.ts";
 import type { ContentWriter } from "./write-file.ts";
@@ -70,16 +70,8 @@ export interface WalkOptions {
 }
 
 const DONE: Promise<void> = Promise.resolve();
-/** Subdirectory listings loaded ahead, per directory level. */
+/** Subdirectory listings loaded ahead, per directory level (listings.ts bounds them in all). */
 const PREFETCH = 8;
-/** Listings held ahead at most, in all (bounds memory whatever the depth). */
-const MAX_PREFETCHED = 256;
-/**
- * Raw bytes of listings held ahead at most, in all (the index says each one's size before it
- * is loaded; decoded, a listing takes about 8 times its raw bytes): eight listings of 470k
- * entries each once took 3 GiB. A larger listing is loaded when its turn comes.
- */
-const MAX_PREFETCHED_BYTES = 8 * 1024 * 1024;
 
 /** Why a name cannot be created as is, or null when it is safe. */
 export function nameProblem(name: unknown, seen: Set<string>): string | null {
@@ -112,29 +104,23 @@ export class RestoreWalker implements FileHost {
   readonly progress: WalkProgress;
   readonly countSizes: boolean;
   failure: unknown = null;
-  readonly #vault: Vault;
   readonly #rootFd: number;
   #devicesRefused = 0;
   readonly #lf: LostFound;
-  readonly #writer: ContentWriter;
   readonly #options: WalkOptions;
   readonly #meta: MetaSetter;
   readonly #files: FileRestorer;
   readonly #inflight = new Set<Promise<void>>();
   /** Directory walks that may still run beside the current one (see WalkOptions.dirsAtOnce). */
   #freeDirWalks: number;
-  /** Listings loaded ahead of the walk (subdirectories of the directory being walked). */
-  readonly #prefetched = new Map<string, Promise<{ nodes: Node[] | null } | { error: unknown }>>();
-  readonly #prefetchedSizes = new Map<string, number>();
-  #prefetchedBytes = 0;
+  /** Listings, some loaded ahead of the walk (subdirectories of the directory being walked). */
+  readonly #listings: Listings;
   #lastReport = -Infinity;
 
   /** `rootFd`: the restore directory, open. */
   constructor(vault: Vault, rootFd: number, lf: LostFound, writer: ContentWriter, options: WalkOptions) {
-    this.#vault = vault;
     this.#rootFd = rootFd;
     this.#lf = lf;
-    this.#writer = writer;
     this.#options = options;
     this.countSizes = options.totalBytes === null;
     this.progress = { files: 0, bytes: 0, totalBytes: options.totalBytes ?? 0, currentPath: "" };
@@ -142,6 +128,7 @@ export class RestoreWalker implements FileHost {
     const made = fstatSync(rootFd);
     this.#meta = createMetaSetter({ chown: options.chown, newOwner: { uid: made.uid, gid: made.gid }, warn: options.warn });
     this.#files = new FileRestorer(this, lf, writer, { meta: this.#meta, maxOpenFiles: options.maxOpenFiles, modeAtCreate: !hasDefaultAcl(rootFd) });
+    this.#listings = createListings(vault, { isDamage: (err, id) => writer.isDamage(err, id), budget: options.budget });
   }
 
   /** Counts restored bytes (from the content writer). */
@@ -225,7 +212,7 @@ export class RestoreWalker implements FileHost {
       this.fragment({ name: displayName(where), original_path: displayName(where), inode: null, size: 0, reason: REASON.cycle, missing_ranges: [] });
       return { done: DONE };
     }
-    const entries = await this.#listing(tree);
+    const entries = await this.#listings.load(tree);
     if (entries === null) {
       // What can still be found: the same directory in another recovery point goes to
       // lost+found, whole, for the user to compare (it may be older or newer than this one).
@@ -253,7 +240,7 @@ export class RestoreWalker implements FileHost {
         this.#options.budget?.entry();
         if (node.type === "dir" && !decide(filter, node.name, true).skip) {
           dirsSeen++;
-          for (; nextPrefetch < Math.min(subdirs.length, dirsSeen + PREFETCH); nextPrefetch++) this.#prefetch(subdirs[nextPrefetch].subtree);
+          for (; nextPrefetch < Math.min(subdirs.length, dirsSeen + PREFETCH); nextPrefetch++) this.#listings.prefetch(subdirs[nextPrefetch].subtree);
         }
         const name = node.name;
         const childRel = rel ? `${rel}/${name}` : name;
@@ -271,44 +258,6 @@ export class RestoreWalker implements FileHost {
       ancestors.delete(tree);
     }
     return { done: Promise.all(pending).then(() => undefined) };
-  }
-
-  #prefetch(tree: string): void {
-    if (this.#prefetched.has(tree) || this.#prefetched.size >= MAX_PREFETCHED) return;
-    const id = fromHex(tree, 32);
-    const size = (id && this.#vault.index.get(id)?.rawLength) || 0;
-    if (this.#prefetchedBytes + size > MAX_PREFETCHED_BYTES) return; // loaded when its turn comes
-    this.#prefetchedBytes += size;
-    this.#prefetchedSizes.set(tree, size);
-    this.#prefetched.set(tree, this.#loadDir(tree).then((nodes) => ({ nodes }), (error: unknown) => ({ error })));
-  }
-
-  async #listing(tree: string): Promise<Node[] | null> {
-    const ahead = this.#prefetched.get(tree);
-    if (!ahead) return this.#loadDir(tree);
-    this.#prefetched.delete(tree);
-    this.#prefetchedBytes -= this.#prefetchedSizes.get(tree) ?? 0;
-    this.#prefetchedSizes.delete(tree);
-    const r = await ahead;
-    if ("error" in r) throw r.error;
-    return r.nodes;
-  }
-
-  async #loadDir(tree: string): Promise<Node[] | null> {
-    const id = fromHex(tree, 32);
-    if (!id) return null;
-    let nodes: Node[];
-    let size = 0;
-    try {
-      const raw = await this.#vault.loadBlob(id);
-      size = raw.length;
-      nodes = decodeTree(`tree ${tree}`, raw);
-    } catch (err) {
-      if (await this.#writer.isDamage(err, id)) return null;
-      throw err;
-    }
-    this.#options.budget?.bytes(size); // outside the try: past the budget is no damage of one listing
-    return nodes;
   }
 
   async #create(node: Node, loc: Loc, rel: string, filter: IncludeNode | null, lost: boolean, ancestors: Set<string>): Promise<Done> {

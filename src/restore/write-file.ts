@@ -4,6 +4,7 @@
  * what lets blob-reader.ts load runs of neighbouring blobs with one load.
  *
  *   layout(node)        chunk i -> [offset, offset + rawLength) from the index, before any load
+ *                       (layout.ts: unknown lengths, short or long chunk lists)
  *   for each chunk:     known zero chunk (options.zeroChunks, or one seen to be all zero) ->
  *                       a hole, never loaded; blob not in the index -> missing
  *                       else take its decoded length (rawLength, from the index) from the
@@ -32,10 +33,10 @@
 import { fstat, ftruncate, write } from "node:fs";
 import type { FileNode } from "../tree/node.ts";
 import type { BlobLocation } from "../vault/blob-index.ts";
-import { fromHex } from "../vault/id.ts";
 import type { Vault } from "../vault/vault.ts";
 import type { BlobReader } from "./blob-reader.ts";
 import { dataPieces, decodedCost, isZero, mergeRanges } from "./bytes.ts";
+import { type FileLayout, type PlacedChunk, layout } from "./layout.ts";
 import { createSlots } from "./slots.ts";
 
 /** What writing a file's content found. */
@@ -86,15 +87,6 @@ export interface ContentWriterOptions {
   onBytes?: (n: number) => void;
 }
 
-interface Placed {
-  index: number;
-  id: Uint8Array | null;
-  loc: BlobLocation | null;
-  hex: string;
-  offset: number;
-  length: number;
-}
-
 /** Creates the content writer of one restore. */
 export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobReader, options: ContentWriterOptions): ContentWriter {
   const budget = createSlots(Math.max(1, options.budgetBytes));
@@ -102,61 +94,6 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
   // Hex ids known or seen to be all zero: never loaded (again).
   const zeroChunks = new Set<string>([...(options.zeroChunks ?? [])].map((h) => h.toLowerCase()));
   const onBytes = options.onBytes ?? (() => {});
-
-  function layout(node: FileNode): { placed: Placed[]; missing: [number, number][]; sizeMismatch: boolean } {
-    const chunks = node.content.map((hex, index) => {
-      const id = fromHex(hex, 32);
-      const loc = id ? vault.index.get(id) : null;
-      return { index, id, loc, hex: hex.toLowerCase(), length: loc ? loc.rawLength : -1 };
-    });
-    const size = node.size;
-    const unknown = chunks.filter((c) => c.length < 0);
-    const known = chunks.reduce((s, c) => s + (c.length >= 0 ? c.length : 0), 0);
-    const missing: [number, number][] = [];
-    const placed: Placed[] = [];
-    if (unknown.length === 0) {
-      let at = 0;
-      for (const c of chunks) {
-        placed.push({ ...c, offset: at });
-        at += c.length;
-      }
-      if (at < size) missing.push([at, size]);
-      return { placed: placed.filter((p) => p.offset < size), missing, sizeMismatch: at !== size };
-    }
-    if (unknown.length === 1 && known <= size) {
-      // The one chunk the index does not know fills exactly the gap.
-      unknown[0].length = size - known;
-      let at = 0;
-      for (const c of chunks) {
-        placed.push({ ...c, offset: at });
-        at += c.length;
-      }
-      return { placed, missing, sizeMismatch: false };
-    }
-    // Several unknown lengths: place what precedes the first from the start and what follows
-    // the last from the end; the middle cannot be placed and is missing.
-    const first = unknown[0].index;
-    const last = unknown[unknown.length - 1].index;
-    let head = 0;
-    for (const c of chunks.slice(0, first)) {
-      placed.push({ ...c, offset: head });
-      head += c.length;
-    }
-    const tailChunks = chunks.slice(last + 1);
-    const tailLength = tailChunks.reduce((s, c) => s + c.length, 0);
-    let tail = size - tailLength;
-    if (tail >= head) {
-      for (const c of tailChunks) {
-        placed.push({ ...c, offset: tail });
-        tail += c.length;
-      }
-      tail = size - tailLength;
-    } else {
-      tail = size;
-    }
-    if (head < tail) missing.push([head, tail]);
-    return { placed: placed.filter((p) => p.offset < size), missing, sizeMismatch: head > size };
-  }
 
   /** One file being written: its chunks in flight and what they found. */
   class FileWrite {
@@ -183,7 +120,7 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
     }
 
     /** Asks for every chunk; `started` is called once the first is asked for (or none is left). */
-    async request(placed: Placed[], started: () => void): Promise<void> {
+    async request(placed: PlacedChunk[], started: () => void): Promise<void> {
       const size = this.#node.size;
       try {
         await fileSlots.take();
@@ -219,7 +156,7 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
       this.#settle();
     }
 
-    #arrive(p: Placed, loc: BlobLocation, end: number, data: Uint8Array | null, err: unknown, cost: number): void {
+    #arrive(p: PlacedChunk, loc: BlobLocation, end: number, data: Uint8Array | null, err: unknown, cost: number): void {
       if (data === null) {
         budget.give(cost);
         reader.isDamage(err, loc.id).then(
@@ -334,9 +271,9 @@ export function createContentWriter(vault: Pick<Vault, "index">, reader: BlobRea
   return {
     isDamage: reader.isDamage,
     write(node, sink) {
-      let plan: ReturnType<typeof layout>;
+      let plan: FileLayout;
       try {
-        plan = layout(node);
+        plan = layout(node, vault.index);
       } catch (err) {
         sink.finish(null, err); // a node no index lookup can make sense of: as fatal as ever
         return Promise.resolve();

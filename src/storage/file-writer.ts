@@ -2,9 +2,10 @@
  * Writing a new file in parts, with O_DIRECT where it pays (local storage only).
  *
  * A buffered write of a pack makes the kernel allocate and fill page-cache pages that the
- * fsync right after writes out anyway: measured here, 0.6–1.2 s of system CPU per GiB against
- * ~0.12 s with O_DIRECT, at the same disk throughput. A backup is CPU-bound, so that CPU is
- * time. Objects under DIRECT_MIN_BYTES are written buffered (nothing to gain).
+ * fsync right after writes out anyway: several times the system CPU of O_DIRECT, at the same
+ * disk throughput (figures: docs/performance.md, "Design notes from earlier measurements").
+ * A backup is CPU-bound, so that CPU is time. Objects under DIRECT_MIN_BYTES are written
+ * buffered (nothing to gain).
  *
  * O_DIRECT needs the memory address, file offset and length of every write aligned to the
  * device's block size (4096 covers every common device). Parts that start at an aligned
@@ -14,13 +15,11 @@
  * File systems that refuse O_DIRECT (tmpfs, some FUSE and network file systems) answer
  * EINVAL: the file is then written buffered, and `onRefused` tells the storage to stop trying.
  */
-import { ptr } from "bun:ffi";
 import { constants } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { open, unlink } from "node:fs/promises";
+import { DIRECT_ALIGN, alignedBuffer, isAligned } from "../fs/direct-io.ts";
 
-/** Alignment of address, offset and length of direct writes. */
-export const DIRECT_ALIGN = 4096;
 /** Objects smaller than this are written buffered by save() (small files gain nothing). */
 export const DIRECT_MIN_BYTES = 1024 * 1024;
 /** Bytes per write call, and the size of a staging buffer. */
@@ -29,22 +28,6 @@ const PIECE = 4 * 1024 * 1024;
 const STAGING_KEPT = 2;
 
 const staging: Uint8Array[] = [];
-
-/** Whether the platform has O_DIRECT at all (and EFSBAK_DIRECT_IO=0 does not turn it off). */
-export function directWritesAvailable(): boolean {
-  return constants.O_DIRECT !== undefined && process.env.EFSBAK_DIRECT_IO !== "0";
-}
-
-/** A view of `length` bytes of a new buffer that starts at an aligned address. */
-export function alignedBuffer(length: number): Uint8Array {
-  const raw = new Uint8Array(length + DIRECT_ALIGN);
-  const skip = (DIRECT_ALIGN - (Number(ptr(raw)) % DIRECT_ALIGN)) % DIRECT_ALIGN;
-  return raw.subarray(skip, skip + length);
-}
-
-function isAligned(bytes: Uint8Array): boolean {
-  return bytes.length > 0 && Number(ptr(bytes)) % DIRECT_ALIGN === 0;
-}
 
 /** A new file (created O_EXCL, mode 0600) written in parts, then finished or aborted. */
 export class FileWriter {

@@ -17,7 +17,8 @@ import { constants } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rmdir, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { randomBytes } from "node:crypto";
-import { DIRECT_MIN_BYTES, FileWriter, directWritesAvailable } from "./file-writer.ts";
+import { directIoAvailable } from "../fs/direct-io.ts";
+import { DIRECT_MIN_BYTES, FileWriter } from "./file-writer.ts";
 import { type ByteRange, type ListOptions, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, UnsafeObjectError, assertKey, checkRange } from "./storage.ts";
 
 const TEMP_MARK = ".tmp-";
@@ -32,7 +33,7 @@ export function localStorage(dir: string, options: { linkFreeBelow?: string } = 
   const trusted = options.linkFreeBelow ?? dir;
   const between = relative(trusted, dir);
   const lead = between && !between.startsWith("..") && !isAbsolute(between) ? between.split(sep) : [];
-  let direct = directWritesAvailable();
+  let direct = directIoAvailable();
 
   function pathOf(key: string): string {
     assertKey(key);
