@@ -24,7 +24,7 @@ import { fsPath } from "../tree/name.ts";
 export const DIRECT_READ_MIN = 16 * 1024 * 1024;
 /** One read's length (a multiple of DIRECT_ALIGN). */
 const PIECE_BYTES = 1024 * 1024;
-/** Reads in flight ahead of the caller, at most (staging memory: AHEAD × PIECE_BYTES per open file). */
+/** Reads in flight ahead of the caller, at most (staging memory: AHEAD × PIECE_BYTES for the file being read, one piece for each opened ahead). */
 const AHEAD = 8;
 
 /** Staging buffers not in use (fresh pages are slow to touch). */
@@ -50,29 +50,40 @@ export class FileSource {
   /** Where the next piece to start begins, and the end of the file as lstat saw it. */
   #next = 0;
   #size: number;
+  /** Pieces kept in flight: one while the file waits for its turn, AHEAD once it is being read. */
+  #ahead: number;
 
-  private constructor(fd: number, direct: boolean, size: number) {
+  private constructor(fd: number, direct: boolean, size: number, ahead: number) {
     this.#fd = fd;
     this.#direct = direct;
     this.#size = size;
+    this.#ahead = ahead;
+    if (ahead > 0) this.#fillWindow(0);
   }
 
   /**
    * Opens path with `flags` (O_DIRECT added when size >= DIRECT_READ_MIN and the file system
    * takes it), on the thread pool. `path` is in tree/name.ts's lossless form (opened by its
    * exact bytes). Rejects with what open fails with. `size` (the walker's lstat) bounds the
-   * reads started ahead.
+   * reads started ahead. `waiting`: the file is opened ahead of its turn, so only its first
+   * piece is read until `reading()` says the turn has come.
    */
-  static async open(name: string, flags: number, size: number): Promise<FileSource> {
+  static async open(name: string, flags: number, size: number, waiting = false): Promise<FileSource> {
     const path = fsPath(name);
+    const ahead = waiting ? 1 : AHEAD;
     if (size >= DIRECT_READ_MIN && directIoAvailable()) {
       try {
-        return new FileSource(await openAt(path, flags | constants.O_DIRECT), true, size);
+        return new FileSource(await openAt(path, flags | constants.O_DIRECT), true, size, ahead);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
       }
     }
-    return new FileSource(await openAt(path, flags), false, size);
+    return new FileSource(await openAt(path, flags), false, size, ahead);
+  }
+
+  /** The file's turn has come: keep AHEAD reads in flight from now on. */
+  reading(): void {
+    this.#ahead = AHEAD;
   }
 
   /** The file descriptor (for fstat). */
@@ -120,7 +131,7 @@ export class FileSource {
   #fillWindow(from: number): void {
     const w = this.#window;
     if (w.length === 0) this.#next = from;
-    while (w.length < AHEAD && (this.#next < this.#size || w.length === 0)) {
+    while (w.length < this.#ahead && (this.#next < this.#size || w.length === 0)) {
       w.push(this.#start(this.#next));
       this.#next += PIECE_BYTES;
     }

@@ -24,6 +24,7 @@ import { StorageError } from "../storage/storage.ts";
 import { type ChangeStat, fdChangeStat } from "../fs/statx.ts";
 
 const MAX_ATTEMPTS = 3;
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | (constants.O_NOATIME ?? 0);
 
 /** Outcome of reading a file. */
 export interface FileRead {
@@ -83,7 +84,15 @@ class SmallSink implements SmallFileSink {
  * reserved for a worker), with a promise of the outcome. Throws only when the backup stops.
  */
 export function readFile(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats, signal?: AbortSignal): StartedRead | Promise<StartedRead> {
-  if (Number(before.size) > tables.minSize) return p.exclusive(() => readOnMain(p, tables, path, before, MAX_ATTEMPTS, signal));
+  if (Number(before.size) > tables.minSize) {
+    // Opened (and its first piece read) ahead of its turn at the chunker, so that on a mount
+    // the round trips of the next files overlap the chunking of this one.
+    return p.opensAhead.run(async () => {
+      const first = FileSource.open(path, READ_FLAGS, Number(before.size), true);
+      first.catch(() => {}); // its outcome is taken in readOnMain
+      return p.exclusive(() => readOnMain(p, tables, path, before, MAX_ATTEMPTS, signal, first));
+    });
+  }
   const sink = new SmallSink();
   const done = sink.done.then((r): ReadOutcome | Promise<ReadOutcome> => {
     switch (r.status) {
@@ -118,13 +127,14 @@ async function rereadOnMain(p: Pipeline, tables: ChunkerTables, path: string, si
   return started.done;
 }
 
-async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats, attempts: number, signal?: AbortSignal): Promise<StartedRead> {
+async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, before: BigIntStats, attempts: number, signal?: AbortSignal, opened?: Promise<FileSource>): Promise<StartedRead> {
   let expected = before;
   for (let attempt = 1; ; attempt++) {
     let file: FileSource;
     const size = Number(expected.size);
     try {
-      file = await FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | (constants.O_NOATIME ?? 0), size);
+      file = await (attempt === 1 && opened ? opened : FileSource.open(path, READ_FLAGS, size));
+      file.reading();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return { done: Promise.resolve({ kind: "vanished" }) };

@@ -33,6 +33,9 @@ import { type FromWorker, postToWorker } from "./worker-protocol.ts";
 /** Small files read at once by default (each holds a descriptor while in flight). */
 export const DEFAULT_CONCURRENCY = 64;
 
+/** Larger files opened (each with one 1 MiB read) ahead of their turn at the chunker. */
+const OPENS_AHEAD = 8;
+
 /** Totals a pipeline reports. */
 export interface PipelineStats {
   chunks: number;
@@ -77,6 +80,8 @@ export class Pipeline {
   #current: Slot | null = null;
   /** Small-file reads in flight (open descriptors among them). */
   readonly reads: Limiter;
+  /** Larger files opened ahead of their turn at the main thread's chunker (file-reader.ts). */
+  readonly opensAhead = new Limiter(OPENS_AHEAD);
 
   private constructor(vault: Vault, workers: Worker[], sab: SharedArrayBuffer, slots: number, slotBytes: number, concurrency: number) {
     this.#vault = vault;
