@@ -41,7 +41,7 @@ export async function createBlobHasher(key?: Uint8Array, options: BlobHasherOpti
       engine: "native",
       hash(data, out, outOffset = 0) {
         h.reset(); // keeps the key
-        h.update(data);
+        h.update(data as Buffer); // 1.3.4 types say Buffer; Bun's N-API takes any Uint8Array (tests pin it)
         const result = out ?? new Uint8Array(KEY_BYTES);
         result.set(h.digestBuffer(), outOffset);
         return result;
