@@ -15,6 +15,11 @@
  * twice within an hour); a schedule with one time of day fires once at the instant the gap
  * ends (02:30 in New York on a spring-forward day fires at 03:00 EDT), so no day is missed. A
  * local time that occurs twice (fall back) fires once, at its first instant.
+ *
+ * Hand-written on purpose (issue 20 kept it): the AWS form (days of week 1-7 from Sunday, "?",
+ * L W #, a year field) is EventBridge's dialect, which general cron libraries read differently
+ * (days of week 0-7 from Sunday, no year), and the DST rules above are ours; one engine serves
+ * both forms, with no dependency.
  */
 import { localToInstant, offsetAt } from "./timezone.ts";
 

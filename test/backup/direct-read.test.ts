@@ -64,15 +64,15 @@ describe("FileSource: reads ahead, returns the file's bytes in order", () => {
     }
   });
 
-  test("a file that shrank under the reader ends early, without an error", async () => {
+  test("a file that shrank since its lstat ends early, without an error", async () => {
     const size = 3 * 1024 * 1024;
     const path = join(dir, "shrinks");
     writeFileSync(path, pattern(size));
+    truncateSync(path, 1024 * 1024 + 10);
     const src = await FileSource.open(path, flags, size);
     try {
-      truncateSync(path, 1024 * 1024 + 10);
       const got = await readAll(src, size, 1 << 20);
-      expect(got.length).toBeLessThan(size);
+      expect(got.length).toBe(1024 * 1024 + 10);
     } finally {
       await src.close();
     }
