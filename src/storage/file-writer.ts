@@ -30,9 +30,17 @@ const STAGING_KEPT = 2;
 
 const staging: Uint8Array[] = [];
 
-/** Whether the platform has O_DIRECT at all (and EFSBAK_DIRECT_IO=0 does not turn it off). */
+/** Whether the platform has O_DIRECT at all. Whether to use it is the caller's setting (EFSBAK_DIRECT_IO, read by cli/). */
+export function directIoSupported(): boolean {
+  return constants.O_DIRECT !== undefined;
+}
+
+/**
+ * For backup/direct-read.ts only, until its caller passes the setting in: O_DIRECT exists and
+ * EFSBAK_DIRECT_IO=0 does not turn it off. Storage writes take it as an option (local.ts `direct`).
+ */
 export function directWritesAvailable(): boolean {
-  return constants.O_DIRECT !== undefined && process.env.EFSBAK_DIRECT_IO !== "0";
+  return directIoSupported() && process.env.EFSBAK_DIRECT_IO !== "0";
 }
 
 /** A view of `length` bytes of a new buffer that starts at an aligned address. */
