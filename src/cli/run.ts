@@ -51,7 +51,6 @@ export const runCommandDef = command({
   ],
   async run({ ctx, args }) {
     if (args.dir !== undefined) ctx.usePlansDir(args.dir as string);
-    const dir = (args.dir as string | undefined) ?? ctx.flags.plans ?? "plans";
     const plans = ctx.plans({ required: true })!;
     const dryRun = !!args["dry-run"];
     const concurrency = concurrencyArg(args.concurrency as string | undefined);
