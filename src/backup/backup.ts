@@ -73,6 +73,8 @@ export interface BackupOptions extends ExcludeSpec {
    * holds a descriptor): default 64. Network file systems want many; see docs/performance.md.
    */
   concurrency?: number;
+  /** Large files read past the page cache where the file system takes it (direct-read.ts; default true). */
+  directReads?: boolean;
   /**
    * Look for packs no index names (left by a killed backup) and index them first, so their
    * data is not stored again. Default true; jobs pass whether their lease found a dead claim.
@@ -115,7 +117,7 @@ export async function backup(vault: Vault, source: string, options: BackupOption
   const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
   const adopted = options.adopt === false ? { packs: 0, blobs: 0, damaged: [] } : await adoptPacks(vault);
   const hasher = await createBlobHasher(vault.keys?.idKey);
-  const pipeline = await Pipeline.start(vault, { workers: options.workers, concurrency: options.concurrency });
+  const pipeline = await Pipeline.start(vault, { workers: options.workers, concurrency: options.concurrency, directReads: options.directReads });
   const walker = new Walker(vault, pipeline, tables, hasher, options);
   if (adopted.packs > 0) walker.note(`Adopted ${adopted.packs} packs (${adopted.blobs} blobs) left by an interrupted backup`);
   for (const key of adopted.damaged) walker.note(`Cannot adopt pack "${key}": it is damaged; its data will be stored again`);

@@ -14,10 +14,11 @@
  * reads each byte once, so the cache buys nothing. Files of DIRECT_READ_MIN bytes and more are
  * opened with O_DIRECT; direct reads have no kernel readahead, so the pieces in flight are
  * the readahead. A file system that refuses O_DIRECT (at open or at the first read: tmpfs,
- * some FUSE and network file systems) is read the ordinary way; EFSBAK_DIRECT_IO=0 turns it off.
+ * some FUSE and network file systems) is read the ordinary way; the backup's `directReads`
+ * option (cli: EFSBAK_DIRECT_IO=0) turns it off.
  */
 import { close, constants, open, read } from "node:fs";
-import { DIRECT_ALIGN, alignedBuffer, directIoAvailable } from "../fs/direct-io.ts";
+import { DIRECT_ALIGN, alignedBuffer, directIoSupported } from "../fs/direct-io.ts";
 import { fsPath } from "../tree/name.ts";
 
 /** Files smaller than this are read through the page cache. */
@@ -66,12 +67,12 @@ export class FileSource {
    * takes it), on the thread pool. `path` is in tree/name.ts's lossless form (opened by its
    * exact bytes). Rejects with what open fails with. `size` (the walker's lstat) bounds the
    * reads started ahead. `waiting`: the file is opened ahead of its turn, so only its first
-   * piece is read until `reading()` says the turn has come.
+   * piece is read until `reading()` says the turn has come. `direct`: false never tries O_DIRECT.
    */
-  static async open(name: string, flags: number, size: number, waiting = false): Promise<FileSource> {
+  static async open(name: string, flags: number, size: number, options: { waiting?: boolean; direct?: boolean } = {}): Promise<FileSource> {
     const path = fsPath(name);
-    const ahead = waiting ? 1 : AHEAD;
-    if (size >= DIRECT_READ_MIN && directIoAvailable()) {
+    const ahead = options.waiting ? 1 : AHEAD;
+    if (size >= DIRECT_READ_MIN && options.direct !== false && directIoSupported()) {
       try {
         return new FileSource(await openAt(path, flags | constants.O_DIRECT), true, size, ahead);
       } catch (err) {

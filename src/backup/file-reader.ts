@@ -88,7 +88,7 @@ export function readFile(p: Pipeline, tables: ChunkerTables, path: string, befor
     // Opened (and its first piece read) ahead of its turn at the chunker, so that on a mount
     // the round trips of the next files overlap the chunking of this one.
     return p.opensAhead.run(async () => {
-      const first = FileSource.open(path, READ_FLAGS, Number(before.size), true);
+      const first = FileSource.open(path, READ_FLAGS, Number(before.size), { waiting: true, direct: p.directReads });
       first.catch(() => {}); // its outcome is taken in readOnMain
       return p.exclusive(() => readOnMain(p, tables, path, before, MAX_ATTEMPTS, signal, first));
     });
@@ -133,13 +133,13 @@ async function readOnMain(p: Pipeline, tables: ChunkerTables, path: string, befo
     let file: FileSource;
     const size = Number(expected.size);
     try {
-      file = await (attempt === 1 && opened ? opened : FileSource.open(path, READ_FLAGS, size));
+      file = await (attempt === 1 && opened ? opened : FileSource.open(path, READ_FLAGS, size, { direct: p.directReads }));
       file.reading();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return { done: Promise.resolve({ kind: "vanished" }) };
       try {
-        if (code === "EPERM" && constants.O_NOATIME) file = await FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW, size);
+        if (code === "EPERM" && constants.O_NOATIME) file = await FileSource.open(path, constants.O_RDONLY | constants.O_NOFOLLOW, size, { direct: p.directReads });
         else throw err;
       } catch (err2) {
         return { done: Promise.resolve({ kind: "error", code: (err2 as NodeJS.ErrnoException).code ?? (err2 as Error).message }) };

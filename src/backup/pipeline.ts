@@ -82,6 +82,8 @@ export class Pipeline {
   readonly reads: Limiter;
   /** Larger files opened ahead of their turn at the main thread's chunker (file-reader.ts). */
   readonly opensAhead = new Limiter(OPENS_AHEAD);
+  /** Large files read with O_DIRECT where the file system takes it (direct-read.ts). */
+  directReads = true;
 
   private constructor(vault: Vault, workers: Worker[], sab: SharedArrayBuffer, slots: number, slotBytes: number, concurrency: number) {
     this.#vault = vault;
@@ -106,7 +108,7 @@ export class Pipeline {
   }
 
   /** Starts workers and allocates shared slots. */
-  static async start(vault: Vault, options: { workers?: number; slots?: number; slotBytes?: number; concurrency?: number } = {}): Promise<Pipeline> {
+  static async start(vault: Vault, options: { workers?: number; slots?: number; slotBytes?: number; concurrency?: number; directReads?: boolean } = {}): Promise<Pipeline> {
     const maxChunk = vault.config.chunker.max_size;
     const slotBytes = options.slotBytes ?? Math.max(2 * maxChunk, 8 * 1024 * 1024);
     const slots = options.slots ?? 4;
@@ -123,7 +125,9 @@ export class Pipeline {
       postToWorker(w, { t: "init", sab, keys: vault.keys, packBytes, pieceBytes });
       return w;
     });
-    return new Pipeline(vault, workers, sab, slots, slotBytes, options.concurrency ?? DEFAULT_CONCURRENCY);
+    const p = new Pipeline(vault, workers, sab, slots, slotBytes, options.concurrency ?? DEFAULT_CONCURRENCY);
+    p.directReads = options.directReads ?? true;
+    return p;
   }
 
   /**

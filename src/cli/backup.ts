@@ -66,6 +66,7 @@ export const backupCommand = command({
       deleteAfterMs,
       settleMs: ctx.settleMs(target),
       signal: ctx.io.signal,
+      directReads: ctx.io.env.EFSBAK_DIRECT_IO !== "0",
       onProgress: progress.update,
       onWarning: (m) => ctx.log.warn(m),
       hooks,

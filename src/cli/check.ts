@@ -1,9 +1,6 @@
 /** `efsbak check`: verify a vault's structure, and with --read-data its data. */
 import { UsageError } from "../errors.ts";
-import { check } from "../check/check.ts";
-import { createJobIfWritable } from "../jobs/job.ts";
-import { acquireVaultLock } from "../vault/lock.ts";
-import { withCurrentIndex } from "../vault/vault.ts";
+import { runCheckJob } from "../jobs/check-job.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, snakeKeys } from "./output.ts";
 import { jobJson, readOnlyWarning } from "./jobs.ts";
@@ -27,33 +24,16 @@ export const checkCommand = command({
     // itself and reports each damaged one.
     const opened = await ctx.openVault(target, { readOnly: true, onIndexDamage: () => {} });
     const readData = parseShare(args["read-data"] as string | undefined);
-    // The shared vault lock: a prune cannot repack what check is reading (which would look
-    // like damage). On a vault this process cannot write: no lock and no job, one warning.
-    const lock = await acquireVaultLock(opened, { purpose: "a check", exclusive: false, settleMs: ctx.settleMs(target), signal: ctx.io.signal, onReadOnly: (m) => ctx.log.warn(m) });
-    let report;
-    let job;
-    try {
-      const vault = await withCurrentIndex(opened, { onIndexDamage: () => {} });
-      job = lock.held ? await createJobIfWritable(vault, { type: "check", vault: target.name, state: "RUNNING" }, { now: ctx.now(), onReadOnly: readOnlyWarning(ctx, target.name, "check") }) : null;
-      await job?.update({ started_at: ctx.now().toISOString() });
-      const progress = phaseProgress(ctx, { verb: "checking", units: CHECK_UNITS });
-      try {
-        report = await check(vault, { readData: readData === null ? false : { share: readData }, onProgress: progress.update }).finally(progress.done);
-      } catch (err) {
-        await job?.update({ state: "FAILED", ended_at: ctx.now().toISOString(), error: (err as Error).message }).catch(() => {});
-        throw err;
-      }
-      const damaged = report.problems.length > 0;
-      await job?.update({
-        state: damaged ? "FAILED" : "COMPLETED",
-        ended_at: ctx.now().toISOString(),
-        bytes_read: report.bytesRead,
-        error: damaged ? `${report.problems.length} problems found` : null,
-        details: { recovery_points: report.recoveryPoints, trees: report.trees, blobs: report.blobs, packs: report.packs, packs_read: report.packsRead, problems: report.problems.slice(0, 100), unindexed_packs: report.unindexedPacks.length },
-      });
-    } finally {
-      await lock.release().catch(() => {});
-    }
+    const { report, job } = await runCheckJob(opened, {
+      vaultName: target.name,
+      readData: readData === null ? false : { share: readData },
+      now: () => ctx.now(),
+      settleMs: ctx.settleMs(target),
+      signal: ctx.io.signal,
+      onWarning: (m) => ctx.log.warn(m),
+      onReadOnly: readOnlyWarning(ctx, target.name, "check"),
+      startProgress: () => phaseProgress(ctx, { verb: "checking", units: CHECK_UNITS }),
+    });
     const damaged = report.problems.length > 0;
     const lines = [
       `Checked ${target.name}: ${formatCount(report.recoveryPoints)} recovery points, ${formatCount(report.trees)} trees, ${formatCount(report.blobs)} blobs, ${formatCount(report.packs)} packs` +
@@ -63,7 +43,7 @@ export const checkCommand = command({
     if (report.unindexedPacks.length) lines.push(`${report.unindexedPacks.length} packs are not indexed yet (left by an interrupted backup; the next backup adopts them)`);
     for (const p of report.problems) lines.push(`damage: ${p.object}: ${p.message}${p.recoveryPoints.length ? ` (affects recovery points ${p.recoveryPoints.join(", ")})` : ""}`);
     lines.push(damaged ? `${report.problems.length} problems found\nhint: restore affected recovery points anyway: what is intact goes back in place and the rest to efsbak-lost+found; back up the resources again to store fresh copies` : "No problems found");
-    return { exitCode: damaged ? 1 : 0, json: { job: job?.recorded ? jobJson(job.record) : null, ...(snakeKeys(report) as object) }, text: lines.join("\n") };
+    return { exitCode: damaged ? 1 : 0, json: { job: job ? jobJson(job.record) : null, ...(snakeKeys(report) as object) }, text: lines.join("\n") };
   },
 });
 

@@ -8,18 +8,17 @@ import { isAbsolute, resolve } from "node:path";
 import { createConsola } from "consola/basic";
 import type { ConsolaInstance } from "consola";
 import { EfsbakError, UsageError, type VaultDamageError } from "../errors.ts";
-import { loadPlans, type Plans, type VaultSpec } from "../plan/plans.ts";
+import { loadPlans } from "../plan/load.ts";
+import type { Plans, VaultSpec } from "../plan/plans.ts";
 import { parseMibPerSec } from "../storage/bandwidth.ts";
-import { openStorage } from "../storage/open.ts";
+import { openStorage, s3SettingsOf } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
-import { initVault, openVault, readConfig, type Vault } from "../vault/vault.ts";
+import type { Vault } from "../vault/vault.ts";
 import type { VaultKeys } from "../vault/crypto.ts";
 import type { VaultConfig } from "../vault/config.ts";
-import { initEncryptedVault } from "../vault/keys.ts";
-import { upgradeConfig } from "../vault/config-seal.ts";
-import { CONFIG_SEAL_KEY, namedByVault } from "../vault/layout.ts";
+import { openOrCreateVault } from "../vault/open.ts";
+import { namedByVault } from "../vault/layout.ts";
 import { parseDuration } from "../plan/duration.ts";
-import { StorageError } from "../storage/storage.ts";
 import type { GlobalFlags } from "./args.ts";
 import { newKeyKdf, passwordSource, readPassword, unlockWithPassword } from "./password.ts";
 
@@ -76,7 +75,7 @@ export interface Context {
   openVault(target: VaultTarget, options?: { create?: boolean; readOnly?: boolean; onIndexDamage?: (err: VaultDamageError) => void }): Promise<Vault>;
   /** Storage of a target, without opening the vault. */
   storageOf(target: VaultTarget): { storage: Storage; cold: Storage };
-  /** Seconds a lease claim waits before it is sure (longer on object stores). */
+  /** Milliseconds a lease claim (or a new vault's config) waits before it is sure: longer on object stores, EFSBAK_S3_SETTLE there. */
   settleMs(target: VaultTarget): number;
   /** True when progress may be drawn. */
   interactive: boolean;
@@ -85,6 +84,11 @@ export interface Context {
   /** Retries of storage requests so far, by vault location (metrics: efsbak_storage_retries_total). */
   readonly storageRetries: Map<string, number>;
 }
+
+/** How long a claim settles on a local vault. */
+const LOCAL_SETTLE_MS = 50;
+/** The same on S3 (EFSBAK_S3_SETTLE overrides it): a write may reach other readers a moment late. */
+const S3_SETTLE_MS = 1500;
 
 /** Builds the context of one invocation. */
 export function createContext(io: CliIo, flags: GlobalFlags): Context {
@@ -162,16 +166,11 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
       const s = target.spec;
       let location = target.url; // until opened: retries count against the vault's location
       const opened = openStorage(target.url, {
+        ...s3SettingsOf(s),
         baseDir: io.cwd,
         env: io.env,
-        endpoint: s?.endpoint,
-        region: s?.region,
-        forcePathStyle: s?.forcePathStyle,
-        accessKeyId: s?.accessKeyId,
-        secretAccessKey: s?.secretAccessKey,
-        sessionToken: s?.sessionToken,
-        coldStorageClass: s?.coldStorageClass,
         coldPath: s?.coldPath ? (isAbsolute(s.coldPath) ? s.coldPath : resolve(io.cwd, s.coldPath)) : undefined,
+        directIo: io.env.EFSBAK_DIRECT_IO !== "0",
         bandwidth: { uploadBytesPerSec: limits.upload ?? s?.limitUploadBytesPerSec, downloadBytesPerSec: limits.download ?? s?.limitDownloadBytesPerSec },
         requestTimeoutMs: envDuration(io.env, "EFSBAK_S3_REQUEST_TIMEOUT") ?? s?.requestTimeoutMs,
         maxAttempts: envCount(io.env, "EFSBAK_S3_MAX_ATTEMPTS") ?? s?.maxAttempts,
@@ -190,89 +189,43 @@ export function createContext(io: CliIo, flags: GlobalFlags): Context {
     },
     async openVault(target, options = {}) {
       const { storage, cold } = ctx.storageOf(target);
-      let config = await readConfig(storage);
-      let keys: VaultKeys | null = null;
-      if (!config) {
-        if (!options.create) {
-          throw new EfsbakError(`Cannot open vault "${target.name}": there is no vault at "${storage.location}"`, { exitCode: 1, hint: 'create it with "efsbak vault init", or check the name or path' });
-        }
-        if (!target.url.startsWith("s3://")) {
+      const cacheKey = (config: VaultConfig) => `${storage.location}\n${config.id}`;
+      const opened = await openOrCreateVault(storage, {
+        name: target.name,
+        create: options.create,
+        readOnly: options.readOnly,
+        encryption: target.spec?.encryption,
+        passwordSource: passwordSource(io.env),
+        cold,
+        now: () => ctx.now(),
+        settleMs: ctx.settleMs(target),
+        onIndexDamage: options.onIndexDamage,
+      }, {
+        async unlock(config) {
+          const keys = unlockedKeys.get(cacheKey(config)) ?? (await unlockWithPassword(ctx, { name: target.name, storage, config })).keys;
+          unlockedKeys.set(cacheKey(config), keys);
+          return keys;
+        },
+        async newKey() {
+          const password = await readPassword(ctx, { action: `create encrypted vault "${target.name}"`, confirm: true });
+          return { password, kdf: newKeyKdf(ctx) };
+        },
+        remember: (config, keys) => void unlockedKeys.set(cacheKey(config), keys),
+        checkCreatable() {
+          if (target.url.startsWith("s3://")) return;
           const abs = resolve(io.cwd, target.url);
           if (existsSync(abs) && !statSync(abs).isDirectory()) throw new EfsbakError(`Cannot create vault "${target.name}": "${abs}" is a file`, { exitCode: 1 });
-        }
-        const source = passwordSource(io.env);
-        if (!target.spec?.encryption && target.spec?.encryption !== null && source) {
-          // A vault that vanished (or was wiped) while a password is at hand must not come back
-          // unencrypted: nothing is created, nothing written.
-          throw new EfsbakError(`Cannot create vault "${target.name}" unencrypted: ${source} is set, so it is meant to be encrypted`, { exitCode: 1, hint: `if the vault was wiped, find out by whom; to create it encrypted, use "efsbak vault init --encryption aes-256-gcm" or set encryption in its table in the plans; to create it unencrypted, unset ${source} or set encryption = "none" in its table in the plans` });
-        }
-        if (target.spec?.encryption) {
-          const password = await readPassword(ctx, { action: `create encrypted vault "${target.name}"`, confirm: true });
-          const made = await initEncryptedVault(storage, password, { cold, now: ctx.now(), kdf: newKeyKdf(ctx) });
-          config = made.config;
-          keys = made.unlocked.keys;
-          unlockedKeys.set(`${storage.location}\n${config.id}`, keys);
-        } else {
-          config = await initVault(storage, { cold, now: ctx.now() });
-        }
-        // Two first runs may create the vault at the same moment: the config written last wins.
-        // Wait a moment, read it back, and if another process's config won, use that vault
-        // (nothing has been written under ours yet).
-        await new Promise((r) => setTimeout(r, ctx.settleMs(target)));
-        const winner = await readConfig(storage);
-        if (winner && winner.id !== config.id) {
-          log.warn(`Vault "${target.name}" was created by another process at the same time: using that one`);
-          config = winner;
-          keys = config.encryption ? (await unlockWithPassword(ctx, { name: target.name, storage, config })).keys : null;
-        } else {
-          // Always said (not only on a TTY): a mistyped --vault path must not go unnoticed.
-          log.warn(`Created ${keys ? "encrypted " : ""}vault "${target.name}" at ${storage.location}: there was none`);
-          ctx.createdVaults.push(target.name);
-        }
-      } else if (config.encryption) {
-        const cacheKey = `${storage.location}\n${config.id}`;
-        keys = unlockedKeys.get(cacheKey) ?? (await unlockWithPassword(ctx, { name: target.name, storage, config })).keys;
-        unlockedKeys.set(cacheKey, keys);
-      } else {
-        // A plaintext config where the plans promise encryption, or beside key files, may be a
-        // downgrade by someone who can write to the bucket: never write plaintext there.
-        if (target.spec?.encryption) {
-          throw new EfsbakError(`Cannot open vault "${target.name}": the plans say it is encrypted, but its config at "${storage.location}" says it is not`, { exitCode: 1, hint: "if it was created unencrypted on purpose, remove encryption from its table in the plans; otherwise its config may have been tampered with" });
-        }
-        const source = passwordSource(io.env);
-        if (source && target.spec?.encryption !== null) {
-          throw new EfsbakError(`Cannot open vault "${target.name}": its config at "${storage.location}" says it is not encrypted, but ${source} is set`, { exitCode: 1, hint: `nothing was written. If someone replaced its config (a downgrade), restore the vault from a copy; if the vault is unencrypted on purpose, unset ${source} for commands on it, or set encryption = "none" in its table in the plans` });
-        }
-        for await (const _ of storage.list("keys/")) {
-          throw new EfsbakError(`Cannot open vault "${target.name}": its config says it is not encrypted, but it has key files`, { exitCode: 1, hint: "its config may have been tampered with; restore config from a copy of the vault" });
-        }
-        if (await storage.stat(CONFIG_SEAL_KEY)) {
-          throw new EfsbakError(`Cannot open vault "${target.name}": its config says it is not encrypted, but it has a sealed config (${CONFIG_SEAL_KEY})`, { exitCode: 1, hint: "its config may have been tampered with; restore config from a copy of the vault" });
-        }
-      }
-      const vault = await openVault(storage, { cold, config, keys, onIndexDamage: options.onIndexDamage });
-      // Upgraded once the vault opened as it is: opening finds a config taken back to format 1
-      // (an index file of format 2 gives it away), which an upgrade first would seal as authentic.
-      if (!keys || config.version !== 1 || options.readOnly) return vault;
-      const next = await upgrade(target.name, storage, keys, config);
-      return next === config ? vault : { ...vault, config: next };
+        },
+        info: (m) => log.info(m),
+        warn: (m) => log.warn(m),
+      });
+      if (opened.created) ctx.createdVaults.push(target.name);
+      return opened.vault;
     },
     settleMs(target) {
-      return target.url.startsWith("s3://") ? 1500 : 50;
+      return target.url.startsWith("s3://") ? (envSettle(io.env, "EFSBAK_S3_SETTLE") ?? S3_SETTLE_MS) : LOCAL_SETTLE_MS;
     },
   };
-  /** Upgrades a format-1 encrypted vault; a vault that cannot be written (a read-only copy) is used as it is. */
-  async function upgrade(name: string, storage: Storage, keys: VaultKeys, config: VaultConfig): Promise<VaultConfig> {
-    try {
-      const next = await upgradeConfig(storage, keys, config);
-      log.info(`Upgraded vault "${name}" to format ${next.version}: its config is now authenticated and new objects are sealed with a key each`);
-      return next;
-    } catch (err) {
-      if (!(err instanceof StorageError)) throw err;
-      log.warn(`Vault "${name}" stays in format 1 (its config is not authenticated): cannot write its upgrade: ${err.message}`);
-      return config;
-    }
-  }
   return ctx;
 }
 
@@ -303,4 +256,13 @@ function envCount(env: Record<string, string | undefined>, name: string): number
   if (text === undefined || text === "") return undefined;
   if (!/^[1-9][0-9]?$|^100$/.test(text)) throw new UsageError(`Cannot use ${name}="${text}": not a whole number from 1 to 100`, "1 means no retries; the default is 6");
   return Number(text);
+}
+
+/** A settle time from the environment: "200ms", or a duration such as "2s" ("0s" is no wait); undefined when unset. */
+function envSettle(env: Record<string, string | undefined>, name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === "") return undefined;
+  const ms = /^\d{1,6}ms$/.test(text) ? Number(text.slice(0, -2)) : parseDuration(text);
+  if (ms === null || ms > 10 * 60_000) throw new UsageError(`Cannot use ${name}="${text}": not a duration of at most 10m`, 'write it like "200ms", "2s" or "1m"; the default is 1.5 s');
+  return ms;
 }

@@ -12,7 +12,8 @@ import { resolve } from "node:path";
 import { EfsbakError, LockedError, UsageError } from "../errors.ts";
 import { decideRestoreTests, jobsSince, type RestoreTestDecision } from "../jobs/due.ts";
 import { runDrill, type DrillAlgorithm, type DrillDetails, type DrillProgress } from "../jobs/drill.ts";
-import { createJob, listJobs, type JobRecord } from "../jobs/job.ts";
+import { listJobs, type JobRecord } from "../jobs/job.ts";
+import { recordExpired } from "../jobs/run.ts";
 import { selectedResources, type Plans } from "../plan/plans.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import type { Vault } from "../vault/vault.ts";
@@ -183,10 +184,8 @@ export async function runRestoreTests(ctx: Context, options: { plans: Plans; dec
         vaults.set(d.vault, vault);
       }
       if (d.action === "expire") {
-        const job = await createJob(vault, { type: "drill", vault: d.vault, plan: null, rule: d.test, resource: d.resource, scheduledFor: d.scheduledFor, state: "EXPIRED" }, { now: ctx.now() });
-        await job.update({ ended_at: ctx.now().toISOString(), error: `Not started: ${d.reason}` });
+        jobs.push(await recordExpired(vault, { type: "drill", vault: d.vault, plan: null, rule: d.test, resource: d.resource, scheduledFor: d.scheduledFor }, { now: () => ctx.now(), reason: d.reason }));
         ctx.log.warn(`restore test ${d.test} ${d.resource}: EXPIRED (${d.reason})`);
-        jobs.push(job.record);
         lines.push(`${"EXPIRED".padEnd(9)} drill ${d.test} ${d.resource}  scheduled ${formatTime(d.scheduledFor?.toISOString())}`);
         continue;
       }

@@ -17,7 +17,15 @@ import { EfsbakError, UsageError } from "../errors.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { VaultConfig } from "../vault/config.ts";
 import { type KdfParams, TEST_KDF, type UnlockedKeys, unlockVault } from "../vault/keys.ts";
-import type { Context } from "./context.ts";
+
+/**
+ * What reading a password needs of a command's context (cli/context.ts Context has it):
+ * declared here, so context.ts can use this module without a cycle back.
+ */
+export interface PasswordContext {
+  io: { env: Record<string, string | undefined>; cwd: string; stderr: { write(s: string): void; isTTY?: boolean } };
+  log: { warn(message: string): void };
+}
 
 /** Which password: the one that opens the vault, or a new one being set. */
 export type PasswordKind = "current" | "new";
@@ -42,7 +50,7 @@ export function passwordSource(env: Record<string, string | undefined>): string 
  * Gets a password. `action` names what it is for in messages ('unlock vault "main"');
  * `confirm` asks twice on a terminal (a new password).
  */
-export async function readPassword(ctx: Context, options: { action: string; kind?: PasswordKind; confirm?: boolean }): Promise<string> {
+export async function readPassword(ctx: PasswordContext, options: { action: string; kind?: PasswordKind; confirm?: boolean }): Promise<string> {
   const kind = options.kind ?? "current";
   const [direct, file, command] = VARS[kind];
   const env = ctx.io.env;
@@ -72,7 +80,7 @@ export async function readPassword(ctx: Context, options: { action: string; kind
 }
 
 /** Unlocks an encrypted vault with the password from the environment (or a prompt). */
-export async function unlockWithPassword(ctx: Context, options: { name: string; storage: Storage; config: VaultConfig }): Promise<UnlockedKeys> {
+export async function unlockWithPassword(ctx: PasswordContext, options: { name: string; storage: Storage; config: VaultConfig }): Promise<UnlockedKeys> {
   const password = await readPassword(ctx, { action: `unlock vault "${options.name}"` });
   const unlocked = await unlockVault(options.storage, password, { config: options.config, name: options.name });
   for (const err of unlocked.refused ?? []) ctx.log.warn(`Vault "${options.name}": a key file was not tried: ${err.message}`);
@@ -80,7 +88,7 @@ export async function unlockWithPassword(ctx: Context, options: { name: string; 
 }
 
 /** Argon2id parameters for new key files: the defaults, or cheap ones under EFSBAK_TEST_KDF=cheap (tests only). */
-export function newKeyKdf(ctx: Context): KdfParams | undefined {
+export function newKeyKdf(ctx: PasswordContext): KdfParams | undefined {
   const v = ctx.io.env.EFSBAK_TEST_KDF;
   if (v === undefined || v === "") return undefined;
   if (v !== "cheap") throw new UsageError(`Cannot read EFSBAK_TEST_KDF "${v}": the only value is "cheap" (for tests)`, "unset it outside tests");
@@ -88,7 +96,7 @@ export function newKeyKdf(ctx: Context): KdfParams | undefined {
   return TEST_KDF;
 }
 
-function readPasswordFile(ctx: Context, path: string, variable: string, action: string): string {
+function readPasswordFile(ctx: PasswordContext, path: string, variable: string, action: string): string {
   let text: string;
   try {
     text = readFileSync(resolve(ctx.io.cwd, path), "utf8");
@@ -99,7 +107,7 @@ function readPasswordFile(ctx: Context, path: string, variable: string, action: 
   return text.replace(/[\r\n]+$/, "");
 }
 
-async function runPasswordCommand(ctx: Context, commandLine: string, variable: string, action: string): Promise<string> {
+async function runPasswordCommand(ctx: PasswordContext, commandLine: string, variable: string, action: string): Promise<string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.io.env)) if (v !== undefined) env[k] = v;
   let proc;
@@ -117,12 +125,12 @@ async function runPasswordCommand(ctx: Context, commandLine: string, variable: s
   return password;
 }
 
-function canPrompt(ctx: Context): boolean {
+function canPrompt(ctx: PasswordContext): boolean {
   return !!ctx.io.stderr.isTTY && !!process.stdin.isTTY && typeof process.stdin.setRawMode === "function";
 }
 
 /** Reads one line from the terminal without echo (consola's prompt cannot mask input). */
-async function promptHidden(ctx: Context, prompt: string): Promise<string> {
+async function promptHidden(ctx: PasswordContext, prompt: string): Promise<string> {
   const stdin = process.stdin;
   ctx.io.stderr.write(prompt);
   stdin.setRawMode(true);

@@ -12,9 +12,9 @@ import { constants } from "node:fs";
 /** Alignment of address, offset and length of direct reads and writes. */
 export const DIRECT_ALIGN = 4096;
 
-/** Whether the platform has O_DIRECT at all (and EFSBAK_DIRECT_IO=0 does not turn it off). */
-export function directIoAvailable(): boolean {
-  return constants.O_DIRECT !== undefined && process.env.EFSBAK_DIRECT_IO !== "0";
+/** Whether the platform has O_DIRECT at all. Whether to use it is the caller's setting (cli/: EFSBAK_DIRECT_IO=0 turns it off). */
+export function directIoSupported(): boolean {
+  return constants.O_DIRECT !== undefined;
 }
 
 /** A view of `length` bytes of a new buffer that starts at an aligned address. */

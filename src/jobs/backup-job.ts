@@ -54,6 +54,8 @@ export interface BackupJobOptions {
   onProgress?: (p: BackupProgress) => void;
   onWarning?: (message: string) => void;
   workers?: number;
+  /** Large source files read past the page cache where the file system takes it (default true; cli: EFSBAK_DIRECT_IO=0 sets false). */
+  directReads?: boolean;
   /** Hooks around the backup, outermost first (the rule's, then the resource's). */
   hooks?: HookSet[];
 }
@@ -148,6 +150,7 @@ export async function runBackupJob(vault: Vault, source: BackupSource, options: 
         onProgress: options.onProgress,
         onWarning: options.onWarning,
         workers: options.workers,
+        directReads: options.directReads,
         // Only after a crash can packs be in the vault that no index names: looking for them
         // lists every pack, which a large vault should not pay on every run.
         adopt: lease.recovered || shared.recovered,

@@ -1,35 +1,19 @@
 /**
- * Plans: what to back up, where and when, read from every `*.toml` under a plans directory.
+ * Plans: what to back up, where and when, as the plan files declare it (the types every
+ * consumer reads), and the pure look-ups on them. Reading a plans directory is plan/load.ts.
  *
- *   loadPlans(dir)
- *     list *.toml recursively (hidden entries skipped), sorted  → one display name per file
- *     parseToml each file        → syntax problems, or data + positions
- *     validatePlans(all files)   → Plans + every other problem (per file, then across files)
- *     any problem                → PlanError with all of them, sorted by file, line, col
- *
- * Invariants of a returned Plans: names are unique (vaults, resource ids, plans, rules within
- * a plan, restore tests), every vault and resource a rule, selection or restore test names
- * exists, and every rule has a vault.
+ * Invariants of a Plans that load.ts returns: names are unique (vaults, resource ids, plans,
+ * rules within a plan, restore tests), every vault and resource a rule, selection or restore
+ * test names exists, and every rule has a vault.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { PlanError, type PlanProblem } from "../errors.ts";
-import { parseToml, type ParsedFile } from "./parse.ts";
-import { MAX_PLAN_BYTES, checkTomlLimits } from "./toml-limits.ts";
+import type { PlanProblem } from "../errors.ts";
 import type { Schedule } from "./schedule.ts";
-import { validatePlans } from "./validate.ts";
+import type { S3Settings } from "../storage/open.ts";
 
-/** A vault as declared in `[vaults.NAME]`. */
-export interface VaultSpec {
+/** A vault as declared in `[vaults.NAME]`; its S3 keys are storage/open.ts's S3Settings. */
+export interface VaultSpec extends S3Settings {
   name: string;
   url: string;
-  endpoint?: string;
-  region?: string;
-  forcePathStyle?: boolean;
-  accessKeyId?: string;
-  secretAccessKey?: string;
-  sessionToken?: string;
-  coldStorageClass?: string;
   coldPath?: string;
   /** Where `efsbak copy --to` this vault reads its password (a file, or a command that prints it), when no EFSBAK_TO_PASSWORD* is set. */
   passwordFile?: string;
@@ -42,10 +26,6 @@ export interface VaultSpec {
   /** `limit_upload` / `limit_download` (MiB/s in the plan), as bytes per second; S3 vaults only. */
   limitUploadBytesPerSec?: number;
   limitDownloadBytesPerSec?: number;
-  /** `request_timeout`: S3 per-request timeout before the size allowance (default 60 s; docs/s3.md). */
-  requestTimeoutMs?: number;
-  /** `max_attempts`: attempts of one S3 request in all, the first included (default 6). */
-  maxAttempts?: number;
   file: string;
   line: number;
 }
@@ -159,50 +139,6 @@ export interface Plans {
   plans: PlanSpec[];
   restoreTests: RestoreTestSpec[];
   notifications: NotificationSpec[];
-}
-
-/** Options of loadPlans. */
-export interface LoadPlansOptions {
-  /** Relative resource paths are resolved against this directory. */
-  baseDir: string;
-  /** Report resource paths that do not exist (default true). */
-  checkPaths?: boolean;
-}
-
-/** Reads and validates every plan file under dir; throws PlanError listing every problem. */
-export function loadPlans(dir: string, options: LoadPlansOptions): Plans {
-  const names = listPlanFiles(dir);
-  const problems: PlanProblem[] = [];
-  const parsed: ParsedFile[] = [];
-  for (const rel of names) {
-    const file = join(dir, rel);
-    const size = statSync(file).size;
-    // A file past the limit is not even read (parseToml checks the same limit on text).
-    const result = size > MAX_PLAN_BYTES ? { problem: checkTomlLimits(file, "", size)! } : parseToml(file, readFileSync(file, "utf8"));
-    if ("problem" in result) problems.push(result.problem);
-    else parsed.push(result.parsed);
-  }
-  const checkPaths = options.checkPaths ?? true;
-  const validated = validatePlans(dir, parsed, {
-    baseDir: options.baseDir,
-    pathExists: checkPaths ? existsSync : undefined,
-    incomplete: problems.length > 0,
-  });
-  problems.push(...validated.problems);
-  if (problems.length > 0) throw new PlanError(sortProblems(problems));
-  return validated.plans;
-}
-
-function listPlanFiles(dir: string): string[] {
-  const problem = (message: string) => new PlanError([{ file: dir, line: 1, col: 1, message }]);
-  if (!existsSync(dir)) throw problem(`Cannot read plans directory "${dir}": it does not exist`);
-  if (!statSync(dir).isDirectory()) throw problem(`Cannot read plans directory "${dir}": it is not a directory`);
-  const names = (readdirSync(dir, { recursive: true, encoding: "utf8" }) as string[])
-    .filter((rel) => rel.endsWith(".toml") && !rel.split(/[\\/]/).some((part) => part.startsWith(".")))
-    .filter((rel) => statSync(join(dir, rel)).isFile())
-    .sort();
-  if (names.length === 0) throw problem(`Cannot load plans from "${dir}": it holds no *.toml files`);
-  return names;
 }
 
 /** Sorts problems by file, line, then column. */

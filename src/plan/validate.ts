@@ -83,160 +83,179 @@ interface PendingRefs {
   ids: string[];
 }
 
+/** What reading the files gathers for the checks across files, which need every file read first. */
+interface Gathered {
+  plans: Plans;
+  /** First place of each name, by kind and scope (duplicates point at it). */
+  firsts: Map<string, Where>;
+  rules: PendingRule[];
+  /** Resource ids named by selections, restore tests and notifications. */
+  refs: PendingRefs[];
+  testVaults: { where: Where; vault: string }[];
+  /** Plan names named by notifications. */
+  planRefs: PendingRefs[];
+}
+
 /** Validates parsed plan files together; returns the plans and every problem found. */
 export function validatePlans(dir: string, files: ParsedFile[], options: ValidateOptions): { plans: Plans; problems: PlanProblem[] } {
   const problems: PlanProblem[] = [];
-  const plans: Plans = { dir, vaults: new Map(), resources: new Map(), plans: [], restoreTests: [], notifications: [] };
-  const firsts = new Map<string, Where>();
-  const rules: PendingRule[] = [];
-  const refs: PendingRefs[] = [];
-  const testVaults: { where: Where; vault: string }[] = [];
-  const planRefs: PendingRefs[] = [];
+  const g: Gathered = {
+    plans: { dir, vaults: new Map(), resources: new Map(), plans: [], restoreTests: [], notifications: [] },
+    firsts: new Map(),
+    rules: [],
+    refs: [],
+    testVaults: [],
+    planRefs: [],
+  };
+  for (const file of files) readFile(g, createReader(file, problems), options);
+  if (!options.incomplete) checkReferences(g);
+  return { plans: g.plans, problems };
+}
 
-  /** Records a name; on a repeat, reports it at the later place. False for a duplicate. */
-  function unique(kind: string, name: string, where: Where, scope = ""): boolean {
-    const key = `${kind}\0${scope}\0${name}`;
-    const first = firsts.get(key);
-    if (!first) return firsts.set(key, where), true;
-    const at = first.r.at(first.path);
-    where.r.report(where.path, `Duplicate ${kind} "${name}": first defined at ${first.r.file}:${at.line}`);
-    return false;
+/** Records a name; on a repeat, reports it at the later place. False for a duplicate. */
+function unique(g: Gathered, kind: string, name: string, where: Where, scope = ""): boolean {
+  const key = `${kind}\0${scope}\0${name}`;
+  const first = g.firsts.get(key);
+  if (!first) return g.firsts.set(key, where), true;
+  const at = first.r.at(first.path);
+  where.r.report(where.path, `Duplicate ${kind} "${name}": first defined at ${first.r.file}:${at.line}`);
+  return false;
+}
+
+/** unique() for a name read from a key; a missing or mistyped name is reported elsewhere. */
+function named(g: Gathered, r: Reader, path: KeyPath, kind: string, scope = ""): boolean {
+  const name = r.get(path);
+  return typeof name !== "string" || name === "" || unique(g, kind, name, { r, path }, scope);
+}
+
+/** One plan file: its vaults, resources, plan, restore tests and notifications. */
+function readFile(g: Gathered, r: Reader, options: ValidateOptions): void {
+  const { plans } = g;
+  r.table([], "the top level", TOP_KEYS);
+  const vaults = r.get(["vaults"]);
+  if (vaults !== undefined && !isTable(vaults)) r.report(["vaults"], 'Invalid "vaults": expected tables such as [vaults.main]', "value");
+  for (const name of isTable(vaults) ? Object.keys(vaults) : []) {
+    const vault = readVault(r, name);
+    const fresh = unique(g, "vault", name, { r, path: ["vaults", name] });
+    if (vault && fresh) plans.vaults.set(name, vault);
   }
-
-  /** unique() for a name read from a key; a missing or mistyped name is reported elsewhere. */
-  function named(r: Reader, path: KeyPath, kind: string, scope = ""): boolean {
-    const name = r.get(path);
-    return typeof name !== "string" || name === "" || unique(kind, name, { r, path }, scope);
+  for (const { path } of r.tables(["resources"], "[[resources]]", RESOURCE_KEYS)) {
+    const fresh = named(g, r, [...path, "id"], "resource");
+    const resource = readResource(r, path, options);
+    if (resource && fresh) plans.resources.set(resource.id, resource);
   }
+  const planTable = r.table(["plan"], "[plan]", PLAN_KEYS);
+  if (planTable) {
+    const fresh = named(g, r, ["plan", "name"], "plan");
+    const plan = readPlan(g, r, planTable);
+    if (plan && fresh) plans.plans.push(plan);
+  }
+  for (const { path, table } of r.tables(["restore_tests"], "[[restore_tests]]", RESTORE_TEST_KEYS)) {
+    const fresh = named(g, r, [...path, "name"], "restore test");
+    const test = readRestoreTest(g, r, path, table);
+    if (test && fresh) plans.restoreTests.push(test);
+  }
+  r.tables(["notifications"], "[[notifications]]", NOTIFICATION_KEYS).forEach(({ path }, index) => {
+    const notification = readNotification(r, path, `notification-${index + 1}`);
+    const what = `notification "${r.get([...path, "name"]) ?? `notification-${index + 1}`}"`;
+    const ids = (key: string) => (Array.isArray(r.get([...path, key])) ? (r.get([...path, key]) as unknown[]).map(String) : []);
+    g.refs.push({ where: { r, path: [...path, "resources"] }, what, ids: ids("resources") });
+    g.planRefs.push({ where: { r, path: [...path, "plans"] }, what, ids: ids("plans") });
+    if (notification) plans.notifications.push(notification);
+  });
+}
 
-  for (const file of files) {
-    const r = createReader(file, problems);
-    r.table([], "the top level", TOP_KEYS);
-    const vaults = r.get(["vaults"]);
-    if (vaults !== undefined && !isTable(vaults)) r.report(["vaults"], 'Invalid "vaults": expected tables such as [vaults.main]', "value");
-    for (const name of isTable(vaults) ? Object.keys(vaults) : []) {
-      const vault = readVault(r, name);
-      const fresh = unique("vault", name, { r, path: ["vaults", name] });
-      if (vault && fresh) plans.vaults.set(name, vault);
+function readPlan(g: Gathered, r: Reader, table: Record<string, unknown>): PlanSpec | undefined {
+  const name = required(r, ["plan"], "[plan]", "name");
+  const ruleTables = r.tables(["plan", "rules"], "[[plan.rules]]", RULE_KEYS);
+  const selectionTables = r.tables(["plan", "selections"], "[[plan.selections]]", SELECTION_KEYS);
+  const plan: PlanSpec = { name: name ?? "", file: r.file, rules: [], selections: [] };
+  if (ruleTables.length === 0 && !("rules" in table)) {
+    r.report(["plan"], `Plan "${plan.name}" has no rules: add a [[plan.rules]] table`);
+  } else if (selectionTables.length === 0 && !("selections" in table)) {
+    r.report(["plan"], `Plan "${plan.name}" has no selections: add a [[plan.selections]] table naming resources or tags`);
+  }
+  for (const { path } of ruleTables) {
+    const read = readRule(r, path);
+    g.rules.push({ ...read, where: { r, path }, plan: plan.name });
+    const fresh = named(g, r, [...path, "name"], "rule", plan.name);
+    if (read.spec && fresh) plan.rules.push(read.spec);
+  }
+  selectionTables.forEach(({ path }, index) => {
+    const selection = readSelection(g, r, path, `selection-${index + 1}`);
+    if (unique(g, "selection", selection.name, { r, path: [...path, "name"] }, plan.name)) plan.selections.push(selection);
+  });
+  return name === undefined ? undefined : plan;
+}
+
+function readSelection(g: Gathered, r: Reader, path: KeyPath, defaultName: string): SelectionSpec {
+  const name = r.string([...path, "name"]) ?? defaultName;
+  const resources = r.strings([...path, "resources"]) ?? [];
+  const tags = r.stringMap([...path, "tags"]) ?? {};
+  if (r.get([...path, "resources"]) === undefined && r.get([...path, "tags"]) === undefined) {
+    r.report(path, `Selection "${name}" selects nothing: set "resources", "tags" or both`);
+  }
+  g.refs.push({ where: { r, path: [...path, "resources"] }, what: `selection "${name}"`, ids: resources });
+  return { name, resources, tags };
+}
+
+function readRestoreTest(g: Gathered, r: Reader, path: KeyPath, table: Record<string, unknown>): RestoreTestSpec | undefined {
+  const name = required(r, path, "[[restore_tests]]", "name");
+  const timing = readTiming(r, path, "window" in table && !("start_window" in table) ? "window" : "start_window");
+  if ("window" in table && "start_window" in table) r.report([...path, "window"], 'Conflicting keys: "window" is another name for "start_window", set only one');
+  const resources = r.strings([...path, "resources"]) ?? [];
+  const tags = r.stringMap([...path, "tags"]) ?? {};
+  if (!("resources" in table) && !("tags" in table)) r.report(path, `Restore test "${name ?? ""}" selects nothing: set "resources", "tags" or both`);
+  g.refs.push({ where: { r, path: [...path, "resources"] }, what: `restore test "${name ?? ""}"`, ids: resources });
+  const algorithm = r.string([...path, "algorithm"]) ?? "latest";
+  if (algorithm !== "latest" && algorithm !== "random") {
+    r.report([...path, "algorithm"], `Invalid "algorithm" value "${algorithm}": expected "latest" or "random"`, "value");
+  }
+  const vault = r.string([...path, "vault"]);
+  if (vault !== undefined) g.testVaults.push({ where: { r, path: [...path, "vault"] }, vault });
+  if (name === undefined || !timing) return undefined;
+  const test: RestoreTestSpec = { name, ...timing, resources, tags, algorithm: algorithm === "random" ? "random" : "latest", file: r.file };
+  if (vault !== undefined) test.vault = vault;
+  return test;
+}
+
+/** Across files: rule vaults (and their defaults), copy action vaults, lifecycles, and every reference. */
+function checkReferences(g: Gathered): void {
+  const { plans } = g;
+  const vaultNames = [...plans.vaults.keys()];
+  const known = vaultNames.length === 0
+    ? "no vault is defined: add a [vaults.NAME] table"
+    : `defined vaults are ${vaultNames.map((v) => `"${v}"`).join(", ")}`;
+  for (const rule of g.rules) {
+    const { where } = rule;
+    if (rule.vault === undefined && vaultNames.length !== 1) {
+      where.r.report(where.path, `Missing "vault" in rule "${rule.name}" of plan "${rule.plan}": ${known}`);
+      continue;
     }
-    for (const { path } of r.tables(["resources"], "[[resources]]", RESOURCE_KEYS)) {
-      const fresh = named(r, [...path, "id"], "resource");
-      const resource = readResource(r, path, options);
-      if (resource && fresh) plans.resources.set(resource.id, resource);
+    const name = rule.vault ?? vaultNames[0];
+    if (rule.spec) rule.spec.vault = name;
+    const vault = plans.vaults.get(name);
+    if (!vault) where.r.report([...where.path, "vault"], `Unknown vault "${name}": ${known}`, "value");
+    else checkLifecycle(where, rule, vault);
+    for (const a of rule.copyActions ?? []) {
+      const target = plans.vaults.get(a.vault);
+      if (!target) a.where.r.report([...a.where.path, "vault"], `Unknown vault "${a.vault}" in a copy action of rule "${rule.name}": ${known}`, "value");
+      else if (a.vault === name) a.where.r.report([...a.where.path, "vault"], `Invalid copy action of rule "${rule.name}": it copies into the rule's own vault "${name}"`, "value");
+      else checkLifecycle(a.where, a.action, target);
     }
-    const planTable = r.table(["plan"], "[plan]", PLAN_KEYS);
-    if (planTable) {
-      const fresh = named(r, ["plan", "name"], "plan");
-      const plan = readPlan(r, planTable);
-      if (plan && fresh) plans.plans.push(plan);
-    }
-    for (const { path, table } of r.tables(["restore_tests"], "[[restore_tests]]", RESTORE_TEST_KEYS)) {
-      const fresh = named(r, [...path, "name"], "restore test");
-      const test = readRestoreTest(r, path, table);
-      if (test && fresh) plans.restoreTests.push(test);
-    }
-    r.tables(["notifications"], "[[notifications]]", NOTIFICATION_KEYS).forEach(({ path }, index) => {
-      const notification = readNotification(r, path, `notification-${index + 1}`);
-      const what = `notification "${r.get([...path, "name"]) ?? `notification-${index + 1}`}"`;
-      const ids = (key: string) => (Array.isArray(r.get([...path, key])) ? (r.get([...path, key]) as unknown[]).map(String) : []);
-      refs.push({ where: { r, path: [...path, "resources"] }, what, ids: ids("resources") });
-      planRefs.push({ where: { r, path: [...path, "plans"] }, what, ids: ids("plans") });
-      if (notification) plans.notifications.push(notification);
+  }
+  for (const { where, vault } of g.testVaults) {
+    if (!plans.vaults.has(vault)) where.r.report(where.path, `Unknown vault "${vault}": ${known}`, "value");
+  }
+  for (const { where, what, ids } of g.refs) {
+    ids.forEach((id, index) => {
+      if (!plans.resources.has(id)) where.r.report([...where.path, index], `Unknown resource "${id}" in ${what}`, "value");
     });
   }
-  if (!options.incomplete) checkReferences();
-  return { plans, problems };
-
-  function readPlan(r: Reader, table: Record<string, unknown>): PlanSpec | undefined {
-    const name = required(r, ["plan"], "[plan]", "name");
-    const ruleTables = r.tables(["plan", "rules"], "[[plan.rules]]", RULE_KEYS);
-    const selectionTables = r.tables(["plan", "selections"], "[[plan.selections]]", SELECTION_KEYS);
-    const plan: PlanSpec = { name: name ?? "", file: r.file, rules: [], selections: [] };
-    if (ruleTables.length === 0 && !("rules" in table)) {
-      r.report(["plan"], `Plan "${plan.name}" has no rules: add a [[plan.rules]] table`);
-    } else if (selectionTables.length === 0 && !("selections" in table)) {
-      r.report(["plan"], `Plan "${plan.name}" has no selections: add a [[plan.selections]] table naming resources or tags`);
-    }
-    for (const { path } of ruleTables) {
-      const read = readRule(r, path);
-      rules.push({ ...read, where: { r, path }, plan: plan.name });
-      const fresh = named(r, [...path, "name"], "rule", plan.name);
-      if (read.spec && fresh) plan.rules.push(read.spec);
-    }
-    selectionTables.forEach(({ path }, index) => {
-      const selection = readSelection(r, path, `selection-${index + 1}`);
-      if (unique("selection", selection.name, { r, path: [...path, "name"] }, plan.name)) plan.selections.push(selection);
+  for (const { where, what, ids } of g.planRefs) {
+    ids.forEach((id, index) => {
+      if (!plans.plans.some((p) => p.name === id)) where.r.report([...where.path, index], `Unknown plan "${id}" in ${what}`, "value");
     });
-    return name === undefined ? undefined : plan;
-  }
-
-  function readSelection(r: Reader, path: KeyPath, defaultName: string): SelectionSpec {
-    const name = r.string([...path, "name"]) ?? defaultName;
-    const resources = r.strings([...path, "resources"]) ?? [];
-    const tags = r.stringMap([...path, "tags"]) ?? {};
-    if (r.get([...path, "resources"]) === undefined && r.get([...path, "tags"]) === undefined) {
-      r.report(path, `Selection "${name}" selects nothing: set "resources", "tags" or both`);
-    }
-    refs.push({ where: { r, path: [...path, "resources"] }, what: `selection "${name}"`, ids: resources });
-    return { name, resources, tags };
-  }
-
-  function readRestoreTest(r: Reader, path: KeyPath, table: Record<string, unknown>): RestoreTestSpec | undefined {
-    const name = required(r, path, "[[restore_tests]]", "name");
-    const timing = readTiming(r, path, "window" in table && !("start_window" in table) ? "window" : "start_window");
-    if ("window" in table && "start_window" in table) r.report([...path, "window"], 'Conflicting keys: "window" is another name for "start_window", set only one');
-    const resources = r.strings([...path, "resources"]) ?? [];
-    const tags = r.stringMap([...path, "tags"]) ?? {};
-    if (!("resources" in table) && !("tags" in table)) r.report(path, `Restore test "${name ?? ""}" selects nothing: set "resources", "tags" or both`);
-    refs.push({ where: { r, path: [...path, "resources"] }, what: `restore test "${name ?? ""}"`, ids: resources });
-    const algorithm = r.string([...path, "algorithm"]) ?? "latest";
-    if (algorithm !== "latest" && algorithm !== "random") {
-      r.report([...path, "algorithm"], `Invalid "algorithm" value "${algorithm}": expected "latest" or "random"`, "value");
-    }
-    const vault = r.string([...path, "vault"]);
-    if (vault !== undefined) testVaults.push({ where: { r, path: [...path, "vault"] }, vault });
-    if (name === undefined || !timing) return undefined;
-    const test: RestoreTestSpec = { name, ...timing, resources, tags, algorithm: algorithm === "random" ? "random" : "latest", file: r.file };
-    if (vault !== undefined) test.vault = vault;
-    return test;
-  }
-
-  function checkReferences() {
-    const vaultNames = [...plans.vaults.keys()];
-    const known = vaultNames.length === 0
-      ? "no vault is defined: add a [vaults.NAME] table"
-      : `defined vaults are ${vaultNames.map((v) => `"${v}"`).join(", ")}`;
-    for (const rule of rules) {
-      const { where } = rule;
-      if (rule.vault === undefined && vaultNames.length !== 1) {
-        where.r.report(where.path, `Missing "vault" in rule "${rule.name}" of plan "${rule.plan}": ${known}`);
-        continue;
-      }
-      const name = rule.vault ?? vaultNames[0];
-      if (rule.spec) rule.spec.vault = name;
-      const vault = plans.vaults.get(name);
-      if (!vault) where.r.report([...where.path, "vault"], `Unknown vault "${name}": ${known}`, "value");
-      else checkLifecycle(where, rule, vault);
-      for (const a of rule.copyActions ?? []) {
-        const target = plans.vaults.get(a.vault);
-        if (!target) a.where.r.report([...a.where.path, "vault"], `Unknown vault "${a.vault}" in a copy action of rule "${rule.name}": ${known}`, "value");
-        else if (a.vault === name) a.where.r.report([...a.where.path, "vault"], `Invalid copy action of rule "${rule.name}": it copies into the rule's own vault "${name}"`, "value");
-        else checkLifecycle(a.where, a.action, target);
-      }
-    }
-    for (const { where, vault } of testVaults) {
-      if (!plans.vaults.has(vault)) where.r.report(where.path, `Unknown vault "${vault}": ${known}`, "value");
-    }
-    for (const { where, what, ids } of refs) {
-      ids.forEach((id, index) => {
-        if (!plans.resources.has(id)) where.r.report([...where.path, index], `Unknown resource "${id}" in ${what}`, "value");
-      });
-    }
-    for (const { where, what, ids } of planRefs) {
-      ids.forEach((id, index) => {
-        if (!plans.plans.some((p) => p.name === id)) where.r.report([...where.path, index], `Unknown plan "${id}" in ${what}`, "value");
-      });
-    }
   }
 }
 

@@ -20,7 +20,7 @@
  * killed backup's) are never touched, and no indexed pack younger than the safety age is.
  */
 import { toHex } from "../vault/id.ts";
-import { packKey } from "../vault/layout.ts";
+import { objectKey, packKey } from "../vault/layout.ts";
 import { BLOB_DATA, BLOB_TREE, PACK_TARGET_BYTES, PackWriter, type PackEntry } from "../vault/pack.ts";
 import type { BlobIndex, Tier } from "../vault/blob-index.ts";
 import type { IndexedPack } from "../vault/index-file.ts";
@@ -190,7 +190,7 @@ export async function executeGc(vault: Vault, plan: GcPlan, refs: References, op
   const superseded = vault.indexFiles.slice();
   await vault.saveIndex({ packs: [...kept, ...written], supersedes: superseded });
   for (const id of superseded) {
-    await vault.storage.remove(`index/${id}`);
+    await vault.storage.remove(objectKey("index", id));
     result.indexFilesReplaced++;
   }
   const doomed = [...plan.deletePacks, ...plan.repackPacks];

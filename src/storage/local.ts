@@ -17,7 +17,7 @@ import { constants } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rmdir, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { randomBytes } from "node:crypto";
-import { directIoAvailable } from "../fs/direct-io.ts";
+import { directIoSupported } from "../fs/direct-io.ts";
 import { DIRECT_MIN_BYTES, FileWriter } from "./file-writer.ts";
 import { type ByteRange, type ListOptions, type ObjectInfo, type ObjectWriter, type Storage, NotFoundError, StorageError, UnsafeObjectError, assertKey, checkRange } from "./storage.ts";
 
@@ -27,13 +27,14 @@ const TEMP_MARK = ".tmp-";
  * Opens (without creating) a storage rooted at dir. With `linkFreeBelow` (a folder dir is
  * inside, such as the vault holding a cold tier at VAULT/cold), the folders between it and
  * dir are checked like the ones below dir: only linkFreeBelow itself may be a link.
+ * `direct: false` writes large objects without O_DIRECT too (cli: EFSBAK_DIRECT_IO=0).
  */
-export function localStorage(dir: string, options: { linkFreeBelow?: string } = {}): Storage {
+export function localStorage(dir: string, options: { linkFreeBelow?: string; direct?: boolean } = {}): Storage {
   const location = dir;
   const trusted = options.linkFreeBelow ?? dir;
   const between = relative(trusted, dir);
   const lead = between && !between.startsWith("..") && !isAbsolute(between) ? between.split(sep) : [];
-  let direct = directIoAvailable();
+  let direct = (options.direct ?? true) && directIoSupported();
 
   function pathOf(key: string): string {
     assertKey(key);

@@ -25,10 +25,12 @@ import { type RetryOptions, withRetry } from "./retry.ts";
 import { type S3StorageClass, S3_STORAGE_CLASSES, s3Storage } from "./s3.ts";
 import type { Storage } from "./storage.ts";
 
-/** Settings of a vault besides its URL (the vault table, plus the environment). */
-export interface OpenStorageOptions {
-  /** Relative local paths are resolved against this (the plans directory or the cwd). */
-  baseDir: string;
+/**
+ * How to reach a vault's bucket, as its table in the plans declares it (plan/plans.ts VaultSpec
+ * extends this): one type from the plan file to the S3 client. Unset fields fall back to the
+ * environment (see above). Local vaults ignore them.
+ */
+export interface S3Settings {
   endpoint?: string;
   region?: string;
   forcePathStyle?: boolean;
@@ -37,16 +39,34 @@ export interface OpenStorageOptions {
   sessionToken?: string;
   /** S3 class of cold-tier objects; default STANDARD (a separate prefix, no cheaper class). */
   coldStorageClass?: string;
+  /** `request_timeout`: per-request timeout before the size allowance (default 60 s; docs/s3.md). */
+  requestTimeoutMs?: number;
+  /** `max_attempts`: attempts of one S3 request in all, the first included (default 6). */
+  maxAttempts?: number;
+}
+
+/** The S3Settings fields, for picking them out of a larger object (a vault table). */
+const S3_SETTING_FIELDS = ["endpoint", "region", "forcePathStyle", "accessKeyId", "secretAccessKey", "sessionToken", "coldStorageClass", "requestTimeoutMs", "maxAttempts"] as const satisfies readonly (keyof S3Settings)[];
+
+/** The S3 settings of `from` (a vault table, say), without its other fields; {} for null. */
+export function s3SettingsOf(from: S3Settings | null | undefined): S3Settings {
+  const out: Record<string, unknown> = {};
+  for (const field of S3_SETTING_FIELDS) if (from?.[field] !== undefined) out[field] = from[field];
+  return out as S3Settings;
+}
+
+/** Settings of a vault besides its URL (the vault table, plus the environment). */
+export interface OpenStorageOptions extends S3Settings {
+  /** Relative local paths are resolved against this (the plans directory or the cwd). */
+  baseDir: string;
   /** Local vaults: where the cold tier lives; default VAULT/cold. */
   coldPath?: string;
+  /** Local vaults: write large objects with O_DIRECT where the file system takes it (default true; cli: EFSBAK_DIRECT_IO=0 sets false). */
+  directIo?: boolean;
   /** Where AWS_* variables are read from (cli passes process.env). */
   env: Record<string, string | undefined>;
   /** Retry settings for S3 (e.g. onRetry for logging, mustExist); attempts come from maxAttempts. */
   retry?: Omit<RetryOptions, "attempts" | "signal">;
-  /** Per-request timeout of S3 requests (vault key request_timeout). */
-  requestTimeoutMs?: number;
-  /** Attempts of one S3 request in all, the first included (vault key max_attempts). */
-  maxAttempts?: number;
   /** The command's stop signal. */
   signal?: AbortSignal;
   /** S3: bytes per second for saves and loads (storage/bandwidth.ts), shared by both tiers. */
@@ -105,7 +125,8 @@ function openLocal(path: string, options: OpenStorageOptions): OpenedStorage {
   const dir = isAbsolute(path) ? resolve(path) : resolve(options.baseDir, path);
   const coldDir = options.coldPath ? resolve(options.baseDir, options.coldPath) : join(dir, "cold");
   // The default cold tier is a folder of the vault: it must not be a link either.
-  return { storage: localStorage(dir), cold: localStorage(coldDir, options.coldPath ? {} : { linkFreeBelow: dir }), location: dir };
+  const direct = options.directIo ?? true;
+  return { storage: localStorage(dir, { direct }), cold: localStorage(coldDir, options.coldPath ? { direct } : { linkFreeBelow: dir, direct }), location: dir };
 }
 
 function openS3(url: S3Url, options: OpenStorageOptions): OpenedStorage {

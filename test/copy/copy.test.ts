@@ -141,7 +141,7 @@ describe("copy across encryption (chunked and hashed again)", () => {
 
 describe("copy with S3 on either side", () => {
   let server: S3Server;
-  const s3env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+  const s3env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, EFSBAK_S3_SETTLE: "100ms" };
   beforeAll(async () => {
     server = await startS3Server({ bucket: "copy-one", extraBuckets: ["copy-two"] });
     mkdirSync(join(tmp, "plans"), { recursive: true });

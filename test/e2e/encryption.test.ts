@@ -475,7 +475,7 @@ encryption = "aes-256-gcm"
   });
 
   test("init, backup, restore and check --read-data", async () => {
-    const s3env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+    const s3env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, EFSBAK_S3_SETTLE: "100ms" };
     const run = (argv: string[], extra: Record<string, string | undefined> = {}) => runBinary(argv, { cwd: s3Work, env: env({ ...s3env, ...extra }) }).then((r) => (outputs.push(r), r));
     expect((await run(["vault", "init", "s3"])).code).toBe(0);
     const b = await run(["backup", join(s3Work, "data"), "--vault", "s3", "--json"]);

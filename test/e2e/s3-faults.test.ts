@@ -27,7 +27,7 @@ beforeAll(async () => {
   proxy = startS3Proxy(server.endpoint);
   silent = await silentServer();
   work = mkdtempSync(join(tmpdir(), "efsbak-s3-faults-"));
-  env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+  env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, EFSBAK_S3_SETTLE: "100ms" };
   const small: Record<string, string> = {};
   for (let i = 0; i < 300; i++) small[`f${i}.txt`] = `small file ${i}\n`.repeat(1 + (i % 5));
   const big: Record<string, Uint8Array> = {};

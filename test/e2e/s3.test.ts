@@ -20,7 +20,8 @@ beforeAll(async () => {
   ensureBinary();
   server = await startS3Server({ bucket: "vaults" });
   work = mkdtempSync(join(tmpdir(), "efsbak-s3-"));
-  env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+  // One local S3 server shows every write at once: a short settle (the default is 1.5 s).
+  env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, EFSBAK_S3_SETTLE: "100ms" };
   const small: Record<string, string> = {};
   for (let i = 0; i < 400; i++) small[`f${String(i).padStart(3, "0")}.txt`] = `small file ${i}\n`.repeat(1 + (i % 7));
   makeTree(join(work, "data/a"), { small, "big.bin": bytes(3_000_000, 11) });
@@ -138,5 +139,17 @@ describe("S3 vault through the binary", () => {
     expect(deleted.length).toBe(2);
     const rps = JSON.parse((await runBinary(["recovery-points", "--json"], { cwd: work, env })).stdout).recovery_points;
     expect(rps.some((p: { id: string }) => deleted.includes(p.id))).toBe(false);
+  });
+});
+
+describe("EFSBAK_S3_SETTLE", () => {
+  test("sets how long a claim on an S3 vault settles; a malformed value is a usage error", async () => {
+    const started = performance.now();
+    const slow = await runBinary(["check", "--vault", "s3"], { cwd: work, env: { ...env, EFSBAK_S3_SETTLE: "2500ms" } });
+    expect(slow.code).toBe(0);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(2500);
+    const bad = await runBinary(["check", "--vault", "s3"], { cwd: work, env: { ...env, EFSBAK_S3_SETTLE: "soon" } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('Cannot use EFSBAK_S3_SETTLE="soon"');
   });
 });

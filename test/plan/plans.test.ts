@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlanError } from "../../src/errors.ts";
-import { loadPlans, selectedResources, type Plans } from "../../src/plan/plans.ts";
+import { loadPlans } from "../../src/plan/load.ts";
+import { selectedResources, type Plans } from "../../src/plan/plans.ts";
 import { parseSchedule } from "../../src/plan/schedule.ts";
 
 const FIXTURES = join(import.meta.dir, "fixtures");

@@ -17,7 +17,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { PlanError } from "../../src/errors.ts";
-import { loadPlans } from "../../src/plan/plans.ts";
+import { loadPlans } from "../../src/plan/load.ts";
 import { mutations, randomBytes } from "../vault/fuzz.ts";
 import { SEED, between, record, rng, setting } from "../support/soak.ts";
 

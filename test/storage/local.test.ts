@@ -183,3 +183,28 @@ test("a cold tier at VAULT/cold: VAULT/cold itself must not be a link (only the 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+describe("O_DIRECT writes are the caller's setting (cli: EFSBAK_DIRECT_IO=0 turns them off)", () => {
+  test("localStorage and openStorage pass direct=false on to every large write; the default asks for it where the platform has it", async () => {
+    const { FileWriter } = await import("../../src/storage/file-writer.ts");
+    const { directIoSupported } = await import("../../src/fs/direct-io.ts");
+    const { openStorage } = await import("../../src/storage/open.ts");
+    const dir = await mkdtemp(join(tmpdir(), "efsbak-direct-"));
+    const asked: boolean[] = [];
+    const create = FileWriter.create;
+    FileWriter.create = (path: string, direct: boolean, onRefused: () => void) => (asked.push(direct), create.call(FileWriter, path, direct, onRefused));
+    try {
+      const big = new Uint8Array(2 * 1024 * 1024).fill(7);
+      await localStorage(join(dir, "a"), { direct: false }).save("packs/aa/aa01", big);
+      await openStorage(join(dir, "b"), { baseDir: dir, env: {}, directIo: false }).storage.save("packs/bb/bb01", big);
+      await openStorage(join(dir, "b"), { baseDir: dir, env: {}, directIo: false }).cold.save("packs/cc/cc01", big);
+      expect(asked).toEqual([false, false, false]);
+      await localStorage(join(dir, "c")).save("packs/dd/dd01", big);
+      expect(asked[3]).toBe(directIoSupported());
+      expect(await readFile(join(dir, "b/packs/bb/bb01"))).toEqual(Buffer.from(big));
+    } finally {
+      FileWriter.create = create;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
