@@ -47,7 +47,7 @@ import { LongDirs } from "./long-dirs.ts";
 import { Limiter } from "./limiter.ts";
 import { TreeSaver } from "./tree-saver.ts";
 import { DEFAULT_CONCURRENCY } from "./pipeline.ts";
-import type { BackupOptions, BackupProgress, SkippedEntry } from "./backup.ts";
+import type { BackupOptions, BackupProgress, SkippedEntry } from "./options.ts";
 
 /**
  * Files read into the current slot before it goes to the workers even if not full. A
