@@ -8,7 +8,7 @@
  *           STATE and TYPE the job states and types
  */
 import { UsageError } from "../errors.ts";
-import { FINAL_STATES } from "../jobs/job.ts";
+import { FINAL_STATES } from "../vault/job-record.ts";
 import { GLOBAL_OPTIONS } from "./args.ts";
 import { command, type EfsbakCommand } from "./command.ts";
 

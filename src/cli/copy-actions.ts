@@ -4,7 +4,7 @@
  * A failed or blocked copy is reported and counted; it never changes the backup's outcome.
  */
 import { EfsbakError, LockedError } from "../errors.ts";
-import { type JobRecord, listJobs } from "../jobs/job.ts";
+import { type JobRecord, listJobs } from "../vault/job-record.ts";
 import type { RuleSpec } from "../plan/plans.ts";
 import type { Context } from "./context.ts";
 import { copyInto, openDestination } from "./copy.ts";

@@ -19,7 +19,7 @@ import { jobJson } from "./jobs.ts";
 import { formatBytes, formatCount, formatSeconds } from "./output.ts";
 import { resolveRecoveryPoint } from "./rp-ref.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
-import type { JobRecord } from "../jobs/job.ts";
+import type { JobRecord } from "../vault/job-record.ts";
 
 const TO_VARS = [["EFSBAK_TO_PASSWORD", "EFSBAK_PASSWORD"], ["EFSBAK_TO_PASSWORD_FILE", "EFSBAK_PASSWORD_FILE"], ["EFSBAK_TO_PASSWORD_COMMAND", "EFSBAK_PASSWORD_COMMAND"]] as const;
 

@@ -12,7 +12,7 @@ import { resolve } from "node:path";
 import { EfsbakError, LockedError, UsageError } from "../errors.ts";
 import { decideRestoreTests, jobsSince, type RestoreTestDecision } from "../jobs/due.ts";
 import { runDrill, type DrillAlgorithm, type DrillDetails, type DrillProgress } from "../jobs/drill.ts";
-import { listJobs, type JobRecord } from "../jobs/job.ts";
+import { listJobs, type JobRecord } from "../vault/job-record.ts";
 import { recordExpired } from "../jobs/run.ts";
 import { selectedResources, type Plans } from "../plan/plans.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";

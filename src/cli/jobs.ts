@@ -1,5 +1,5 @@
 /** `efsbak jobs`: recent jobs of a vault, newest first. */
-import { listJobs, type JobRecord } from "../jobs/job.ts";
+import { listJobs, type JobRecord } from "../vault/job-record.ts";
 import { COMMON_EXIT, VAULT_ARG, command } from "./command.ts";
 import { formatBytes, formatCount, formatTime, table } from "./output.ts";
 import { UsageError } from "../errors.ts";

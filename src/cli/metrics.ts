@@ -12,7 +12,7 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { FINAL_STATES, listJobs, type JobRecord } from "../jobs/job.ts";
+import { FINAL_STATES, listJobs, type JobRecord } from "../vault/job-record.ts";
 import { listLifecycleMarks, listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import { openVault, type Vault } from "../vault/vault.ts";
 import type { CliIo, Context } from "./context.ts";

@@ -3,7 +3,7 @@
  * them (jobs/notify.ts), and the command waits for deliveries at its end. Plans that do not
  * load (none, or invalid) send nothing; the command reports that itself where it matters.
  */
-import { observeFinalJobs } from "../jobs/job.ts";
+import { observeFinalJobs } from "../vault/job-record.ts";
 import { createNotifier, type Notifier } from "../jobs/notify.ts";
 import type { NotificationSpec } from "../plan/plans.ts";
 import type { Context } from "./context.ts";

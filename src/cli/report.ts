@@ -10,7 +10,7 @@
  *   problems: failed or expired jobs, no recovery point, none newer than --since
  */
 import { UsageError } from "../errors.ts";
-import { listJobs, type JobRecord } from "../jobs/job.ts";
+import { listJobs, type JobRecord } from "../vault/job-record.ts";
 import { formatDuration, parseDuration } from "../plan/duration.ts";
 import { selectedResources, type Plans } from "../plan/plans.ts";
 import { listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";

@@ -16,7 +16,7 @@
 import { runCopyActions } from "./copy-actions.ts";
 import { destinationEnv } from "./copy.ts";
 import { decideDue, dueOccurrences, type Decision } from "../jobs/due.ts";
-import type { JobRecord } from "../jobs/job.ts";
+import type { JobRecord } from "../vault/job-record.ts";
 import { runDueBackups, runExitCode, runVaultLifecycle, windowJobs } from "../jobs/run.ts";
 import type { Plans } from "../plan/plans.ts";
 import { applyLifecycle } from "../prune/lifecycle.ts";

@@ -18,7 +18,7 @@
 import { resolveRecoveryPoint } from "../cli/rp-ref.ts";
 import { isAbsolute } from "node:path";
 import { EfsbakError, PlanError, UsageError } from "../errors.ts";
-import { listJobs, type JobRecord } from "../jobs/job.ts";
+import { listJobs, type JobRecord } from "../vault/job-record.ts";
 import type { Plans } from "../plan/plans.ts";
 import { planLifecycle, type VaultLock } from "../prune/policy.ts";
 import { displayName } from "../tree/name.ts";

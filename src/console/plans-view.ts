@@ -3,7 +3,7 @@
  * zone, and the last outcome per selected resource (from the jobs of the rule's vault). Pure:
  * plans, jobs and the plan clock in, a document out.
  */
-import type { JobRecord } from "../jobs/job.ts";
+import type { JobRecord } from "../vault/job-record.ts";
 import { formatDuration } from "../plan/duration.ts";
 import { selectedResources, type Plans } from "../plan/plans.ts";
 import { nextOccurrence } from "../plan/schedule.ts";

@@ -9,7 +9,7 @@
  *   history: per hour (spans under 3 days) or per day, job outcomes and the bytes the
  *            backups stored, cumulative
  */
-import type { JobRecord } from "../jobs/job.ts";
+import type { JobRecord } from "../vault/job-record.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 
 const HOUR = 3_600_000;

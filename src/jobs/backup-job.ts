@@ -16,8 +16,8 @@ import { EfsbakError, LockedError } from "../errors.ts";
 import { backup, type BackupProgress } from "../backup/backup.ts";
 import { listRecoveryPoints } from "../vault/recovery-point.ts";
 import { type Vault, openVault, withCurrentIndex } from "../vault/vault.ts";
-import { createJob, listJobEntries, type JobRecord } from "./job.ts";
-import { abortDeadJobs } from "./stale.ts";
+import { createJob, listJobEntries, type JobRecord } from "../vault/job-record.ts";
+import { abortDeadJobs } from "../vault/stale-jobs.ts";
 import { type HookRecord, type HookSet, runAfterHooks, runBeforeHooks } from "./hooks.ts";
 import { acquireResourceLease, acquireVaultLock, type Lease } from "../vault/lock.ts";
 

@@ -13,7 +13,7 @@ import { type CheckProgress, type CheckReport, check } from "../check/check.ts";
 import type { StorageError } from "../storage/storage.ts";
 import { acquireVaultLock } from "../vault/lock.ts";
 import { type Vault, withCurrentIndex } from "../vault/vault.ts";
-import { type JobWriter, createJobIfWritable } from "./job.ts";
+import { type JobWriter, createJobIfWritable } from "../vault/job-record.ts";
 
 /** What a check job needs besides the vault. */
 export interface CheckJobOptions {

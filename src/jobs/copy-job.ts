@@ -13,8 +13,8 @@ import { type CopyProgress, type CopyResult, copyRecoveryPoint } from "../copy/c
 import { acquireResourceLease, acquireVaultLock, type Lease } from "../vault/lock.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import { type Vault, withCurrentIndex } from "../vault/vault.ts";
-import { type JobRecord, type JobWriter, createJob, listJobEntries } from "./job.ts";
-import { abortDeadJobs } from "./stale.ts";
+import { type JobRecord, type JobWriter, createJob, listJobEntries } from "../vault/job-record.ts";
+import { abortDeadJobs } from "../vault/stale-jobs.ts";
 
 /** What a copy job needs besides the two vaults. */
 export interface CopyJobOptions {

@@ -27,7 +27,7 @@ import { StorageError } from "../storage/storage.ts";
 import { listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";
 import { type Vault, withCurrentIndex } from "../vault/vault.ts";
 import { verifyRestore, type Mismatch } from "./drill-verify.ts";
-import { createJob, type JobRecord, type JobWriter } from "./job.ts";
+import { createJob, type JobRecord, type JobWriter } from "../vault/job-record.ts";
 import { acquireVaultLock } from "../vault/lock.ts";
 
 export type { Mismatch } from "./drill-verify.ts";

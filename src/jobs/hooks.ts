@@ -13,6 +13,8 @@
  * of stdout and stderr together go into the job record. The pure parts (environment, output
  * tail, records, messages) are apart from runProcess, the one place that spawns.
  */
+import type { HookRecord } from "../vault/job-record.ts";
+export type { HookRecord } from "../vault/job-record.ts";
 import { spawn } from "node:child_process";
 import { EfsbakError } from "../errors.ts";
 import type { HookCommand, HooksSpec } from "../plan/plans.ts";
@@ -26,19 +28,6 @@ export interface HookSet extends HooksSpec {
   from: string;
 }
 
-/** One hook run, as the job record keeps it. */
-export interface HookRecord {
-  phase: "before" | "after";
-  from: string;
-  command: string;
-  exit_code: number | null;
-  duration_ms: number;
-  /** The last HOOK_OUTPUT_BYTES of stdout and stderr, interleaved as written. */
-  output: string;
-  timed_out: boolean;
-  /** The signal that ended it, when one did. */
-  signal?: string;
-}
 
 /** What the job tells its hooks (as EFSBAK_* variables). */
 export interface HookContext {

@@ -2,7 +2,7 @@
  * Notifications: `[[notifications]]` in the plans send job events, named as AWS Backup's SNS
  * events are (`<TYPE>_JOB_<STATE>`, e.g. BACKUP_JOB_FAILED), to a webhook or a command.
  *
- *   a job record is written in a final state (jobs/job.ts tells observeFinalJobs once per job)
+ *   a job record is written in a final state (vault/job-record.ts tells observeFinalJobs once per job)
  *     → event name → every notification whose events, resources and plans match
  *     → webhook: HTTP POST of {event, job, …}; a 5xx, 408, 429 or no answer is retried with
  *       backoff (250 ms, 500 ms, 1 s, …) up to `retries` times, all within `timeout`
@@ -16,7 +16,7 @@ import { hostname } from "node:os";
 import type { NotificationSpec } from "../plan/plans.ts";
 import { VERSION } from "../version.ts";
 import { hookEnv, runProcess } from "./hooks.ts";
-import type { JobRecord } from "./job.ts";
+import type { JobRecord } from "../vault/job-record.ts";
 
 /** The event a final job record stands for: BACKUP_JOB_COMPLETED, DRILL_JOB_EXPIRED, … */
 export function eventName(job: Pick<JobRecord, "type" | "state">): string {

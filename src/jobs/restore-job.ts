@@ -16,7 +16,7 @@ import { type RestoreProgress, type RestoreResult, restore } from "../restore/re
 import { acquireVaultLock } from "../vault/lock.ts";
 import type { RecoveryPoint } from "../vault/recovery-point.ts";
 import { type Vault, withCurrentIndex } from "../vault/vault.ts";
-import { type JobWriter, createJobIfWritable } from "./job.ts";
+import { type JobWriter, createJobIfWritable } from "../vault/job-record.ts";
 
 /** What a restore job needs besides the vault. */
 export interface RestoreJobOptions {

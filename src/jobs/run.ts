@@ -17,8 +17,8 @@ import { adoptPlanLock } from "../vault/vault-lock.ts";
 import type { Vault } from "../vault/vault.ts";
 import { runBackupJob } from "./backup-job.ts";
 import { type Decision, type DueOccurrence, jobsSince } from "./due.ts";
-import { type JobRecord, type NewJob, createJob, jobsForOccurrences, listJobEntries, listJobs } from "./job.ts";
-import { abortDeadJobs } from "./stale.ts";
+import { type JobRecord, type NewJob, createJob, jobsForOccurrences, listJobEntries, listJobs } from "../vault/job-record.ts";
+import { abortDeadJobs } from "../vault/stale-jobs.ts";
 
 /** Where run's jobs say what they do (cli: the logger). */
 export interface RunLog {

@@ -21,7 +21,7 @@ export interface VaultSpec extends S3Settings {
   encryption?: "aes-256-gcm" | null;
   allowShortCold: boolean;
   lock?: { minRetentionMs?: number; maxRetentionMs?: number };
-  /** `job_retention`: prune deletes finished job records older than this (default JOB_RETENTION_MS in jobs/job.ts). */
+  /** `job_retention`: prune deletes finished job records older than this (default JOB_RETENTION_MS in vault/job-record.ts). */
   jobRetentionMs?: number;
   /** `limit_upload` / `limit_download` (MiB/s in the plan), as bytes per second; S3 vaults only. */
   limitUploadBytesPerSec?: number;

@@ -11,7 +11,7 @@
  *   blobs no other recovery point uses (its safety age applies as always).
  */
 import { EfsbakError } from "../errors.ts";
-import { createJob, type JobRecord } from "../jobs/job.ts";
+import { createJob, type JobRecord } from "../vault/job-record.ts";
 import { acquireVaultLock } from "../vault/lock.ts";
 import { objectKey } from "../vault/layout.ts";
 import { listRecoveryPoints, type RecoveryPoint } from "../vault/recovery-point.ts";

@@ -1,7 +1,7 @@
 /**
  * What prune tidies besides recovery points and packs, under the vault's exclusive lock:
  *
- *   jobs whose process died                 -> ABORTED (jobs/stale.ts)
+ *   jobs whose process died                 -> ABORTED (vault/stale-jobs.ts)
  *   finished jobs older than job retention  -> removed whole (every state object), with the
  *                                              due marks of occurrences that old
  *   temp files of interrupted saves         -> removed once older than the pack safety age
@@ -9,8 +9,8 @@
  *
  * planHousekeeping decides (and prints under --dry-run); executeHousekeeping acts.
  */
-import { FINAL_STATES, JOB_RETENTION_MS, jobObjectKeys, listJobEntries, type JobEntry, type JobRecord } from "../jobs/job.ts";
-import { abortDeadJobs, deadJobs } from "../jobs/stale.ts";
+import { FINAL_STATES, JOB_RETENTION_MS, jobObjectKeys, listJobEntries, type JobEntry, type JobRecord } from "../vault/job-record.ts";
+import { abortDeadJobs, deadJobs } from "../vault/stale-jobs.ts";
 import { listLeftovers, type Leftover } from "../vault/leftovers.ts";
 import type { Vault } from "../vault/vault.ts";
 

@@ -12,7 +12,7 @@
  * Deciding reads metadata only (index, trees, recovery points), never data; repacking reads
  * only the warm packs it must.
  */
-import { createJob, type JobRecord } from "../jobs/job.ts";
+import { createJob, type JobRecord } from "../vault/job-record.ts";
 import { acquireVaultLock } from "../vault/lock.ts";
 import { idOfKey, objectKey } from "../vault/layout.ts";
 import { listLifecycleMarks, listRecoveryPoints, markCold } from "../vault/recovery-point.ts";
@@ -45,7 +45,7 @@ export interface LifecycleOptions {
   /** Collect garbage even when no recovery point changed (prune does; run only after changes). */
   alwaysGc?: boolean;
   minPackAgeMs?: number;
-  /** Finished job records older than this are removed (default JOB_RETENTION_MS, jobs/job.ts). */
+  /** Finished job records older than this are removed (default JOB_RETENTION_MS, vault/job-record.ts). */
   jobRetentionMs?: number;
   settleMs?: number;
   signal?: AbortSignal;

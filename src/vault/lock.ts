@@ -77,7 +77,7 @@ function unheld(options: VaultLockOptions): Lease {
 
 /**
  * Who holds a live claim on the vault lock or on one of these resources' leases: "host\0pid"
- * of each (jobs/stale.ts tells a dead job from a running one by it).
+ * of each (vault/stale-jobs.ts tells a dead job from a running one by it).
  */
 export async function liveHolders(vault: Pick<Vault, "storage" | "keys">, resources: Iterable<string>, options: Claimant = {}): Promise<Set<string>> {
   const folders = new Set(["locks/"]);

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSince, reportVault } from "../../src/cli/report.ts";
-import type { JobRecord } from "../../src/jobs/job.ts";
+import type { JobRecord } from "../../src/vault/job-record.ts";
 import { runInProcess } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
 import { fakeRecoveryPoint } from "../support/vault.ts";

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import type { JobRecord } from "../../src/jobs/job.ts";
+import type { JobRecord } from "../../src/vault/job-record.ts";
 import type { RecoveryPoint } from "../../src/vault/recovery-point.ts";
 import { jobHistory, summarizeVault } from "../../src/console/summary.ts";
 

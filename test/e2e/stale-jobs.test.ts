@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary, runBinary, runInProcess } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
-import { createJob, listJobs } from "../../src/jobs/job.ts";
+import { createJob, listJobs } from "../../src/vault/job-record.ts";
 import { localStorage } from "../../src/storage/local.ts";
 import { openVault, readConfig, type Vault } from "../../src/vault/vault.ts";
 

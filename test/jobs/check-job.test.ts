@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBackupJob } from "../../src/jobs/backup-job.ts";
 import { runCheckJob } from "../../src/jobs/check-job.ts";
-import { listJobs } from "../../src/jobs/job.ts";
+import { listJobs } from "../../src/vault/job-record.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import { StorageError, type Storage } from "../../src/storage/storage.ts";
 import { openVault } from "../../src/vault/vault.ts";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { backup } from "../../src/backup/backup.ts";
 import { drillCandidates, pickRecoveryPoint, runDrill, type DrillDetails, type DrillOptions } from "../../src/jobs/drill.ts";
 import { verifyRestore } from "../../src/jobs/drill-verify.ts";
-import { listJobs } from "../../src/jobs/job.ts";
+import { listJobs } from "../../src/vault/job-record.ts";
 import { restore } from "../../src/restore/restore.ts";
 import { saveRecoveryPoint, type RecoveryPoint } from "../../src/vault/recovery-point.ts";
 import type { Vault } from "../../src/vault/vault.ts";

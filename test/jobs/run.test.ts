@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBackupJob } from "../../src/jobs/backup-job.ts";
 import type { Decision } from "../../src/jobs/due.ts";
-import { type JobRecord, listJobs } from "../../src/jobs/job.ts";
+import { type JobRecord, listJobs } from "../../src/vault/job-record.ts";
 import { type RunLog, recordExpired, runDueBackups, runExitCode, runVaultLifecycle } from "../../src/jobs/run.ts";
 import type { Plans } from "../../src/plan/plans.ts";
 import { parseSchedule, type Schedule } from "../../src/plan/schedule.ts";

@@ -3,9 +3,9 @@
  * with the liveness of processes and the clock injected.
  */
 import { describe, expect, test } from "bun:test";
-import { createJob, jobsForOccurrences, listJobEntries, listJobs } from "../../src/jobs/job.ts";
+import { createJob, jobsForOccurrences, listJobEntries, listJobs } from "../../src/vault/job-record.ts";
 import { acquireVaultLock } from "../../src/vault/lock.ts";
-import { abortDeadJobs, deadJobs } from "../../src/jobs/stale.ts";
+import { abortDeadJobs, deadJobs } from "../../src/vault/stale-jobs.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import type { ObjectInfo } from "../../src/storage/storage.ts";
 import { testVault } from "../support/vault.ts";

@@ -11,9 +11,9 @@
  */
 import { processAlive } from "../process-id.ts";
 import { hostname } from "node:os";
-import type { Vault } from "../vault/vault.ts";
-import { FINAL_STATES, updateJobEntry, type JobEntry, type JobRecord } from "./job.ts";
-import { LEASE_TTL_MS, liveHolders } from "../vault/lock.ts";
+import type { Vault } from "./vault.ts";
+import { FINAL_STATES, updateJobEntry, type JobEntry, type JobRecord } from "./job-record.ts";
+import { LEASE_TTL_MS, liveHolders } from "./lock.ts";
 
 /** How the liveness of other processes is judged (injectable for tests). */
 export interface StaleOptions {

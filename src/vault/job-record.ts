@@ -13,12 +13,25 @@ import { invocationPid } from "../process-id.ts";
 import { hostname } from "node:os";
 import { NotFoundError, StorageError, type Storage } from "../storage/storage.ts";
 import { VaultDamageError } from "../errors.ts";
-import { dueKey, jobKey, type DueSlot } from "../vault/layout.ts";
-import { loadJsonObjects } from "../vault/load-json.ts";
-import { timeOrderedId } from "../vault/id.ts";
-import type { Vault } from "../vault/vault.ts";
+import { dueKey, jobKey, type DueSlot } from "./layout.ts";
+import { loadJsonObjects } from "./load-json.ts";
+import { timeOrderedId } from "./id.ts";
+import type { Vault } from "./vault.ts";
 import { VERSION } from "../version.ts";
-import type { HookRecord } from "./hooks.ts";
+
+/** One hook run, as the job record keeps it. */
+export interface HookRecord {
+  phase: "before" | "after";
+  from: string;
+  command: string;
+  exit_code: number | null;
+  duration_ms: number;
+  /** The last HOOK_OUTPUT_BYTES of stdout and stderr, interleaved as written. */
+  output: string;
+  timed_out: boolean;
+  /** The signal that ended it, when one did. */
+  signal?: string;
+}
 
 /** Job states, as AWS Backup names them. */
 export type JobState = "CREATED" | "PENDING" | "RUNNING" | "ABORTING" | "ABORTED" | "COMPLETED" | "FAILED" | "EXPIRED" | "PARTIAL";

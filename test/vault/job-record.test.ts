@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createJob, listJobs } from "../../src/jobs/job.ts";
+import { createJob, listJobs } from "../../src/vault/job-record.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import { initVault, openVault } from "../../src/vault/vault.ts";
 
