@@ -12,6 +12,9 @@
  * misbehaves). This is the one place that reads it; workers see the same environment.
  */
 
+/** The addons there are (by package name). */
+export const NATIVE_ADDONS = ["@napi-rs/blake-hash", "@node-rs/argon2"] as const;
+
 /** What loading each addon gave: the module, or the error that made the caller fall back. */
 const loaded = new Map<string, { addon: unknown } | { error: unknown }>();
 

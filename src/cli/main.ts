@@ -9,6 +9,7 @@
  * Exit codes: 0 success, 1 failure, 2 usage or plan error, 3 partial (a job PARTIAL or
  * EXPIRED, or fragments in lost+found), 4 another job holds the lock.
  */
+import { NATIVE_ADDONS, nativeLoadError } from "../native.ts";
 import { renderUsage, runCommand } from "citty";
 import { EfsbakError, PlanError, UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
@@ -93,6 +94,7 @@ async function runOnce(argv: string[], io: CliIo, onContext: (ctx: Context) => v
       if ((err as { name?: string })?.name === "CLIError") throw new UsageError(`${(err as Error).message.replace(/\.$/, "")}`, `see "efsbak ${cmd.name} --help"`);
       throw err;
     });
+    noteNativeFallback(ctx);
     if (!outcome) return 0;
     if (outcome.streamed) return outcome.exitCode;
     if (json) io.stdout.write(`${JSON.stringify(outcome.json, null, 2)}\n`);
@@ -101,6 +103,20 @@ async function runOnce(argv: string[], io: CliIo, onContext: (ctx: Context) => v
   } catch (err) {
     return reportError(err, io, { json, verbose });
   }
+}
+
+/**
+ * Says once, after the command, when a native addon could not load and the portable fallback
+ * did its work (same bytes, several times slower): most often a $TMPDIR mounted noexec.
+ */
+function noteNativeFallback(ctx: Context): void {
+  const failed = NATIVE_ADDONS.flatMap((name) => {
+    const error = nativeLoadError(name);
+    return error ? [`${name} (${error.split("\n")[0]})`] : [];
+  });
+  if (failed.length === 0) return;
+  ctx.log.warn(`Native code could not be loaded: ${failed.join(", ")}; the portable fallback was used (same results, several times slower)`);
+  ctx.log.warn('hint: the binary unpacks its addons into $TMPDIR, which must allow exec (e.g. TMPDIR=/var/tmp); EFSBAK_NATIVE=0 uses the fallback without this warning');
 }
 
 function reportError(err: unknown, io: CliIo, opts: { json: boolean; verbose: boolean }): number {
