@@ -10,7 +10,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createJob } from "../src/jobs/job.ts";
+import { createJob } from "../src/vault/job-record.ts";
 import { localStorage } from "../src/storage/local.ts";
 import { openVault, readConfig } from "../src/vault/vault.ts";
 

@@ -15,6 +15,11 @@
  * Patterns are given in tree/name.ts's display form, so `\xff` names byte 0xff and `\\` a
  * backslash; a literal "*" is written "[*]". Matching works on the lossless string form, one
  * code unit at a time (no regex "u" flag), so names that are not UTF-8 match like any other.
+ *
+ * Written here rather than taken from npm `ignore` or `picomatch`: those match UTF-8 strings
+ * with their own escapes, so a pattern could not name byte 0xff as `\xff` the way every other
+ * efsbak path does (ls, find, --include, JSON), and `find` needs the same matcher for paths
+ * inside a recovery point. The compiled form is a plain regex per pattern (this file is ~100 lines).
  */
 import { UsageError } from "../errors.ts";
 import { parseDisplayName } from "./name.ts";
