@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { BINARY, ensureBinary, runBinary } from "../support/cli.ts";
 import { launchBrowser, type TestBrowser } from "../support/browser.ts";
+import { formatBytes } from "../../src/cli/output.ts";
 
 let work: string;
 let shots: string;
@@ -149,6 +150,16 @@ describe("console", () => {
     // a vault that cannot be opened shows what failed, beside the one that can
     expect(await page.locator('[data-vault="./no-vault-here"] .error').textContent()).toContain('Cannot open vault "./no-vault-here"');
     await shot("dashboard");
+  });
+
+  test("sizes read as the CLI prints them: the page's fmtBytes gives what cli/output.ts formatBytes gives", async () => {
+    const values = [0, 1, 1023, 1024, 1536, 10 * 1024, 101_000, 1_048_576, 5e9, 3e12, 2 ** 53];
+    const got = await page.evaluate(async (vs) => {
+      const url = "/assets/lib.js";
+      const lib = await import(url);
+      return vs.map((v: number) => lib.fmtBytes(v) as string);
+    }, values);
+    expect(got).toEqual(values.map(formatBytes));
   });
 
   test("browses into a directory and downloads files byte for byte, names that need escaping too", async () => {

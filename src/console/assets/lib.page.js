@@ -42,7 +42,7 @@ export function qs(params) {
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
-/** 1536 -> "1.5 KiB" (as the CLI prints it). */
+/** 1536 -> "1.5 KiB": the same rule as formatBytes in cli/output.ts (this page has no build step, so it cannot import that module; the console test compares them on the page). */
 export function fmtBytes(n) {
   if (n === null || n === undefined) return "-";
   let i = 0;
