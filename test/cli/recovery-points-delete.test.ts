@@ -10,20 +10,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBinary } from "../support/cli.ts";
-import { bytes, makeTree } from "../support/tree.ts";
+import { bytes, bytesUnder, makeTree } from "../support/tree.ts";
 
 let work: string;
 const MB = 1_000_000;
-
-function bytesUnder(path: string): number {
-  if (!existsSync(path)) return 0;
-  let total = 0;
-  for (const e of readdirSync(path, { withFileTypes: true })) {
-    const p = join(path, e.name);
-    total += e.isDirectory() ? bytesUnder(p) : statSync(p).size;
-  }
-  return total;
-}
 
 function run(args: string[]) {
   return runBinary(args, { cwd: work, env: { EFSBAK_GC_MIN_AGE: "0" } });
