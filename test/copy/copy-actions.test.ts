@@ -5,11 +5,11 @@
  * file, line and column of a bad copy action.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary, runBinary } from "../support/cli.ts";
 import { bytes, snapshotTree } from "../support/tree.ts";
+import { planWorkdir } from "../support/plans.ts";
 
 let work: string;
 const env = { EFSBAK_TEST_KDF: "cheap" };
@@ -49,12 +49,10 @@ async function efsbak(argv: string[], extra: Record<string, string> = {}) {
 
 beforeAll(() => {
   ensureBinary();
-  work = mkdtempSync(join(tmpdir(), "efsbak-copy-actions-"));
+  work = planWorkdir("efsbak-copy-actions-", { "nightly.toml": PLAN });
   mkdirSync(join(work, "data/home/sub"), { recursive: true });
   writeFileSync(join(work, "data/home/a.txt"), "alpha\n");
   writeFileSync(join(work, "data/home/sub/big"), bytes(2 * 1024 * 1024, 3));
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/nightly.toml"), PLAN);
   writeFileSync(join(work, "offsite.pw"), "offsite-secret\n");
 });
 

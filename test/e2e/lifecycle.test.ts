@@ -5,11 +5,11 @@
  * backup holds the vault is refused and breaks neither.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bytes, bytesUnder, makeTree, snapshotTree } from "../support/tree.ts";
 import { ensureBinary, runBinary } from "../support/cli.ts";
+import { localPlan, planWorkdir, removeWorkdir, writePlan } from "../support/plans.ts";
 
 let work: string;
 const env = { EFSBAK_GC_MIN_AGE: "0" };
@@ -25,32 +25,17 @@ async function run(args: string[], extra: Record<string, string> = {}) {
 
 beforeAll(() => {
   ensureBinary();
-  work = mkdtempSync(join(tmpdir(), "efsbak-life-"));
+  work = planWorkdir("efsbak-life-");
+  writePlan(work, "p.toml", localPlan({
+    data: "data",
+    race: { path: "race", lines: [`hooks = { before = "touch '${join(work, "HELD")}'; while [ ! -e '${join(work, "GO")}' ]; do sleep 0.05; done", timeout = "2m" }`] },
+  }, { vault: ["allow_short_cold = true", "", "[vaults.main.lock]", 'min_retention = "5d"', 'max_retention = "400d"'] }));
   makeTree(join(work, "data"), { "old.bin": bytes(3_000_000, 21), "shared.bin": bytes(2_000_000, 22) });
   makeTree(join(work, "race"), { "a.bin": bytes(3_000_000, 31), "b.bin": bytes(3_000_000, 32) });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/p.toml"), `
-[vaults.main]
-url = "./vault"
-allow_short_cold = true
-
-[vaults.main.lock]
-min_retention = "5d"
-max_retention = "400d"
-
-[[resources]]
-id = "data"
-path = "data"
-
-[[resources]]
-id = "race"
-path = "race"
-hooks = { before = "touch '${join(work, "HELD")}'; while [ ! -e '${join(work, "GO")}' ]; do sleep 0.05; done", timeout = "2m" }
-`);
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("lifecycle through the binary", () => {

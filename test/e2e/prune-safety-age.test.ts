@@ -6,11 +6,11 @@
  * what stays restores byte for byte.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { bytes, makeTree } from "../support/tree.ts";
 import { ensureBinary, runBinary } from "../support/cli.ts";
+import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 const HOUR_S = 3600;
@@ -39,21 +39,12 @@ function run(args: string[]) {
 
 beforeAll(() => {
   ensureBinary();
-  work = mkdtempSync(join(tmpdir(), "efsbak-gcage-"));
+  work = planWorkdir("efsbak-gcage-", { "p.toml": localPlan({ data: "data" }) });
   makeTree(join(work, "data"), { "gone.bin": bytes(1_500_000, 41), "kept.bin": bytes(700_000, 42) });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/p.toml"), `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "data"
-path = "data"
-`);
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("prune and the GC safety age (binary, default age)", () => {
