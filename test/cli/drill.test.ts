@@ -7,24 +7,11 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runInProcess } from "../support/cli.ts";
 import { bytes, makeTree, symlink } from "../support/tree.ts";
-import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
+import { localPlan, nightlyPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 
-const PLAN = localPlan({ "fs-home": { path: "data/home", lines: [`tags = { drill = "yes" }`] }, "fs-other": "data/other" }, { extra: `
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "2h"
-vault = "main"
-
-[[plan.selections]]
-name = "all"
-resources = ["fs-home", "fs-other"]
-
+const PLAN = localPlan({ "fs-home": { path: "data/home", lines: [`tags = { drill = "yes" }`] }, "fs-other": "data/other" }, { extra: `${nightlyPlan({ rule: [`start_window = "2h"`, `vault = "main"`], selection: [`name = "all"`, `resources = ["fs-home", "fs-other"]`] })}
 [[restore_tests]]
 name = "morning-drill"
 schedule = "cron(0 6 ? * * *)"

@@ -9,24 +9,12 @@ import { join } from "node:path";
 import { COMMANDS, GROUPS } from "../../src/cli/commands.ts";
 import { runInProcess } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
-import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
+import { localPlan, nightlyPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 let rps: string[] = [];
 
-const PLAN = localPlan({ "fs-home": "data/home" }, { extra: `
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-vault = "main"
-
-[[plan.selections]]
-name = "home"
-resources = ["fs-home"]
-` });
+const PLAN = localPlan({ "fs-home": "data/home" }, { extra: nightlyPlan({ rule: [`vault = "main"`], selection: [`name = "home"`, `resources = ["fs-home"]`] }) });
 
 const ALL = [...Object.keys(COMMANDS), ...Object.entries(GROUPS).flatMap(([g, subs]) => Object.keys(subs).map((s) => `${g} ${s}`))];
 

@@ -9,24 +9,11 @@ import type { JobRecord } from "../../src/jobs/job.ts";
 import { runInProcess } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
 import { fakeRecoveryPoint } from "../support/vault.ts";
-import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
+import { localPlan, nightlyPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 
-const PLAN = localPlan({ "fs-home": "data/home", "fs-empty": { path: "data/empty", lines: [`tags = { never = "backed-up" }`] } }, { extra: `
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "2h"
-vault = "main"
-
-[[plan.selections]]
-name = "home"
-resources = ["fs-home"]
-` });
+const PLAN = localPlan({ "fs-home": "data/home", "fs-empty": { path: "data/empty", lines: [`tags = { never = "backed-up" }`] } }, { extra: nightlyPlan({ rule: [`start_window = "2h"`, `vault = "main"`], selection: [`name = "home"`, `resources = ["fs-home"]`] }) });
 
 const SECOND_PLAN = `
 [plan]

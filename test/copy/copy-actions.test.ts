@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary, runBinary } from "../support/cli.ts";
 import { bytes, snapshotTree } from "../support/tree.ts";
-import { planWorkdir } from "../support/plans.ts";
+import { nightlyPlan, planWorkdir } from "../support/plans.ts";
 
 let work: string;
 const env = { EFSBAK_TEST_KDF: "cheap" };
@@ -26,22 +26,7 @@ password_file = "offsite.pw"
 [[resources]]
 id = "home"
 path = "data/home"
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "2h"
-vault = "main"
-lifecycle = { delete_after = "7d" }
-copy_actions = [{ vault = "offsite", lifecycle = { delete_after = "365d" } }]
-
-[[plan.selections]]
-name = "all"
-resources = ["home"]
-`;
+${nightlyPlan({ rule: [`start_window = "2h"`, `vault = "main"`, `lifecycle = { delete_after = "7d" }`, `copy_actions = [{ vault = "offsite", lifecycle = { delete_after = "365d" } }]`], selection: [`name = "all"`, `resources = ["home"]`] })}`;
 
 async function efsbak(argv: string[], extra: Record<string, string> = {}) {
   return runBinary(argv, { cwd: work, env: { ...env, ...extra } });

@@ -10,26 +10,11 @@ import { ensureBinary, runBinary } from "../support/cli.ts";
 import { acquireResourceLease } from "../../src/vault/lock.ts";
 import { localStorage } from "../../src/storage/local.ts";
 import { openVault } from "../../src/vault/vault.ts";
-import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
+import { localPlan, nightlyPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 
-const PLAN = localPlan({ "fs-home": { path: "data/home", lines: [`tags = { backup = "nightly" }`] }, "fs-other": "data/other" }, { vault: ["allow_short_cold = true"], extra: `
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "2h"
-vault = "main"
-recovery_point_tags = { kind = "daily" }
-lifecycle = { delete_after = "3d" }
-
-[[plan.selections]]
-name = "tagged"
-tags = { backup = "nightly" }
-` });
+const PLAN = localPlan({ "fs-home": { path: "data/home", lines: [`tags = { backup = "nightly" }`] }, "fs-other": "data/other" }, { vault: ["allow_short_cold = true"], extra: nightlyPlan({ rule: [`start_window = "2h"`, `vault = "main"`, `recovery_point_tags = { kind = "daily" }`, `lifecycle = { delete_after = "3d" }`], selection: [`name = "tagged"`, `tags = { backup = "nightly" }`] }) });
 
 function vaultSnapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -45,3 +45,12 @@ export function writePlan(work: string, name: string, toml: string): void {
 export function removeWorkdir(work: string | undefined): void {
   if (work) rmSync(work, { recursive: true, force: true });
 }
+
+/**
+ * `[plan]` "nightly" with one rule, "daily" at 05:00 UTC, and one selection: `rule` and
+ * `selection` are the lines of their tables after the fixed ones (a vault, a start window,
+ * the resources or tags selected).
+ */
+export function nightlyPlan(options: { rule?: string[]; selection: string[] }): string {
+  return ["", "[plan]", 'name = "nightly"', "", "[[plan.rules]]", 'name = "daily"', 'schedule = "cron(0 5 ? * * *)"', ...(options.rule ?? []), "", "[[plan.selections]]", ...options.selection, ""].join("\n");
+}
