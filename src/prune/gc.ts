@@ -187,7 +187,9 @@ export async function executeGc(vault: Vault, plan: GcPlan, refs: References, op
     if (entries.length === 0) continue;
     kept.push({ packId: p.packId, tier: p.tier, packType: entries[0].type === BLOB_TREE ? BLOB_TREE : BLOB_DATA, size: p.size, entries });
   }
-  const superseded = vault.indexFiles.slice();
+  // Also the files an earlier, interrupted prune superseded but did not remove: once the
+  // file superseding them is gone they would be read again, naming packs deleted since.
+  const superseded = [...vault.indexFiles, ...vault.supersededIndexFiles];
   await vault.saveIndex({ packs: [...kept, ...written], supersedes: superseded });
   for (const id of superseded) {
     await vault.storage.remove(objectKey("index", id));

@@ -30,6 +30,12 @@ export interface Vault {
   readonly index: BlobIndex;
   /** Index file ids that were loaded (and are not superseded). */
   readonly indexFiles: string[];
+  /**
+   * Index file ids that were loaded but are superseded by another loaded one (left by a prune
+   * that stopped before removing them). A prune supersedes these too: were it to remove only
+   * the file that supersedes them, they would name its deleted packs again.
+   */
+  readonly supersededIndexFiles: string[];
   /** Reads, checks and decodes one blob. Throws VaultDamageError or NotFoundError-derived damage. */
   loadBlob(id: Uint8Array): Promise<Uint8Array>;
   /** Reads a blob with a known location. */
@@ -155,6 +161,7 @@ export async function openVault(storage: Storage, options: {
     keys,
     index,
     indexFiles: [],
+    supersededIndexFiles: [],
     tierStorage,
     async loadBlob(id) {
       const hex = toHex(id);
@@ -279,7 +286,10 @@ async function loadIndexes(vault: Vault, onDamage?: (err: VaultDamageError) => v
   await Promise.all(Array.from({ length: 8 }, worker));
   const superseded = new Set(files.flatMap((f) => f.doc.supersedes));
   for (const f of files) {
-    if (superseded.has(f.id)) continue;
+    if (superseded.has(f.id)) {
+      vault.supersededIndexFiles.push(f.id);
+      continue;
+    }
     vault.indexFiles.push(f.id);
     for (const p of f.doc.packs) {
       const no = vault.index.addPack(p.packId, p.tier, p.size);

@@ -16,29 +16,12 @@ import { decodeObject } from "../../src/vault/object.ts";
 import { BLOB_DATA, BLOB_TREE } from "../../src/vault/pack.ts";
 import type { RecoveryPoint } from "../../src/vault/recovery-point.ts";
 import { type Vault, initVault, openVault } from "../../src/vault/vault.ts";
+import { randomBytes, rng } from "../support/random.ts";
 
 const SMALL_CHUNKS = { min_size: 1024, avg_size: 4096, max_size: 16384, seed: 0 };
 const NOW = new Date("2026-03-01T05:00:00Z");
 const scratch = mkdtempSync(join(tmpdir(), "efsbak-check-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-/** Test PRNG (mulberry32), so every input is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function bytes(seed: number, n: number): Uint8Array {
-  const next = prng(seed);
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (next() * 256) | 0;
-  return out;
-}
 
 let dirs = 0;
 /** A source tree with files of many chunks, a nested directory, an empty one and a symlink. */
@@ -46,8 +29,8 @@ function makeSource(seed: number): string {
   const dir = join(scratch, `src-${dirs++}`);
   mkdirSync(join(dir, "sub", "deeper"), { recursive: true });
   mkdirSync(join(dir, "empty"));
-  writeFileSync(join(dir, "a.bin"), bytes(seed, 120_000));
-  writeFileSync(join(dir, "sub", "b.bin"), bytes(seed + 1, 60_000));
+  writeFileSync(join(dir, "a.bin"), randomBytes(120_000, seed));
+  writeFileSync(join(dir, "sub", "b.bin"), randomBytes(60_000, seed + 1));
   writeFileSync(join(dir, "sub", "deeper", "c.txt"), `hello ${seed}\n`);
   symlinkSync("a.bin", join(dir, "link"));
   return dir;
@@ -73,7 +56,7 @@ async function fixture(options: { backups?: number; keys?: VaultKeys | null; inc
   const source = makeSource(1);
   for (let i = 0; i < (options.backups ?? 1); i++) {
     let dir = source;
-    if (options.incremental) writeFileSync(join(source, `new-${i}.bin`), bytes(100 + i, 30_000));
+    if (options.incremental) writeFileSync(join(source, `new-${i}.bin`), randomBytes(30_000, 100 + i));
     else if (i > 0) dir = makeSource(10 * i + 1);
     const parent = options.incremental ? rps.at(-1) ?? null : null;
     const { rp } = await backup(vault, dir, { resource: "fs-test", now: new Date(NOW.getTime() + i * 3600_000), jobId: `job-${i}`, parent, host: "test" });
@@ -290,10 +273,10 @@ describe("check", () => {
     const f = await fixture({ backups: 5 });
     const total = allPacks(f).length;
     expect(total).toBeGreaterThanOrEqual(10);
-    const a = await check(f.vault, { readData: { share: 0.5 }, random: prng(7) });
+    const a = await check(f.vault, { readData: { share: 0.5 }, random: rng(7) });
     expect(a.packsRead).toBe(Math.round(total / 2));
     expect(a.problems).toEqual([]);
-    const tiny = await check(f.vault, { readData: { share: 0.0001 }, random: prng(7) });
+    const tiny = await check(f.vault, { readData: { share: 0.0001 }, random: rng(7) });
     expect(tiny.packsRead).toBe(1);
     const none = await check(f.vault, { readData: { share: 0 } });
     expect(none.packsRead).toBe(0);
@@ -355,7 +338,7 @@ describe("selectShare", () => {
   ];
   for (const c of cases) {
     test(c.name, () => {
-      const got = selectShare(items, c.share, prng(3));
+      const got = selectShare(items, c.share, rng(3));
       expect(got.length).toBe(c.want);
       expect(new Set(got).size).toBe(c.want);
     });

@@ -3,47 +3,22 @@
  * vault: verified counts, job records, a corrupted pack, due / skipped / EXPIRED drills.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runInProcess } from "../support/cli.ts";
 import { bytes, makeTree, symlink } from "../support/tree.ts";
+import { localPlan, nightlyPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 
-const PLAN = `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "fs-home"
-path = "data/home"
-tags = { drill = "yes" }
-
-[[resources]]
-id = "fs-other"
-path = "data/other"
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "2h"
-vault = "main"
-
-[[plan.selections]]
-name = "all"
-resources = ["fs-home", "fs-other"]
-
+const PLAN = localPlan({ "fs-home": { path: "data/home", lines: [`tags = { drill = "yes" }`] }, "fs-other": "data/other" }, { extra: `${nightlyPlan({ rule: [`start_window = "2h"`, `vault = "main"`], selection: [`name = "all"`, `resources = ["fs-home", "fs-other"]`] })}
 [[restore_tests]]
 name = "morning-drill"
 schedule = "cron(0 6 ? * * *)"
 start_window = "2h"
 tags = { drill = "yes" }
 algorithm = "latest"
-`;
+` });
 
 // --plans as an absolute path: in process, a relative one would be read from the process's
 // working directory, not the CLI's.
@@ -63,20 +38,18 @@ function packFiles(dir: string): { path: string; size: number }[] {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "efsbak-cli-drill-"));
+  work = planWorkdir("efsbak-cli-drill-", { "plan.toml": PLAN });
   makeTree(join(work, "data"), {
     home: { "a.txt": "alpha\n", docs: { "b.txt": "beta\n", "big.bin": bytes(2_500_000, 11) }, link: symlink("a.txt"), empty: {} },
     other: { "c.txt": "gamma\n" },
   });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/plan.toml"), PLAN);
   // Backups only (--rule filters out the restore tests, which --dry-run shows below).
   const r = await cli(["run", "--rule", "daily", "--now", "2026-03-01T05:10:00Z"]);
   if (r.code !== 0) throw new Error(`run failed: ${r.stdout}${r.stderr}`);
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("efsbak drill", () => {

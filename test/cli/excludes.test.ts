@@ -7,12 +7,12 @@
  * of an on-demand backup; a bad pattern in a plan is reported with file:line:col.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHEDIR_SIGNATURE } from "../../src/tree/exclude.ts";
 import { runBinary } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
+import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 let mounted = false;
@@ -46,30 +46,18 @@ const TREE = {
 };
 
 beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), "efsbak-cli-excludes-"));
+  work = planWorkdir("efsbak-cli-excludes-", { "p.toml": localPlan({ app: { path: "app", lines: [`exclude = ["node_modules", "*.log", "!keep.log", "/build/"]`, `exclude_if_present = ["CACHEDIR.TAG"]`, "one_file_system = true"] } }) });
   makeTree(join(work, "app"), TREE);
   mkdirSync(join(work, "app/mnt"));
   mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "efsbak-test", join(work, "app/mnt")], { stderr: "pipe" }).exitCode === 0;
   if (mounted) writeFileSync(join(work, "app/mnt/other-fs.txt"), "elsewhere");
   makeTree(join(work, "flags"), TREE);
   makeTree(join(work, "self"), { "data.txt": "d" });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/p.toml"), `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "app"
-path = "app"
-exclude = ["node_modules", "*.log", "!keep.log", "/build/"]
-exclude_if_present = ["CACHEDIR.TAG"]
-one_file_system = true
-`);
 });
 
 afterAll(() => {
   if (mounted) Bun.spawnSync(["umount", join(work, "app/mnt")]);
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 const EXPECTED = [

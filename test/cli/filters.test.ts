@@ -4,8 +4,6 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { hostname } from "node:os";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { localStorage } from "../../src/storage/local.ts";
 import { openVault } from "../../src/vault/vault.ts";
@@ -13,6 +11,7 @@ import { saveRecoveryPoint } from "../../src/vault/recovery-point.ts";
 import { runBinary } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
 import { fakeRecoveryPoint } from "../support/vault.ts";
+import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 let prod = "";
@@ -32,17 +31,8 @@ async function ids(args: string[]): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "efsbak-cli-filters-"));
+  work = planWorkdir("efsbak-cli-filters-", { "p.toml": localPlan({ data: "data" }) });
   makeTree(join(work, "data"), { "a.txt": "a" });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/p.toml"), `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "data"
-path = "data"
-`);
   const backup = async (args: string[]) => {
     const r = await run(["backup", "data", "--json", ...args]);
     expect(r.code).toBe(0);
@@ -55,7 +45,7 @@ path = "data"
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("listing filters", () => {

@@ -5,14 +5,14 @@
  * and found by it; a bad pattern is a usage error.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { localStorage } from "../../src/storage/local.ts";
 import { saveRecoveryPoint } from "../../src/vault/recovery-point.ts";
 import { runBinary } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
 import { fakeRecoveryPoint, nodes, storeTree, testVault } from "../support/vault.ts";
+import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 let rp1 = "";
@@ -24,26 +24,13 @@ function run(args: string[]) {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "efsbak-cli-find-"));
+  work = planWorkdir("efsbak-cli-find-", { "p.toml": localPlan({ app: "app", other: "other" }) });
   makeTree(join(work, "app"), {
     "app.conf": "a",
     etc: { "main.conf": "m", "notes.txt": "n" },
     web: { node_modules: { left: { "index.js": "x" } }, src: { "app.conf": "b" } },
   });
   makeTree(join(work, "other"), { "other.conf": "o" });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/p.toml"), `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "app"
-path = "app"
-
-[[resources]]
-id = "other"
-path = "other"
-`);
   const json = async (args: string[]) => {
     const r = await run([...args, "--json"]);
     expect(r.code).toBe(0);
@@ -56,7 +43,7 @@ path = "other"
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("efsbak find", () => {

@@ -3,36 +3,18 @@
  * JSON document on stdout in the shapes of DESIGN.md (logs stay on stderr).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { COMMANDS, GROUPS } from "../../src/cli/commands.ts";
 import { runInProcess } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
+import { localPlan, nightlyPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 let rps: string[] = [];
 
-const PLAN = `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "fs-home"
-path = "data/home"
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-vault = "main"
-
-[[plan.selections]]
-name = "home"
-resources = ["fs-home"]
-`;
+const PLAN = localPlan({ "fs-home": "data/home" }, { extra: nightlyPlan({ rule: [`vault = "main"`], selection: [`name = "home"`, `resources = ["fs-home"]`] }) });
 
 const ALL = [...Object.keys(COMMANDS), ...Object.entries(GROUPS).flatMap(([g, subs]) => Object.keys(subs).map((s) => `${g} ${s}`))];
 
@@ -41,10 +23,8 @@ function cli(args: string[]) {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "efsbak-cli-json-"));
+  work = planWorkdir("efsbak-cli-json-", { "plan.toml": PLAN });
   makeTree(join(work, "data"), { home: { "a.txt": "alpha\n", sub: { "b.txt": "beta\n" } } });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/plan.toml"), PLAN);
   for (let i = 0; i < 2; i++) {
     writeFileSync(join(work, "data/home/a.txt"), `alpha ${i}\n`);
     const r = await cli(["backup", "fs-home", "--json"]);
@@ -54,7 +34,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("--help of every command lists its exit codes", () => {

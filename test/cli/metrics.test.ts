@@ -3,23 +3,17 @@
  * back and compared with what the vault holds; label escaping; atomic replacement.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { escapeLabel, renderMetrics } from "../../src/cli/metrics.ts";
 import { runInProcess } from "../support/cli.ts";
 import { bytes, makeTree } from "../support/tree.ts";
+import { localPlan, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 
-const PLAN = `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "fs-home"
-path = "data/home"
-`;
+const PLAN = localPlan({ "fs-home": "data/home" });
 
 function cli(args: string[]) {
   return runInProcess([...args, "--plans", join(work, "plans")], { cwd: work });
@@ -84,7 +78,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("label escaping and rendering", () => {

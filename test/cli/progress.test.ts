@@ -4,24 +4,17 @@
  * with --quiet; never wider than the terminal.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../../src/cli/main.ts";
 import { fitLine } from "../../src/cli/progress.ts";
 import { bytes, makeTree } from "../support/tree.ts";
+import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 const ERASE = "\r\x1b[2K";
 
-const PLAN = `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "fs-home"
-path = "data/home"
-`;
+const PLAN = localPlan({ "fs-home": "data/home" });
 
 async function tty(args: string[], options: { isTTY?: boolean; columns?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
@@ -42,14 +35,12 @@ function frames(stderr: string): { drawn: string[]; cleared: boolean } {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "efsbak-cli-progress-"));
+  work = planWorkdir("efsbak-cli-progress-", { "plan.toml": PLAN });
   makeTree(join(work, "data"), { home: { "a.txt": "alpha\n", deep: { "very-long-directory-name-to-shorten": { "big.bin": bytes(3_000_000, 2) } } } });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/plan.toml"), PLAN);
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("fitLine", () => {

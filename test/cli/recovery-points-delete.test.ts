@@ -6,24 +6,14 @@
  * the deletion would free; stats' figures and ratios match the data backed up.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runBinary } from "../support/cli.ts";
-import { bytes, makeTree } from "../support/tree.ts";
+import { bytes, bytesUnder, makeTree } from "../support/tree.ts";
+import { planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 const MB = 1_000_000;
-
-function bytesUnder(path: string): number {
-  if (!existsSync(path)) return 0;
-  let total = 0;
-  for (const e of readdirSync(path, { withFileTypes: true })) {
-    const p = join(path, e.name);
-    total += e.isDirectory() ? bytesUnder(p) : statSync(p).size;
-  }
-  return total;
-}
 
 function run(args: string[]) {
   return runBinary(args, { cwd: work, env: { EFSBAK_GC_MIN_AGE: "0" } });
@@ -42,16 +32,7 @@ let rpOld = "";
 let rpNew = "";
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "efsbak-cli-rpdel-"));
-  const shared = bytes(2 * MB, 32);
-  makeTree(join(work, "data"), {
-    "old.bin": bytes(3 * MB, 31),
-    "shared.bin": shared,
-    "copy-of-shared.bin": shared,
-    "text.txt": Array.from({ length: 40_000 }, (_, i) => `line ${i} of a log that compresses well\n`).join(""),
-  });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/p.toml"), `
+  work = planWorkdir("efsbak-cli-rpdel-", { "p.toml": `
 [vaults.main]
 url = "./vault"
 
@@ -61,7 +42,14 @@ min_retention = "5d"
 [[resources]]
 id = "data"
 path = "data"
-`);
+` });
+  const shared = bytes(2 * MB, 32);
+  makeTree(join(work, "data"), {
+    "old.bin": bytes(3 * MB, 31),
+    "shared.bin": shared,
+    "copy-of-shared.bin": shared,
+    "text.txt": Array.from({ length: 40_000 }, (_, i) => `line ${i} of a log that compresses well\n`).join(""),
+  });
   const a = await run(["backup", "data", "--json", "--now", "2026-01-01T00:00:00Z"]);
   expect(a.code).toBe(0);
   rpOld = JSON.parse(a.stdout).recovery_point;
@@ -73,7 +61,7 @@ path = "data"
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("efsbak stats", () => {

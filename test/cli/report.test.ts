@@ -3,43 +3,17 @@
  * failed drills), newest recovery point ages against the plan clock, and the period filter.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSince, reportVault } from "../../src/cli/report.ts";
 import type { JobRecord } from "../../src/vault/job-record.ts";
 import { runInProcess } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
 import { fakeRecoveryPoint } from "../support/vault.ts";
+import { localPlan, nightlyPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 
-const PLAN = `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "fs-home"
-path = "data/home"
-
-[[resources]]
-id = "fs-empty"
-path = "data/empty"
-tags = { never = "backed-up" }
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "2h"
-vault = "main"
-
-[[plan.selections]]
-name = "home"
-resources = ["fs-home"]
-`;
+const PLAN = localPlan({ "fs-home": "data/home", "fs-empty": { path: "data/empty", lines: [`tags = { never = "backed-up" }`] } }, { extra: nightlyPlan({ rule: [`start_window = "2h"`, `vault = "main"`], selection: [`name = "home"`, `resources = ["fs-home"]`] }) });
 
 const SECOND_PLAN = `
 [plan]
@@ -60,11 +34,8 @@ function cli(args: string[]) {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "efsbak-cli-report-"));
+  work = planWorkdir("efsbak-cli-report-", { "plan.toml": PLAN, "never.toml": SECOND_PLAN });
   makeTree(join(work, "data"), { home: { "a.txt": "alpha\n" }, empty: {} });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/plan.toml"), PLAN);
-  writeFileSync(join(work, "plans/never.toml"), SECOND_PLAN);
   // Day 1 and day 2: completed backups; day 3: missed (EXPIRED); a drill of a resource with
   // no recovery point fails.
   for (const [now, code] of [["2026-03-01T05:10:00Z", 0], ["2026-03-02T05:10:00Z", 0], ["2026-03-03T09:00:00Z", 3]] as const) {
@@ -76,7 +47,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("efsbak report", () => {

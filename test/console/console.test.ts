@@ -6,13 +6,13 @@
  * the token every request is refused. Screenshots go to a temp dir (EFSBAK_SCREENSHOTS keeps them).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { BINARY, ensureBinary, runBinary } from "../support/cli.ts";
 import { launchBrowser, type TestBrowser } from "../support/browser.ts";
 import { formatBytes } from "../../src/cli/output.ts";
+import { localPlan, planWorkdir } from "../support/plans.ts";
 
 let work: string;
 let shots: string;
@@ -52,27 +52,7 @@ async function shot(name: string): Promise<void> {
 
 beforeAll(async () => {
   ensureBinary();
-  work = mkdtempSync(join(tmpdir(), "efsbak-console-"));
-  shots = process.env.EFSBAK_SCREENSHOTS ?? join(work, "screenshots");
-  mkdirSync(shots, { recursive: true });
-  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
-  mkdirSync(join(work, "src/docs/guides"), { recursive: true });
-  mkdirSync(join(work, "src/logs"), { recursive: true });
-  writeFileSync(join(work, "src/README.md"), "# files\n");
-  writeFileSync(join(work, "src/docs/readme.md"), "read me\n");
-  writeFileSync(join(work, "src/docs/guides/setup.txt"), "step 1\n");
-  writeFileSync(join(work, "src/docs/big.bin"), big);
-  writeFileSync(join(work, "src", ODD_NAME), "an odd name\n");
-  for (let i = 0; i < 30; i++) writeFileSync(join(work, `src/logs/app-${String(i).padStart(2, "0")}.log`), `line ${i}\n`);
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/files.toml"), `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "files"
-path = "./src"
-
+  work = planWorkdir("efsbak-console-", { "files.toml": localPlan({ files: "./src" }, { extra: `
 [plan]
 name = "daily"
 
@@ -87,7 +67,18 @@ vault = "main"
 [[plan.selections]]
 name = "all"
 resources = ["files"]
-`);
+` }) });
+  shots = process.env.EFSBAK_SCREENSHOTS ?? join(work, "screenshots");
+  mkdirSync(shots, { recursive: true });
+  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+  mkdirSync(join(work, "src/docs/guides"), { recursive: true });
+  mkdirSync(join(work, "src/logs"), { recursive: true });
+  writeFileSync(join(work, "src/README.md"), "# files\n");
+  writeFileSync(join(work, "src/docs/readme.md"), "read me\n");
+  writeFileSync(join(work, "src/docs/guides/setup.txt"), "step 1\n");
+  writeFileSync(join(work, "src/docs/big.bin"), big);
+  writeFileSync(join(work, "src", ODD_NAME), "an odd name\n");
+  for (let i = 0; i < 30; i++) writeFileSync(join(work, `src/logs/app-${String(i).padStart(2, "0")}.log`), `line ${i}\n`);
   await efsbak(["backup", "files"]);
   writeFileSync(join(work, "src/docs/readme.md"), "read me, changed\n");
   await efsbak(["run"]);

@@ -5,11 +5,11 @@
  * file, line and column of a bad copy action.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary, runBinary } from "../support/cli.ts";
 import { bytes, snapshotTree } from "../support/tree.ts";
+import { nightlyPlan, planWorkdir } from "../support/plans.ts";
 
 let work: string;
 const env = { EFSBAK_TEST_KDF: "cheap" };
@@ -26,22 +26,7 @@ password_file = "offsite.pw"
 [[resources]]
 id = "home"
 path = "data/home"
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "2h"
-vault = "main"
-lifecycle = { delete_after = "7d" }
-copy_actions = [{ vault = "offsite", lifecycle = { delete_after = "365d" } }]
-
-[[plan.selections]]
-name = "all"
-resources = ["home"]
-`;
+${nightlyPlan({ rule: [`start_window = "2h"`, `vault = "main"`, `lifecycle = { delete_after = "7d" }`, `copy_actions = [{ vault = "offsite", lifecycle = { delete_after = "365d" } }]`], selection: [`name = "all"`, `resources = ["home"]`] })}`;
 
 async function efsbak(argv: string[], extra: Record<string, string> = {}) {
   return runBinary(argv, { cwd: work, env: { ...env, ...extra } });
@@ -49,12 +34,10 @@ async function efsbak(argv: string[], extra: Record<string, string> = {}) {
 
 beforeAll(() => {
   ensureBinary();
-  work = mkdtempSync(join(tmpdir(), "efsbak-copy-actions-"));
+  work = planWorkdir("efsbak-copy-actions-", { "nightly.toml": PLAN });
   mkdirSync(join(work, "data/home/sub"), { recursive: true });
   writeFileSync(join(work, "data/home/a.txt"), "alpha\n");
   writeFileSync(join(work, "data/home/sub/big"), bytes(2 * 1024 * 1024, 3));
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/nightly.toml"), PLAN);
   writeFileSync(join(work, "offsite.pw"), "offsite-secret\n");
 });
 

@@ -12,6 +12,7 @@ import { join, relative } from "node:path";
 import { bytes, makeTree, snapshotTree } from "../support/tree.ts";
 import { type CliRun, ensureBinary, runBinary } from "../support/cli.ts";
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from "../support/s3-server.ts";
+import { nightlyPlan } from "../support/plans.ts";
 
 const PASSWORD = "pw-Alpha-7a1c9e";
 const NEW_PASSWORD = "pw-Bravo-33d0f2";
@@ -302,19 +303,7 @@ encryption = "aes-256-gcm"
 [[resources]]
 id = "fs-home-secret-id"
 path = "home"
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-vault = "main"
-
-[[plan.selections]]
-name = "all"
-resources = ["fs-home-secret-id"]
-`);
+${nightlyPlan({ rule: [`vault = "main"`], selection: [`name = "all"`, `resources = ["fs-home-secret-id"]`] })}`);
   });
 
   const run = (argv: string[], extra: Record<string, string | undefined> = {}) => runBinary(argv, { cwd: plansWork, env: env({ EFSBAK_NOW: "2026-03-02T05:30:00Z", ...extra }) }).then((r) => (outputs.push(r), r));

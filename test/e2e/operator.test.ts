@@ -5,26 +5,18 @@
  * docs/operations.md, the CI files) run or checked as written.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY, ensureBinary, runBinary } from "../support/cli.ts";
 import { makeTree } from "../support/tree.ts";
+import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const ERASE = "\r\x1b[2K";
 let work: string;
 
-const PLAN = `
-[vaults.main]
-url = "./.efsbak/vault"
-
-[[resources]]
-id = "fs-home"
-path = "data/home"
-tags = { backup = "hourly" }
-
+const PLAN = localPlan({ "fs-home": { path: "data/home", lines: [`tags = { backup = "hourly" }`] } }, { url: "./.efsbak/vault", extra: `
 [plan]
 name = "ops"
 
@@ -44,7 +36,7 @@ schedule = "@daily"
 start_window = "23h"
 tags = { backup = "hourly" }
 algorithm = "random"
-`;
+` });
 
 function run(args: string[], env: Record<string, string> = {}) {
   return runBinary(args, { cwd: work, env });
@@ -65,17 +57,15 @@ function noise(n: number): Uint8Array {
 
 beforeAll(() => {
   ensureBinary();
-  work = mkdtempSync(join(tmpdir(), "efsbak-ops-"));
+  work = planWorkdir("efsbak-ops-", { "ops.toml": PLAN });
   makeTree(join(work, "data"), { home: { "notes.txt": "hello\n", docs: { "a.md": "# a\n" } } });
   // Big enough that a backup takes a few seconds and draws its progress line several times.
   mkdirSync(join(work, "data/big"));
   for (let i = 0; i < 4; i++) writeFileSync(join(work, `data/big/part-${i}.bin`), noise(48 * 1024 * 1024));
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/ops.toml"), PLAN);
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe.skipIf(!Bun.which("script"))("progress on a pseudo-terminal", () => {

@@ -4,30 +4,18 @@
  * point (job PARTIAL, exit 3), and the next backup resumes instead of starting over.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { bytes, makeTree, snapshotTree } from "../support/tree.ts";
 import { ensureBinary, runBinary } from "../support/cli.ts";
+import { localPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 const TOTAL = 16 * 40_000_000;
 
 beforeAll(() => {
   ensureBinary();
-  work = mkdtempSync(join(tmpdir(), "efsbak-resume-"));
-  const files: Record<string, Uint8Array> = {};
-  for (let i = 0; i < 16; i++) files[`f${String(i).padStart(2, "0")}.bin`] = bytes(40_000_000, 100 + i);
-  makeTree(join(work, "data"), files);
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/p.toml"), `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "big"
-path = "data"
-
+  work = planWorkdir("efsbak-resume-", { "p.toml": localPlan({ big: "data" }, { extra: `
 [plan]
 name = "p"
 
@@ -39,11 +27,14 @@ completion_window = "1h"
 
 [[plan.selections]]
 resources = ["big"]
-`);
+` }) });
+  const files: Record<string, Uint8Array> = {};
+  for (let i = 0; i < 16; i++) files[`f${String(i).padStart(2, "0")}.bin`] = bytes(40_000_000, 100 + i);
+  makeTree(join(work, "data"), files);
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("completion window", () => {

@@ -3,46 +3,18 @@
  * jobs, lifecycle, --dry-run, leases, and plan validation.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTree } from "../support/tree.ts";
 import { ensureBinary, runBinary } from "../support/cli.ts";
 import { acquireResourceLease } from "../../src/vault/lock.ts";
 import { localStorage } from "../../src/storage/local.ts";
 import { openVault } from "../../src/vault/vault.ts";
+import { localPlan, nightlyPlan, planWorkdir, removeWorkdir } from "../support/plans.ts";
 
 let work: string;
 
-const PLAN = `
-[vaults.main]
-url = "./vault"
-allow_short_cold = true
-
-[[resources]]
-id = "fs-home"
-path = "data/home"
-tags = { backup = "nightly" }
-
-[[resources]]
-id = "fs-other"
-path = "data/other"
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "2h"
-vault = "main"
-recovery_point_tags = { kind = "daily" }
-lifecycle = { delete_after = "3d" }
-
-[[plan.selections]]
-name = "tagged"
-tags = { backup = "nightly" }
-`;
+const PLAN = localPlan({ "fs-home": { path: "data/home", lines: [`tags = { backup = "nightly" }`] }, "fs-other": "data/other" }, { vault: ["allow_short_cold = true"], extra: nightlyPlan({ rule: [`start_window = "2h"`, `vault = "main"`, `recovery_point_tags = { kind = "daily" }`, `lifecycle = { delete_after = "3d" }`], selection: [`name = "tagged"`, `tags = { backup = "nightly" }`] }) });
 
 function vaultSnapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -64,14 +36,12 @@ async function run(args: string[]) {
 
 beforeAll(() => {
   ensureBinary();
-  work = mkdtempSync(join(tmpdir(), "efsbak-run-"));
+  work = planWorkdir("efsbak-run-", { "nightly.toml": PLAN });
   makeTree(join(work, "data"), { home: { "a.txt": "alpha\n", docs: { "b.txt": "beta\n" } }, other: { "c.txt": "gamma\n" } });
-  mkdirSync(join(work, "plans"));
-  writeFileSync(join(work, "plans/nightly.toml"), PLAN);
 });
 
 afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWorkdir(work);
 });
 
 describe("efsbak run under a simulated clock", () => {

@@ -11,6 +11,7 @@ import { bytes, makeTree, snapshotTree } from "../support/tree.ts";
 import { ensureBinary, runBinary } from "../support/cli.ts";
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from "../support/s3-server.ts";
 import { s3Storage } from "../../src/storage/s3.ts";
+import { nightlyPlan } from "../support/plans.ts";
 
 let server: S3Server;
 let work: string;
@@ -41,20 +42,7 @@ path = "data/a"
 [[resources]]
 id = "res-b"
 path = "data/b"
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-vault = "s3"
-lifecycle = { delete_after = "100d" }
-
-[[plan.selections]]
-name = "all"
-resources = ["res-a", "res-b"]
-`);
+${nightlyPlan({ rule: [`vault = "s3"`, `lifecycle = { delete_after = "100d" }`], selection: [`name = "all"`, `resources = ["res-a", "res-b"]`] })}`);
 });
 
 afterAll(async () => {

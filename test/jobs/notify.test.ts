@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { ensureBinary, runBinary } from "../support/cli.ts";
 import { backoffMs, eventName, matchingNotifications } from "../../src/jobs/notify.ts";
 import type { NotificationSpec } from "../../src/plan/plans.ts";
+import { nightlyPlan } from "../support/plans.ts";
 
 let root: string;
 let n = 0;
@@ -61,18 +62,7 @@ ${options.failing ? 'hooks = { before = "exit 9" }' : ""}
 [[resources]]
 id = "fs-other"
 path = "data/app"
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-start_window = "1h"
-
-[[plan.selections]]
-resources = ["fs-app"]
-
+${nightlyPlan({ rule: [`start_window = "1h"`], selection: [`resources = ["fs-app"]`] })}
 ${notifications}
 `);
   return work;

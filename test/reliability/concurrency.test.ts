@@ -34,7 +34,8 @@ import { ensureBinary } from "../support/cli.ts";
 import { type Snapshot, bytes, makeTree, snapshotTree } from "../support/tree.ts";
 import { testVault } from "../support/vault.ts";
 import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from "../support/s3-server.ts";
-import { SEED, SOAK, between, churnTree, jsonOf, makeLargeTree, record, rng, runBinaryMeasured, setting, startBinary } from "../support/soak.ts";
+import { SEED, SOAK, churnTree, jsonOf, makeLargeTree, record, runBinaryMeasured, setting, startBinary } from "../support/soak.ts";
+import { between, rng } from "../support/random.ts";
 
 const ROUNDS = setting("CONC_ROUNDS", 3, 10);
 const RESOURCES = setting("CONC_RESOURCES", 4, 6);

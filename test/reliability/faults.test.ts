@@ -33,7 +33,8 @@ import { type FaultOp, type FaultyStorage, faulty } from "../storage/faulty.ts";
 import { type Snapshot, bytes, makeTree, snapshotTree } from "../support/tree.ts";
 import { testVault } from "../support/vault.ts";
 import { S3RVER_CREDENTIALS, type S3Proxy, type S3Server, startS3Proxy, startS3Server } from "../support/s3-server.ts";
-import { SEED, SOAK, between, record, rng, runBinaryMeasured, setting } from "../support/soak.ts";
+import { SEED, SOAK, record, runBinaryMeasured, setting } from "../support/soak.ts";
+import { between, rng } from "../support/random.ts";
 
 const ROUNDS = setting("FAULT_ROUNDS", 4, 12);
 const RATE = setting("FAULT_RATE", 0.05, 0.05);

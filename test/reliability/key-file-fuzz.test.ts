@@ -13,7 +13,8 @@ import { toHex } from "../../src/vault/id.ts";
 import { TEST_KDF, decodeKeyFile, encodeKeyFile, initEncryptedVault, unlockVault } from "../../src/vault/keys.ts";
 import { fuzz } from "../vault/fuzz.ts";
 import { TEST_CHUNKER } from "../support/vault.ts";
-import { SEED, between, record, rng, setting } from "../support/soak.ts";
+import { SEED, record, setting } from "../support/soak.ts";
+import { between, rng } from "../support/random.ts";
 
 const CASES = setting("KEY_FUZZ", 4000, 50_000);
 const ODD = [null, true, 0, -1, 1e308, 2 ** 53, "", "x", "argon2id", "aes-256-gcm", [], {}, { algorithm: "argon2id" }, "A".repeat(10_000)];

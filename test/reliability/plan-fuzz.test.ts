@@ -18,8 +18,9 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { PlanError } from "../../src/errors.ts";
 import { loadPlans } from "../../src/plan/load.ts";
-import { mutations, randomBytes } from "../vault/fuzz.ts";
-import { SEED, between, record, rng, setting } from "../support/soak.ts";
+import { mutations } from "../vault/fuzz.ts";
+import { SEED, record, setting } from "../support/soak.ts";
+import { between, randomBytes, rng } from "../support/random.ts";
 
 const CASES = setting("PLAN_FUZZ", 4000, 100_000);
 const ROOT = join(import.meta.dir, "../..");
@@ -157,7 +158,8 @@ test(`${CASES} mutated plan files: loadPlans returns plans or a PlanError, never
       how = `splice at ${cut} with ${other.name}`;
       outcome.splices++;
     } else {
-      data = randomBytes(Math.floor(random() * 2 ** 31), between(random, 0, 2000));
+      const seed = Math.floor(random() * 2 ** 31);
+      data = randomBytes(between(random, 0, 2000), seed);
       how = "random bytes";
       outcome.randomFiles++;
     }

@@ -33,7 +33,7 @@ import { openVault } from "../../src/vault/vault.ts";
 import { runInProcess } from "../support/cli.ts";
 import { bytes, makeTree, snapshotTree } from "../support/tree.ts";
 import { testVault } from "../support/vault.ts";
-import { rng } from "../support/soak.ts";
+import { rng } from "../support/random.ts";
 
 const ITERATIONS = 20;
 const DAY = 86_400_000;

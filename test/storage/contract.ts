@@ -4,26 +4,12 @@
  */
 import { describe, expect, test, beforeAll, afterAll } from "bun:test";
 import { NotFoundError, StorageError, type Storage } from "../../src/storage/storage.ts";
+import { randomBytes } from "../support/random.ts";
+import { listKeys } from "../support/storage.ts";
 
 export interface OpenedStorage {
   storage: Storage;
   cleanup?: () => Promise<void>;
-}
-
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-async function keys(s: Storage, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const o of s.list(prefix)) out.push(o.key);
-  return out.sort();
 }
 
 export function storageContract(name: string, open: () => Promise<OpenedStorage>): void {
@@ -39,7 +25,7 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
     });
 
     test("save then load returns the same bytes", async () => {
-      const data = bytes(100_000, 7);
+      const data = randomBytes(100_000, 7);
       await s.save("a/one", data);
       expect(Buffer.from(await s.load("a/one")).equals(Buffer.from(data))).toBe(true);
     });
@@ -47,7 +33,7 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
     test("large objects and views into larger buffers round trip exactly", async () => {
       // Sizes around the direct-write threshold and block size; views at odd and aligned
       // offsets (pack buffers are views), so only the view's bytes may be stored.
-      const backing = bytes(9 * 1024 * 1024 + 8192, 11);
+      const backing = randomBytes(9 * 1024 * 1024 + 8192, 11);
       for (const [offset, length] of [[0, 1024 * 1024], [4097, 2 * 1024 * 1024 + 1], [0, 4 * 1024 * 1024 + 4096], [13, 9 * 1024 * 1024 - 5], [8192, 1024 * 1024 + 4095]]) {
         const view = backing.subarray(offset, offset + length);
         await s.save("big/obj", view);
@@ -60,7 +46,7 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
 
     test("create: parts land in order, visible only after commit; abort leaves nothing", async () => {
       if (!s.create) return; // optional capability: backends without it are written with save()
-      const backing = bytes(6 * 1024 * 1024 + 8192, 5);
+      const backing = randomBytes(6 * 1024 * 1024 + 8192, 5);
       // Aligned and unaligned views, parts shorter than a block, a part longer than 4 MiB.
       const cuts = [[0, 4096], [4096, 100], [4196, 1024 * 1024], [8192 * 129, 3], [8192 * 200, 4 * 1024 * 1024 + 17], [1, 5000], [0, 0]];
       const w = await s.create("streamed/obj");
@@ -90,7 +76,7 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
     });
 
     test("range loads return exactly the range", async () => {
-      const data = bytes(5000, 3);
+      const data = randomBytes(5000, 3);
       await s.save("r/obj", data);
       const part = await s.load("r/obj", { offset: 1000, length: 1234 });
       expect(Buffer.from(part).equals(Buffer.from(data.subarray(1000, 2234)))).toBe(true);
@@ -99,7 +85,7 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
     });
 
     test("a range past the end throws a permanent StorageError", async () => {
-      await s.save("r/short", bytes(100));
+      await s.save("r/short", randomBytes(100));
       let err: unknown;
       try {
         await s.load("r/short", { offset: 90, length: 20 });
@@ -122,16 +108,16 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
     });
 
     test("stat reports size and a recent mtime", async () => {
-      await s.save("st/x", bytes(321));
+      await s.save("st/x", randomBytes(321));
       const info = await s.stat("st/x");
       expect(info?.size).toBe(321);
       expect(Math.abs((info?.mtimeMs ?? 0) - Date.now())).toBeLessThan(10 * 60_000);
     });
 
     test("saving an existing key replaces it whole", async () => {
-      await s.save("rep/k", bytes(1000, 1));
-      await s.save("rep/k", bytes(10, 2));
-      expect(Buffer.from(await s.load("rep/k")).equals(Buffer.from(bytes(10, 2)))).toBe(true);
+      await s.save("rep/k", randomBytes(1000, 1));
+      await s.save("rep/k", randomBytes(10, 2));
+      expect(Buffer.from(await s.load("rep/k")).equals(Buffer.from(randomBytes(10, 2)))).toBe(true);
     });
 
     test("list yields every key under a prefix exactly once", async () => {
@@ -139,28 +125,28 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
       for (let i = 0; i < 25; i++) {
         const key = `l/${(i % 5).toString(16)}/${i.toString().padStart(4, "0")}`;
         want.push(key);
-        await s.save(key, bytes(i + 1, i + 1));
+        await s.save(key, randomBytes(i + 1, i + 1));
       }
-      await s.save("lx/other", bytes(1));
-      expect(await keys(s, "l/")).toEqual(want.sort());
-      expect(await keys(s, "l/3/")).toEqual(want.filter((k) => k.startsWith("l/3/")).sort());
-      expect(await keys(s, "does-not-exist/")).toEqual([]);
+      await s.save("lx/other", randomBytes(1));
+      expect(await listKeys(s, "l/")).toEqual(want.sort());
+      expect(await listKeys(s, "l/3/")).toEqual(want.filter((k) => k.startsWith("l/3/")).sort());
+      expect(await listKeys(s, "does-not-exist/")).toEqual([]);
       for await (const o of s.list("l/1/")) expect(o.size).toBeGreaterThan(0);
     });
 
     test("remove deletes, and removing a missing key is fine", async () => {
-      await s.save("rm/k", bytes(5));
+      await s.save("rm/k", randomBytes(5));
       await s.remove("rm/k");
       expect(await s.stat("rm/k")).toBeNull();
       await s.remove("rm/k");
-      expect(await keys(s, "rm/")).toEqual([]);
+      expect(await listKeys(s, "rm/")).toEqual([]);
     });
 
     test("keys that escape are refused", async () => {
       for (const bad of ["../x", "/abs", "a//b", "a/./b", "a/../b", ""]) {
         let err: unknown;
         try {
-          await s.save(bad, bytes(1));
+          await s.save(bad, randomBytes(1));
         } catch (e) {
           err = e;
         }
@@ -169,8 +155,8 @@ export function storageContract(name: string, open: () => Promise<OpenedStorage>
     });
 
     test("parallel saves of many keys all land", async () => {
-      await Promise.all(Array.from({ length: 40 }, (_, i) => s.save(`par/${i}`, bytes(64, i + 1))));
-      expect((await keys(s, "par/")).length).toBe(40);
+      await Promise.all(Array.from({ length: 40 }, (_, i) => s.save(`par/${i}`, randomBytes(64, i + 1))));
+      expect((await listKeys(s, "par/")).length).toBe(40);
     });
   });
 }

@@ -2,17 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { faulty } from "./faulty.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import { NotFoundError, StorageError } from "../../src/storage/storage.ts";
+import { rejectionOf } from "../support/errors.ts";
 
 const data = new Uint8Array(64).map((_, i) => i);
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 describe("faulty", () => {
   test("without rules it passes everything through and counts calls", async () => {
@@ -31,18 +23,18 @@ describe("faulty", () => {
     await f.save("a", data);
     f.on("load", { nth: 2, times: 2, error: "transient" });
     const results = [];
-    for (let i = 0; i < 5; i++) results.push((await caught(f.load("a"))) === undefined);
+    for (let i = 0; i < 5; i++) results.push((await rejectionOf(f.load("a"))) === undefined);
     expect(results).toEqual([true, false, false, true, true]);
   });
 
   test("times alone fails the first calls; no nth/times fails every call", async () => {
     const f = faulty(memoryStorage());
     f.on("save", { times: 1, error: "permanent" });
-    const first = await caught(f.save("a", data));
+    const first = await rejectionOf(f.save("a", data));
     expect((first as StorageError).permanent).toBe(true);
     await f.save("a", data);
     f.on("stat", { error: "transient" });
-    for (let i = 0; i < 3; i++) expect((await caught(f.stat("a"))) as StorageError).toBeInstanceOf(StorageError);
+    for (let i = 0; i < 3; i++) expect((await rejectionOf(f.stat("a"))) as StorageError).toBeInstanceOf(StorageError);
   });
 
   test("key filters by exact key or pattern, and counts only matching calls", async () => {
@@ -53,9 +45,9 @@ describe("faulty", () => {
     await f.load("index/1");
     await f.load("packs/1");
     await f.load("index/1");
-    expect(await caught(f.load("packs/1"))).toBeInstanceOf(StorageError);
+    expect(await rejectionOf(f.load("packs/1"))).toBeInstanceOf(StorageError);
     f.clear().on("load", { key: "index/1", error: "notfound" });
-    expect(await caught(f.load("index/1"))).toBeInstanceOf(NotFoundError);
+    expect(await rejectionOf(f.load("index/1"))).toBeInstanceOf(NotFoundError);
     expect(await f.load("packs/1")).toEqual(data);
   });
 
@@ -108,7 +100,7 @@ describe("faulty", () => {
       const f = faulty(memoryStorage(), { seed });
       f.on("stat", { rate: 0.25, error: "transient" });
       const out: boolean[] = [];
-      for (let i = 0; i < 400; i++) out.push((await caught(f.stat("k"))) !== undefined);
+      for (let i = 0; i < 400; i++) out.push((await rejectionOf(f.stat("k"))) !== undefined);
       return out;
     }
     const a = await run(11);

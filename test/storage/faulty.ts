@@ -13,6 +13,7 @@
  * Rules are checked in the order added; every hitting rule applies.
  */
 import { NotFoundError, StorageError, type ByteRange, type ObjectInfo, type Storage, type ListOptions } from "../../src/storage/storage.ts";
+import { rng } from "../support/random.ts";
 
 /** The operations a rule can target. */
 export type FaultOp = "save" | "load" | "stat" | "list" | "remove";
@@ -62,7 +63,7 @@ export function faulty(storage: Storage, options: { seed?: number; sleep?: (ms: 
   const rules: ActiveRule[] = [];
   const calls: Record<FaultOp, number> = { save: 0, load: 0, stat: 0, list: 0, remove: 0 };
   const hits: Record<FaultOp, number> = { save: 0, load: 0, stat: 0, list: 0, remove: 0 };
-  const random = xorshift(options.seed ?? 1);
+  const random = rng(options.seed ?? 1);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const location = storage.location;
 
@@ -172,13 +173,3 @@ export function faulty(storage: Storage, options: { seed?: number; sleep?: (ms: 
   return self;
 }
 
-/** A small seeded PRNG, uniform in [0, 1). */
-export function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return function next() {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}

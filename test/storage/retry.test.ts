@@ -4,6 +4,9 @@ import { faulty } from "./faulty.ts";
 import { memoryStorage } from "../../src/storage/memory.ts";
 import { type RetryInfo, backoffDelay, isRetryable, withRetry } from "../../src/storage/retry.ts";
 import { NotFoundError, StorageError, type Storage } from "../../src/storage/storage.ts";
+import { caught } from "../support/errors.ts";
+import { rng } from "../support/random.ts";
+import { listKeys } from "../support/storage.ts";
 
 storageContract("memory under faulty and withRetry (no faults)", async () => ({
   storage: withRetry(faulty(memoryStorage())),
@@ -31,28 +34,13 @@ function setup(retry: Parameters<typeof withRetry>[1] = {}) {
   return { inner, f, s, delays, retried };
 }
 
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
-
-async function drain(s: Storage, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const o of s.list(prefix)) out.push(o.key);
-  return out.sort();
-}
-
 describe("withRetry", () => {
   const ops = [
     { op: "save" as const, call: (s: Storage) => s.save("k/1", data) },
     { op: "load" as const, call: (s: Storage) => s.load("k/1") },
     { op: "stat" as const, call: (s: Storage) => s.stat("k/1") },
     { op: "remove" as const, call: (s: Storage) => s.remove("k/1") },
-    { op: "list" as const, call: (s: Storage) => drain(s, "k/") },
+    { op: "list" as const, call: (s: Storage) => listKeys(s, "k/") },
   ];
 
   for (const c of ops) {
@@ -138,7 +126,7 @@ describe("withRetry", () => {
   });
 
   test("jitter stays within [0, cap) for any random value", () => {
-    const rnd = faultyRandom(42);
+    const rnd = rng(42);
     for (let attempt = 1; attempt <= 12; attempt++) {
       const cap = Math.min(10_000, 200 * 2 ** (attempt - 1));
       for (let i = 0; i < 200; i++) {
@@ -154,7 +142,7 @@ describe("withRetry", () => {
     const { inner, f, s } = setup();
     for (const k of ["l/a", "l/b", "l/c"]) await inner.save(k, data);
     f.on("list", { times: 2, error: "transient" });
-    expect(await drain(s, "l/")).toEqual(["l/a", "l/b", "l/c"]);
+    expect(await listKeys(s, "l/")).toEqual(["l/a", "l/b", "l/c"]);
     expect(f.calls.list).toBe(3);
   });
 
@@ -202,7 +190,7 @@ describe("withRetry", () => {
     const retried: RetryInfo[] = [];
     const s = withRetry(sorted, { sleep: async () => {}, onRetry: (i) => retried.push(i) });
     expect(s.sortedList).toBe(true);
-    expect(await drain(s, "l/")).toEqual(keys);
+    expect(await listKeys(s, "l/")).toEqual(keys);
     expect(retried.length).toBe(10);
     expect(retried.map((r) => r.attempt)).toEqual([1, 2, 1, 1, 2, 3, 4, 5, 1, 2]);
     expect(calls.slice(1).every((c) => c !== undefined)).toBe(true);
@@ -218,7 +206,7 @@ describe("withRetry", () => {
       },
     };
     const s = withRetry(sorted, { sleep: async () => {}, attempts: 3 });
-    const err = await caught(drain(s, "l/"));
+    const err = await caught(listKeys(s, "l/"));
     expect((err as StorageError).message).toContain("gave up after 3 attempts");
   });
 
@@ -277,10 +265,3 @@ describe("withRetry", () => {
   });
 });
 
-function faultyRandom(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    return x / 2 ** 31;
-  };
-}

@@ -13,6 +13,7 @@ import { type RetryInfo, withRetry } from "../../src/storage/retry.ts";
 import { openStorage } from "../../src/storage/open.ts";
 import { NotFoundError, StorageError } from "../../src/storage/storage.ts";
 import { namedByVault } from "../../src/vault/layout.ts";
+import { caught } from "../support/errors.ts";
 
 let server: S3Server;
 let proxy: S3Proxy;
@@ -34,15 +35,6 @@ function options(extra: Partial<S3Options> = {}): S3Options {
 function reset(): void {
   proxy.requests.length = 0;
   proxy.intercept = () => undefined;
-}
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
 }
 
 const noWait = { sleep: async () => {}, random: () => 0 };

@@ -11,6 +11,9 @@ import { type S3Options, clientOptions, s3ErrorKind, s3Storage } from "../../src
 import { withRetry } from "../../src/storage/retry.ts";
 import { openStorage } from "../../src/storage/open.ts";
 import { NotFoundError, StorageError, type Storage } from "../../src/storage/storage.ts";
+import { caught } from "../support/errors.ts";
+import { randomBytes } from "../support/random.ts";
+import { listKeys } from "../support/storage.ts";
 
 let server: S3Server;
 let prefixes = 0;
@@ -35,31 +38,6 @@ async function removeAll(s: Storage): Promise<void> {
   for (const k of keys) await retrying.remove(k);
 }
 
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
-
-async function listKeys(s: Storage, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const o of s.list(prefix)) out.push(o.key);
-  return out;
-}
-
 storageContract("s3", async () => {
   const storage = s3Storage(options());
   return { storage, cleanup: () => removeAll(storage) };
@@ -74,8 +52,8 @@ describe("s3 backend", () => {
   test("lists every key over many pages (1,234 keys, pages of 1,000)", async () => {
     const s = s3Storage(options({ maxConcurrent: 32 }));
     const want = Array.from({ length: 1234 }, (_, i) => `data/${(i % 7).toString()}/${i.toString(16).padStart(6, "0")}`);
-    await Promise.all(want.map((k, i) => s.save(k, bytes(1 + (i % 5), i + 1))));
-    await s.save("other/x", bytes(1));
+    await Promise.all(want.map((k, i) => s.save(k, randomBytes(1 + (i % 5), i + 1))));
+    await s.save("other/x", randomBytes(1));
     const got = await listKeys(s, "data/");
     expect(got.length).toBe(1234);
     expect(new Set(got).size).toBe(1234);
@@ -87,7 +65,7 @@ describe("s3 backend", () => {
   test("list reports sizes and modification times of objects under the prefix only", async () => {
     const opts = options();
     const s = s3Storage(opts);
-    await s.save("p/a", bytes(77));
+    await s.save("p/a", randomBytes(77));
     // An object beside the storage prefix ("t7/vault-other/...") must not leak in.
     await new S3Client(clientOptions(opts)).write(`${opts.prefix}-other/p/b`, "x");
     const all = await Array.fromAsync(s.list("p/"));
@@ -100,7 +78,7 @@ describe("s3 backend", () => {
 
   test("range reads return exactly the bytes asked for, and never short data", async () => {
     const s = s3Storage(options());
-    const data = bytes(10_000, 9);
+    const data = randomBytes(10_000, 9);
     await s.save("r/x", data);
     const cases = [
       { offset: 0, length: 1 },
@@ -126,7 +104,7 @@ describe("s3 backend", () => {
 
   test("a multipart save of ~20 MiB round-trips exactly", async () => {
     const s = s3Storage(options());
-    const data = bytes(20 * 1024 * 1024 + 4321, 5);
+    const data = randomBytes(20 * 1024 * 1024 + 4321, 5);
     await s.save("packs/big", data);
     expect((await s.stat("packs/big"))?.size).toBe(data.length);
     const back = await s.load("packs/big");
@@ -154,7 +132,7 @@ describe("s3 backend", () => {
   test("wrong credentials fail permanently, naming bucket, key and operation, without secrets", async () => {
     const secret = "wJalrXUtnFEMI-very-secret";
     const s = withRetry(s3Storage(options({ accessKeyId: "AKIAWRONGKEY", secretAccessKey: secret, sessionToken: "TOKEN-secret-123" })), { sleep: async () => {} });
-    const err = await caught(s.save("keys/k1", bytes(10)));
+    const err = await caught(s.save("keys/k1", randomBytes(10)));
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).permanent).toBe(true);
     const msg = (err as Error).message;
@@ -168,7 +146,7 @@ describe("s3 backend", () => {
 
   test("a missing bucket is a permanent error", async () => {
     const s = s3Storage(options({ bucket: "no-such-bucket" }));
-    const err = await caught(s.save("k", bytes(3)));
+    const err = await caught(s.save("k", randomBytes(3)));
     expect((err as StorageError).permanent).toBe(true);
     expect((err as Error).message).toContain("NoSuchBucket");
     const listErr = await caught(listKeys(s, ""));
@@ -193,10 +171,10 @@ describe("s3 backend", () => {
     const opened = openStorage(`s3://${server.bucket}/${root}/vault`, { baseDir: "/", env, coldStorageClass: "STANDARD_IA" });
     expect(opened.location).toBe(`s3://${server.bucket}/${root}/vault`);
     expect(opened.cold.location).toBe(`s3://${server.bucket}/${root}/vault/cold`);
-    await opened.cold.save("packs/c1", bytes(100, 3));
-    await opened.cold.save("packs/c2", bytes(17 * 1024 * 1024, 4));
-    await opened.storage.save("packs/w1", bytes(10, 5));
-    expect(Buffer.from(await opened.cold.load("packs/c1")).equals(Buffer.from(bytes(100, 3)))).toBe(true);
+    await opened.cold.save("packs/c1", randomBytes(100, 3));
+    await opened.cold.save("packs/c2", randomBytes(17 * 1024 * 1024, 4));
+    await opened.storage.save("packs/w1", randomBytes(10, 5));
+    expect(Buffer.from(await opened.cold.load("packs/c1")).equals(Buffer.from(randomBytes(100, 3)))).toBe(true);
     expect((await opened.cold.stat("packs/c2"))?.size).toBe(17 * 1024 * 1024);
     expect(await listKeys(opened.storage, "cold/packs/")).toEqual(expect.arrayContaining(["cold/packs/c1", "cold/packs/c2"]));
     expect(await listKeys(opened.cold, "")).toEqual(expect.arrayContaining(["packs/c1", "packs/c2"]));
@@ -206,8 +184,8 @@ describe("s3 backend", () => {
   test("the same object is readable through any prefix view of the bucket", async () => {
     const a = s3Storage(options({ prefix: "shared/x" }));
     const b = s3Storage(options({ prefix: "shared" }));
-    await a.save("k", bytes(5, 1));
-    expect(Buffer.from(await b.load("x/k")).equals(Buffer.from(bytes(5, 1)))).toBe(true);
+    await a.save("k", randomBytes(5, 1));
+    expect(Buffer.from(await b.load("x/k")).equals(Buffer.from(randomBytes(5, 1)))).toBe(true);
     await removeAll(b);
   });
 });
@@ -228,11 +206,11 @@ describe("s3 backend through a fault-injecting loopback proxy", () => {
   test("small saves are one PUT, large ones multipart, both with the storage class", async () => {
     reset();
     const s = s3Storage(options({ endpoint: proxy.endpoint, storageClass: "STANDARD_IA", partSize: 6 * 1024 * 1024, multipartThreshold: 16 * 1024 * 1024 }));
-    await s.save("p/small", bytes(1000));
+    await s.save("p/small", randomBytes(1000));
     expect(proxy.requests.map((r) => r.method)).toEqual(["PUT"]);
     expect(proxy.requests[0]!.headers.get("x-amz-storage-class")).toBe("STANDARD_IA");
     reset();
-    const big = bytes(16 * 1024 * 1024 + 1, 2);
+    const big = randomBytes(16 * 1024 * 1024 + 1, 2);
     await s.save("p/big", big);
     const initiate = proxy.requests.filter((r) => r.method === "POST" && r.url.includes("uploads"));
     const parts = proxy.requests.filter((r) => r.method === "PUT" && r.url.includes("partNumber="));
@@ -255,7 +233,7 @@ describe("s3 backend through a fault-injecting loopback proxy", () => {
       inFlight--;
       return undefined;
     };
-    await Promise.all(Array.from({ length: 12 }, (_, i) => s.save(`c/${i}`, bytes(10, i + 1))));
+    await Promise.all(Array.from({ length: 12 }, (_, i) => s.save(`c/${i}`, randomBytes(10, i + 1))));
     expect(peak).toBe(3);
     expect(proxy.requests.length).toBe(12);
   });
@@ -272,10 +250,10 @@ describe("s3 backend through a fault-injecting loopback proxy", () => {
       const s = withRetry(s3Storage(options({ endpoint: proxy.endpoint })), { sleep: async () => {} });
       let failures = 2;
       proxy.intercept = () => (failures-- > 0 ? c.respond() : undefined);
-      await s.save("retry/k", bytes(50, 7));
+      await s.save("retry/k", randomBytes(50, 7));
       expect(proxy.requests.length).toBe(3);
       failures = 2;
-      expect(Buffer.from(await s.load("retry/k")).equals(Buffer.from(bytes(50, 7)))).toBe(true);
+      expect(Buffer.from(await s.load("retry/k")).equals(Buffer.from(randomBytes(50, 7)))).toBe(true);
       failures = 2;
       expect((await listKeys(s, "retry/")).length).toBe(1);
     });
@@ -285,7 +263,7 @@ describe("s3 backend through a fault-injecting loopback proxy", () => {
     reset();
     const s = withRetry(s3Storage(options({ endpoint: proxy.endpoint })), { sleep: async () => {} });
     proxy.intercept = () => xmlError(403, "AccessDenied", "Access Denied");
-    const err = await caught(s.save("deny/k", bytes(5)));
+    const err = await caught(s.save("deny/k", randomBytes(5)));
     expect(proxy.requests.length).toBe(1);
     expect((err as StorageError).permanent).toBe(true);
     expect((err as Error).message).toMatch(/^Cannot save "deny\/k" in "s3:\/\/efsbak-test\/t\d+\/vault": Access Denied \(AccessDenied\)$/);
@@ -313,7 +291,7 @@ describe("s3 backend through a fault-injecting loopback proxy", () => {
   test("a ranged read answered short is not returned", async () => {
     reset();
     const s = s3Storage(options({ endpoint: proxy.endpoint }));
-    await s.save("short/k", bytes(1000, 3));
+    await s.save("short/k", randomBytes(1000, 3));
     let cut = true;
     proxy.intercept = (r) => (r.method === "GET" && cut ? (cut = false, new Response(new Uint8Array(10), { status: 206 })) : undefined);
     const err = await caught(s.load("short/k", { offset: 100, length: 500 }));
@@ -325,7 +303,7 @@ describe("s3 backend through a fault-injecting loopback proxy", () => {
   test("list follows continuation tokens through the proxy too", async () => {
     reset();
     const s = s3Storage(options({ endpoint: proxy.endpoint, maxConcurrent: 32 }));
-    await Promise.all(Array.from({ length: 1001 }, (_, i) => s.save(`pg/${i}`, bytes(1, i + 1))));
+    await Promise.all(Array.from({ length: 1001 }, (_, i) => s.save(`pg/${i}`, randomBytes(1, i + 1))));
     reset();
     expect((await listKeys(s, "pg/")).length).toBe(1001);
     expect(proxy.requests.filter((r) => r.url.includes("list-type=2")).length).toBe(2);

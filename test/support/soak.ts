@@ -14,6 +14,7 @@ import { appendFileSync, chmodSync, linkSync, lstatSync, mkdirSync, readdirSync,
 import { createCipheriv, createHash } from "node:crypto";
 import { join } from "node:path";
 import { ensureBinary } from "./cli.ts";
+import { between, rng } from "./random.ts";
 
 /** True under scripts/soak (SOAK=1): large settings by default. */
 export const SOAK = process.env.SOAK === "1";
@@ -31,22 +32,6 @@ export function setting(name: string, ci: number, soak: number): number {
 
 /** The suite's seed (SOAK_SEED, default 20261124). */
 export const SEED = setting("SEED", 20261124, 20261124);
-
-/** A seeded PRNG (mulberry32), uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-
-/** An integer in [lo, hi] from a PRNG. */
-export function between(random: () => number, lo: number, hi: number): number {
-  return lo + Math.floor(random() * (hi - lo + 1));
-}
 
 /** n seeded, incompressible bytes (an AES-CTR keystream: fast enough for gigabytes). */
 export function randomData(seed: number, n: number): Buffer {

@@ -12,9 +12,10 @@
  *   });
  */
 import { expect } from "bun:test";
-import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setPathTimes, parseNs } from "../../src/restore/metadata.ts";
+import { randomBytes } from "./random.ts";
 
 const KIND = Symbol("kind");
 
@@ -56,19 +57,18 @@ export function hardlink(of: string): HardlinkSpec {
   return { [KIND]: "hardlink", of };
 }
 
-/** Deterministic pseudo-random bytes (mulberry32). */
-export function bytes(n: number, seed = 1): Uint8Array {
-  let a = seed >>> 0;
-  const out = new Uint8Array(n);
-  const words = new Uint32Array(out.buffer, 0, n >>> 2);
-  for (let i = 0; i < words.length; i++) {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    words[i] = (t ^ (t >>> 14)) >>> 0;
+/** Deterministic file content for specs: `bytes(1e6, 7)` (support/random.ts randomBytes). */
+export const bytes = randomBytes;
+
+/** Bytes of every file below path (0 when it does not exist). */
+export function bytesUnder(path: string): number {
+  if (!existsSync(path)) return 0;
+  let total = 0;
+  for (const e of readdirSync(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    total += e.isDirectory() ? bytesUnder(p) : statSync(p).size;
   }
-  for (let i = words.length * 4; i < n; i++) out[i] = (i * 131 + seed) & 255;
-  return out;
+  return total;
 }
 
 function kindOf(e: EntrySpec): "file" | "dir" | "symlink" | "hardlink" {

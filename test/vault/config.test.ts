@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { type VaultConfig, FORMAT_VERSION, PLAIN_FORMAT_VERSION, decodeConfig, encodeConfig } from "../../src/vault/config.ts";
-import { expectDamage, fuzz, prng } from "./fuzz.ts";
+import { expectDamage, fuzz } from "./fuzz.ts";
+import { prng } from "../support/random.ts";
 
 const BASE: VaultConfig = {
   format: "efsbak-vault",

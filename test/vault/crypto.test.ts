@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { createDecipheriv, hkdfSync } from "node:crypto";
 import { SEAL_OVERHEAD, SEAL_V2_OVERHEAD, seal, sealIntoV2, sealV2, unseal, unsealV2 } from "../../src/vault/crypto.ts";
-import { mutations, randomBytes, sameBytes, testKeys } from "./fuzz.ts";
+import { mutations, sameBytes, testKeys } from "./fuzz.ts";
+import { randomBytes } from "../support/random.ts";
 
 const KEYS = testKeys(7);
 const AAD = new TextEncoder().encode("rps/");
@@ -19,13 +20,13 @@ describe("crypto", () => {
   }
 
   test("without keys, seal and unseal are the identity", () => {
-    const plain = randomBytes(1, 100);
+    const plain = randomBytes(100, 1);
     expect(seal(null, plain, AAD)).toBe(plain);
     expect(unseal(null, plain, AAD)).toBe(plain);
   });
 
   test("a fresh nonce for every seal", () => {
-    const plain = randomBytes(2, 64);
+    const plain = randomBytes(64, 2);
     const a = seal(KEYS, plain);
     const b = seal(KEYS, plain);
     expect(sameBytes(a.subarray(0, 12), b.subarray(0, 12))).toBe(false);
@@ -41,12 +42,12 @@ describe("crypto", () => {
   ];
   for (const r of refusals) {
     test(`refuses ${r.name} with "authentication failed"`, () => {
-      expect(() => r.run(seal(KEYS, randomBytes(3, 200), AAD))).toThrow(/authentication failed/);
+      expect(() => r.run(seal(KEYS, randomBytes(200, 3), AAD))).toThrow(/authentication failed/);
     });
   }
 
   test("fuzz: every changed input fails authentication, never returns other bytes", () => {
-    const plain = randomBytes(4, 300);
+    const plain = randomBytes(300, 4);
     const sealed = seal(KEYS, plain, AAD);
     let refused = 0;
     for (const { data, how } of mutations(sealed, 71, 4000)) {
@@ -68,7 +69,7 @@ describe("crypto", () => {
 // the 2^32 guideline counted objects. The v2 envelope seals each object under its own key.
 describe("v2 envelope: a key per sealed object", () => {
   test("2 ‖ salt ‖ nonce ‖ ciphertext ‖ tag, under HKDF-SHA256(encryptKey, salt, info) — checked with node:crypto directly", () => {
-    const plain = randomBytes(3, 1000);
+    const plain = randomBytes(1000, 3);
     const sealed = sealV2(KEYS, "object", plain, AAD);
     expect(SEAL_V2_OVERHEAD).toBe(1 + 16 + 12 + 16);
     expect(sealed.length).toBe(1000 + SEAL_V2_OVERHEAD);
@@ -84,7 +85,7 @@ describe("v2 envelope: a key per sealed object", () => {
   });
 
   test("fresh salt per seal; the domain, the AAD, the salt and every byte are authenticated", () => {
-    const plain = randomBytes(4, 300);
+    const plain = randomBytes(300, 4);
     const a = sealV2(KEYS, "blob", plain, AAD);
     const b = sealV2(KEYS, "blob", plain, AAD);
     expect(sameBytes(a.subarray(1, 17), b.subarray(1, 17))).toBe(false);
@@ -100,7 +101,7 @@ describe("v2 envelope: a key per sealed object", () => {
   });
 
   test("sealIntoV2 writes the same envelope in place; without keys it copies", () => {
-    const plain = randomBytes(5, 3 * 1024 * 1024 + 5); // more than one cipher step
+    const plain = randomBytes(3 * 1024 * 1024 + 5, 5); // more than one cipher step
     const out = new Uint8Array(plain.length + SEAL_V2_OVERHEAD + 10);
     const n = sealIntoV2(KEYS, "blob", plain, AAD, out, 10);
     expect(n).toBe(plain.length + SEAL_V2_OVERHEAD);

@@ -4,24 +4,13 @@
  */
 import { expect } from "bun:test";
 import { VaultDamageError } from "../../src/errors.ts";
+import { prng, randomBytes as bytesOf } from "../support/random.ts";
 
-/** Test PRNG (mulberry32): a fixed 32-bit generator, so every input is reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
-/** n seeded pseudo-random bytes. */
+/** For test/vault/argon2.test.ts (seed first, as it was written): support/random.ts has prng and randomBytes. */
+export { prng };
+/** randomBytes(n, seed) of support/random.ts, seed first. */
 export function randomBytes(seed: number, n: number): Uint8Array {
-  const next = prng(seed);
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = next() & 255;
-  return out;
+  return bytesOf(n, seed);
 }
 
 type Mutation = (d: Uint8Array, next: () => number) => { data: Uint8Array; how: string };
@@ -51,7 +40,8 @@ const MUTATIONS: Mutation[] = [
     return { data: d.slice(start), how: `drop the first ${start} bytes` };
   },
   (d, next) => {
-    const extra = randomBytes(next(), 1 + (next() % 64));
+    const seed = next();
+    const extra = bytesOf(1 + (next() % 64), seed);
     const out = new Uint8Array(d.length + extra.length);
     out.set(d);
     out.set(extra, d.length);
@@ -148,7 +138,7 @@ export function expectDamage(fn: () => unknown, key: string, message?: RegExp): 
 
 /** Test keys of an encrypted vault (fixed, so failures reproduce). */
 export function testKeys(seed = 1): { encryptKey: Uint8Array; idKey: Uint8Array } {
-  return { encryptKey: randomBytes(seed, 32), idKey: randomBytes(seed + 1, 32) };
+  return { encryptKey: bytesOf(32, seed), idKey: bytesOf(32, seed + 1) };
 }
 
 /** True when two byte arrays are equal. */

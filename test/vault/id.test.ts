@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createBlobHasher } from "../../src/chunk/hash.ts";
 import { BLOB_ID_BYTES, OBJECT_ID_BYTES, fromHex, randomId, timeOrderedId, toHex } from "../../src/vault/id.ts";
-import { randomBytes } from "./fuzz.ts";
+import { randomBytes } from "../support/random.ts";
 
 describe("ids", () => {
   test("blob ids are BLAKE3-256 (official test vectors)", async () => {
@@ -15,10 +15,10 @@ describe("ids", () => {
   });
 
   test("keyed ids differ from plain ones and depend on the key", async () => {
-    const data = randomBytes(1, 1000);
+    const data = randomBytes(1000, 1);
     const plain = (await createBlobHasher()).hash(data);
-    const k1 = (await createBlobHasher(randomBytes(2, 32))).hash(data);
-    const k2 = (await createBlobHasher(randomBytes(3, 32))).hash(data);
+    const k1 = (await createBlobHasher(randomBytes(32, 2))).hash(data);
+    const k2 = (await createBlobHasher(randomBytes(32, 3))).hash(data);
     expect(new Set([toHex(plain), toHex(k1), toHex(k2)]).size).toBe(3);
     expect(plain.length).toBe(BLOB_ID_BYTES);
   });
@@ -31,7 +31,7 @@ describe("ids", () => {
   });
 
   test("hex round trips and refuses what is not hex of the right length", () => {
-    const b = randomBytes(4, 32);
+    const b = randomBytes(32, 4);
     expect(fromHex(toHex(b), 32)).toEqual(b);
     expect(fromHex(toHex(b).toUpperCase(), 32)).toEqual(b);
     for (const bad of ["abc", "zz".repeat(32), "ab".repeat(31), " ".repeat(64)]) expect(fromHex(bad, 32)).toBeNull();

@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { type IndexFile, type IndexedPack, decodeIndexFile, encodeIndexFile } from "../../src/vault/index-file.ts";
 import { decodeObject, encodeObject } from "../../src/vault/object.ts";
 import { ENTRY_BYTES, type PackEntry } from "../../src/vault/pack.ts";
-import { expectDamage, fuzz, prng, randomBytes, testKeys } from "./fuzz.ts";
+import { expectDamage, fuzz, testKeys } from "./fuzz.ts";
+import { prng, randomBytes } from "../support/random.ts";
 
 const KEY = "index/00112233445566778899aabbccddeeff";
 
@@ -11,7 +12,7 @@ function entries(seed: number, n: number): PackEntry[] {
   let offset = 0;
   return Array.from({ length: n }, (_, i) => {
     const storedLength = 1 + (next() % 5000);
-    const e: PackEntry = { type: next() % 2, compressed: next() % 2 === 1, rawLength: next() % 100000, storedLength, crc: next(), id: randomBytes(seed * 100 + i, 32), offset };
+    const e: PackEntry = { type: next() % 2, compressed: next() % 2 === 1, rawLength: next() % 100000, storedLength, crc: next(), id: randomBytes(32, seed * 100 + i), offset };
     offset += storedLength;
     return e;
   });
@@ -20,7 +21,7 @@ function entries(seed: number, n: number): PackEntry[] {
 function pack(seed: number, n: number, tier: "warm" | "cold" = "warm"): IndexedPack {
   const es = entries(seed, n);
   const end = es.length ? es.at(-1)!.offset + es.at(-1)!.storedLength : 0;
-  return { packId: Buffer.from(randomBytes(seed, 16)).toString("hex"), tier, packType: seed % 2, size: end + 500, entries: es };
+  return { packId: Buffer.from(randomBytes(16, seed)).toString("hex"), tier, packType: seed % 2, size: end + 500, entries: es };
 }
 
 const DOC: IndexFile = { packs: [pack(1, 5), pack(2, 0), pack(3, 40, "cold")], supersedes: ["ff".repeat(16), "0a".repeat(16)] };

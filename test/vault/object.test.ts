@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { seal } from "../../src/vault/crypto.ts";
 import { decodeJson, decodeObject, encodeJson, encodeObject } from "../../src/vault/object.ts";
-import { expectDamage, fuzz, randomBytes, sameBytes, testKeys } from "./fuzz.ts";
+import { expectDamage, fuzz, sameBytes, testKeys } from "./fuzz.ts";
+import { randomBytes } from "../support/random.ts";
 
 const KEYS = testKeys(1);
 
@@ -22,7 +23,7 @@ describe("object envelope", () => {
     { name: "empty", data: new Uint8Array(0), zstd: false },
     { name: "short (never compressed)", data: text("{}"), zstd: false },
     { name: "compressible", data: compressible, zstd: true },
-    { name: "incompressible", data: randomBytes(3, 5000), zstd: false },
+    { name: "incompressible", data: randomBytes(5000, 3), zstd: false },
   ];
   for (const p of payloads) {
     for (const keys of [null, KEYS]) {
@@ -55,12 +56,12 @@ describe("object envelope", () => {
     { name: "bad magic", data: () => { const o = encodeObject(null, KEY, compressible); o[0] = 0x41; return o; }, message: /not an efsbak object \(bad magic\)/ },
     { name: "a newer version", data: () => { const o = encodeObject(null, KEY, compressible); o[4] = 3; return o; }, message: /unknown object version 3/ },
     { name: "a sealed object in an unencrypted vault", data: () => { const o = encodeObject(null, KEY, compressible); o[4] = 2; return o; }, message: /sealed \(version 2\) object in an unencrypted vault/ },
-    { name: "its flags changed (authenticated in version 2)", data: () => { const o = encodeObject(KEYS, KEY, randomBytes(4, 300)); o[5] = 1; return o; }, keys: KEYS, message: /authentication failed/ },
+    { name: "its flags changed (authenticated in version 2)", data: () => { const o = encodeObject(KEYS, KEY, randomBytes(300, 4)); o[5] = 1; return o; }, keys: KEYS, message: /authentication failed/ },
     { name: "a version-1 object in a format-2 vault", data: () => legacyObject(KEY, compressible), keys: KEYS, message: /version-1 object .* in a vault created in format 2/ },
     { name: "too short", data: () => text("EFSO\x01\x00"), message: /bad magic/ },
-    { name: "truncated body", data: () => encodeObject(null, KEY, randomBytes(1, 500)).subarray(0, 300), message: /truncated: 290 of 500 bytes/ },
+    { name: "truncated body", data: () => encodeObject(null, KEY, randomBytes(500, 1)).subarray(0, 300), message: /truncated: 290 of 500 bytes/ },
     { name: "corrupt zstd", data: () => { const o = encodeObject(null, KEY, compressible); o[20] ^= 0xff; o[21] ^= 0xff; return o; }, message: /corrupt compressed data|not valid|truncated/ },
-    { name: "zstd flag on raw data", data: () => { const o = encodeObject(null, KEY, randomBytes(2, 300)); o[5] = 1; return o; }, message: /corrupt compressed data/ },
+    { name: "zstd flag on raw data", data: () => { const o = encodeObject(null, KEY, randomBytes(300, 2)); o[5] = 1; return o; }, message: /corrupt compressed data/ },
     { name: "another key", data: () => encodeObject(testKeys(9), KEY, compressible), keys: KEYS, message: /authentication failed/ },
     { name: "moved to another kind", data: () => encodeObject(KEYS, "index/0123", compressible), keys: KEYS, message: /authentication failed/ },
     { name: "a flipped ciphertext bit", data: () => { const o = encodeObject(KEYS, KEY, compressible); o[30] ^= 4; return o; }, keys: KEYS, message: /authentication failed/ },
@@ -108,7 +109,7 @@ describe("object envelope", () => {
     expectDamage(() => decodeJson(null, KEY, encodeObject(null, KEY, Uint8Array.from([0x22, 0xc3, 0x28, 0x22]))), KEY, /not valid JSON/);
   });
 
-  for (const [name, data] of [["compressed", compressible], ["raw", randomBytes(8, 400)]] as const) {
+  for (const [name, data] of [["compressed", compressible], ["raw", randomBytes(400, 8)]] as const) {
     test(`fuzz ${name}, plain: decodes or gives VaultDamageError(key)`, () => {
       const out = fuzz(encodeObject(null, KEY, data), { seed: 21, count: 4000, key: KEY, decode: (d) => decodeObject(null, KEY, d) });
       expect(out.damaged).toBeGreaterThan(1000);

@@ -3,7 +3,8 @@ import { VaultDamageError } from "../../src/errors.ts";
 import type { VaultKeys } from "../../src/vault/crypto.ts";
 import { packKey } from "../../src/vault/layout.ts";
 import { BLOB_DATA, BLOB_TREE, ENTRY_BYTES, PACK_TRAILER_BYTES, type PackEntry, PackWriter, decodeBlob, decodePackHeader, decodePackTrailer, readEntry, writeEntry } from "../../src/vault/pack.ts";
-import { expectDamage, fuzz, randomBytes, sameBytes, testKeys } from "./fuzz.ts";
+import { expectDamage, fuzz, sameBytes, testKeys } from "./fuzz.ts";
+import { randomBytes } from "../support/random.ts";
 
 const KEYS = testKeys(3);
 const KEY = "packs/ab/ab0123456789abcdef0123456789ab";
@@ -11,8 +12,8 @@ const KEY = "packs/ab/ab0123456789abcdef0123456789ab";
 /** Blob i: a fake 32-byte id and its raw bytes (mixed compressible and random). */
 function blobs(n: number): { id: Uint8Array; raw: Uint8Array }[] {
   return Array.from({ length: n }, (_, i) => ({
-    id: randomBytes(1000 + i, 32),
-    raw: i % 3 === 0 ? new TextEncoder().encode(`line ${i}\n`.repeat(20 + i)) : i % 3 === 1 ? randomBytes(i, 1 + i * 37) : new Uint8Array(0),
+    id: randomBytes(32, 1000 + i),
+    raw: i % 3 === 0 ? new TextEncoder().encode(`line ${i}\n`.repeat(20 + i)) : i % 3 === 1 ? randomBytes(1 + i * 37, i) : new Uint8Array(0),
   }));
 }
 
@@ -52,7 +53,7 @@ describe("pack", () => {
 
     test(`${mode}: a pack streamed in pieces by cut() reads back like a whole one`, () => {
       // Big blobs (up to 40 KiB) so that several cuts happen; pieces are whole 4096-byte blocks.
-      const items = Array.from({ length: 40 }, (_, i) => ({ id: randomBytes(500 + i, 32), raw: randomBytes(700 + i, (i * 7919) % 40_000) }));
+      const items = Array.from({ length: 40 }, (_, i) => ({ id: randomBytes(32, 500 + i), raw: randomBytes((i * 7919) % 40_000, 700 + i) }));
       const w = new PackWriter(new Uint8Array(64 * 1024), { keys, packType: BLOB_DATA });
       const pieces: Uint8Array[] = [];
       for (const b of items) {
@@ -101,7 +102,7 @@ describe("pack", () => {
   }
 
   test("a compressible blob is stored zstd, a random one raw (and sealed raw when encrypted)", () => {
-    const items = [{ id: randomBytes(1, 32), raw: new Uint8Array(10000) }, { id: randomBytes(2, 32), raw: randomBytes(3, 10000) }];
+    const items = [{ id: randomBytes(32, 1), raw: new Uint8Array(10000) }, { id: randomBytes(32, 2), raw: randomBytes(10000, 3) }];
     const plain = buildPack(null, items).entries;
     expect(plain.map((e) => e.compressed)).toEqual([true, false]);
     expect(plain[1].storedLength).toBe(10000);
@@ -110,7 +111,7 @@ describe("pack", () => {
   });
 
   test("entries are 48 bytes and round trip", () => {
-    const e = { type: 1, compressed: true, rawLength: 0xfffffff0, storedLength: 123456, crc: 0xdeadbeef, id: randomBytes(4, 32) };
+    const e = { type: 1, compressed: true, rawLength: 0xfffffff0, storedLength: 123456, crc: 0xdeadbeef, id: randomBytes(32, 4) };
     const buf = new Uint8Array(3 + ENTRY_BYTES);
     writeEntry(buf, 3, e);
     expect(readEntry(buf, 3, 77)).toEqual({ ...e, offset: 77 });
@@ -119,12 +120,12 @@ describe("pack", () => {
 
   test("a pack is full when the next blob would not fit; a lone oversize blob grows the buffer", () => {
     const w = new PackWriter(new Uint8Array(4096), { keys: null, packType: BLOB_DATA });
-    expect(w.add(BLOB_DATA, randomBytes(1, 32), randomBytes(2, 3000))).toBe(true);
-    expect(w.add(BLOB_DATA, randomBytes(3, 32), randomBytes(4, 3000))).toBe(false);
+    expect(w.add(BLOB_DATA, randomBytes(32, 1), randomBytes(3000, 2))).toBe(true);
+    expect(w.add(BLOB_DATA, randomBytes(32, 3), randomBytes(3000, 4))).toBe(false);
     expect(w.count).toBe(1);
     const big = new PackWriter(new Uint8Array(1024), { keys: null, packType: BLOB_DATA });
-    const raw = randomBytes(5, 5000);
-    expect(big.add(BLOB_DATA, randomBytes(6, 32), raw)).toBe(true);
+    const raw = randomBytes(5000, 5);
+    expect(big.add(BLOB_DATA, randomBytes(32, 6), raw)).toBe(true);
     const { bytes } = big.finish();
     expect(sameBytes(readPack(null, KEY, bytes.slice()).raws[0], raw)).toBe(true);
   });
@@ -153,7 +154,7 @@ describe("pack", () => {
   ];
   for (const c of bad) {
     test(`refuses ${c.name} with a VaultDamageError naming the pack`, () => {
-      const { bytes } = buildPack(null, blobs(3).map((b) => ({ ...b, raw: randomBytes(9, 100) })));
+      const { bytes } = buildPack(null, blobs(3).map((b) => ({ ...b, raw: randomBytes(100, 9) })));
       expectDamage(() => readPack(null, KEY, c.mutate(bytes)), KEY, c.message);
     });
   }
@@ -170,7 +171,7 @@ describe("pack", () => {
     const stored = bytes.slice(e.offset, e.offset + e.storedLength);
     expectDamage(() => decodeBlob(KEYS, KEY, e, stored.subarray(1)), KEY, /truncated/);
     expectDamage(() => decodeBlob(KEYS, KEY, { ...e, crc: e.crc ^ 1 }, stored), KEY, /checksum mismatch/);
-    expectDamage(() => decodeBlob(KEYS, KEY, { ...e, id: randomBytes(77, 32) }, stored), KEY, /authentication failed/);
+    expectDamage(() => decodeBlob(KEYS, KEY, { ...e, id: randomBytes(32, 77) }, stored), KEY, /authentication failed/);
     expectDamage(() => decodeBlob(testKeys(8), KEY, e, stored), KEY, /authentication failed/);
     expectDamage(() => decodeBlob(KEYS, KEY, { ...e, rawLength: e.rawLength + 1 }, stored), KEY, /expected/);
   });
@@ -230,7 +231,7 @@ describe("pack", () => {
 
 test("ids read from a Buffer (as zstd and decipher return) are copies, not views", () => {
   const buf = Buffer.alloc(ENTRY_BYTES);
-  writeEntry(buf, 0, { type: 0, compressed: false, rawLength: 1, storedLength: 1, crc: 0, id: randomBytes(1, 32) });
+  writeEntry(buf, 0, { type: 0, compressed: false, rawLength: 1, storedLength: 1, crc: 0, id: randomBytes(32, 1) });
   const e = readEntry(buf, 0, 0);
   expect(Buffer.isBuffer(e.id)).toBe(false);
   buf[16] ^= 0xff;
@@ -239,7 +240,7 @@ test("ids read from a Buffer (as zstd and decipher return) are copies, not views
 
 test("a writer with growTo starts small, grows as blobs come, and is full at growTo", () => {
   const w = new PackWriter(new Uint8Array(1024), { keys: null, packType: BLOB_DATA, growTo: 256 * 1024 });
-  const items = Array.from({ length: 70 }, (_, i) => ({ id: randomBytes(9000 + i, 32), raw: randomBytes(300 + i, 4000) }));
+  const items = Array.from({ length: 70 }, (_, i) => ({ id: randomBytes(32, 9000 + i), raw: randomBytes(4000, 300 + i) }));
   let added = 0;
   for (const b of items) {
     if (!w.add(BLOB_DATA, b.id, b.raw)) break;
@@ -273,8 +274,8 @@ describe("pack headers are bound to their pack id (attack 6)", () => {
   });
 
   test("every encrypted blob has its own key: equal blobs seal to unrelated bytes, each with a fresh salt", () => {
-    const raw = randomBytes(5, 1000);
-    const id = randomBytes(6, 32);
+    const raw = randomBytes(1000, 5);
+    const id = randomBytes(32, 6);
     const a = buildPack(KEYS, [{ id, raw }]);
     const b = buildPack(KEYS, [{ id, raw }]);
     const sa = a.bytes.subarray(0, a.entries[0].storedLength);

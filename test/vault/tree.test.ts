@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { Node } from "../../src/tree/node.ts";
 import { decodeTree, encodeTree } from "../../src/tree/tree.ts";
-import { expectDamage, fuzz, prng } from "./fuzz.ts";
+import { expectDamage, fuzz } from "./fuzz.ts";
+import { prng } from "../support/random.ts";
 
 const WHERE = "blob 5f".padEnd(69, "0");
 const ID = "ab".repeat(32);
