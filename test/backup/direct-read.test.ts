@@ -4,16 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { constants } from "node:fs";
 import { DIRECT_READ_MIN, FileSource } from "../../src/backup/direct-read.ts";
+import { randomBytes } from "../support/random.ts";
 
-function pattern(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = 12345;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 async function readAll(src: FileSource, size: number, step: number): Promise<Uint8Array> {
   const out = new Uint8Array(size + 16);
@@ -32,7 +24,7 @@ describe("FileSource: reads ahead, returns the file's bytes in order", () => {
 
   for (const size of [0, 1, 1024 * 1024, 5 * 1024 * 1024 + 777, DIRECT_READ_MIN + 4097]) {
     test(`${size} bytes, read in odd steps`, async () => {
-      const data = pattern(size);
+      const data = randomBytes(size);
       const path = join(dir, `f${size}`);
       writeFileSync(path, data);
       const src = await FileSource.open(path, flags, size);
@@ -48,7 +40,7 @@ describe("FileSource: reads ahead, returns the file's bytes in order", () => {
 
   test("a jump back and a jump ahead read the right bytes", async () => {
     const size = 12 * 1024 * 1024 + 3;
-    const data = pattern(size);
+    const data = randomBytes(size);
     const path = join(dir, "jumps");
     writeFileSync(path, data);
     const src = await FileSource.open(path, flags, size);
@@ -67,7 +59,7 @@ describe("FileSource: reads ahead, returns the file's bytes in order", () => {
   test("a file that shrank since its lstat ends early, without an error", async () => {
     const size = 3 * 1024 * 1024;
     const path = join(dir, "shrinks");
-    writeFileSync(path, pattern(size));
+    writeFileSync(path, randomBytes(size));
     truncateSync(path, 1024 * 1024 + 10);
     const src = await FileSource.open(path, flags, size);
     try {

@@ -1,3 +1,4 @@
+import { prng, randomBytes } from "../support/random.ts";
 import { describe, expect, test } from "bun:test";
 import {
   Chunker,
@@ -13,23 +14,6 @@ import {
 const SMALL: ChunkerParams = { minSize: 64, avgSize: 256, maxSize: 1024, seed: 0 };
 const MiB = 1024 * 1024;
 
-/** Test PRNG: mulberry32, a fixed 32-bit generator, so every input here is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return function next(): number {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
-function randomBytes(seed: number, n: number): Uint8Array {
-  const next = prng(seed);
-  const words = new Uint32Array(Math.ceil(n / 4));
-  for (let i = 0; i < words.length; i++) words[i] = next();
-  return new Uint8Array(words.buffer, 0, n);
-}
 
 /** Low-entropy bytes (4 symbols), so that cuts land soon after minSize at both parities. */
 function lowEntropyBytes(seed: number, n: number): Uint8Array {
@@ -152,13 +136,13 @@ describe("cutPoint", () => {
     test(`two bytes per step equals the one-byte reference (${name})`, () => {
       const t = createChunkerTables(params);
       const size = params === DEFAULT_CHUNKER ? 12 * MiB : 256 * 1024;
-      for (const data of [randomBytes(11, size), lowEntropyBytes(12, size)]) {
+      for (const data of [randomBytes(size, 11), lowEntropyBytes(12, size)]) {
         const got = boundaries(t, data);
         expect(got).toEqual(boundaries(t, data, referenceCut));
         expect(got.length).toBeGreaterThan(size / params.maxSize);
       }
       // Every start parity and every short end, including ends inside [min, avg].
-      const data = randomBytes(13, 4 * params.maxSize);
+      const data = randomBytes(4 * params.maxSize, 13);
       const next = prng(14);
       for (let k = 0; k < 2000; k++) {
         const start = next() % params.maxSize;
@@ -180,7 +164,7 @@ describe("cutPoint", () => {
 });
 
 describe("streaming", () => {
-  const data = randomBytes(31, 64 * 1024);
+  const data = randomBytes(64 * 1024, 31);
   const t = createChunkerTables(SMALL);
   const whole = boundaries(t, data);
   const next = prng(32);
@@ -203,7 +187,7 @@ describe("streaming", () => {
   }
 
   test("default params, random feeds of 1 B to 9 MiB", () => {
-    const big = randomBytes(33, 20 * MiB);
+    const big = randomBytes(20 * MiB, 33);
     const td = createChunkerTables(DEFAULT_CHUNKER);
     const wholeBig = boundaries(td, big);
     const r = prng(34);
@@ -214,7 +198,7 @@ describe("streaming", () => {
   test("chunks concatenate back to the input and sizes stay in [min, max] but the last", () => {
     for (const [params, input] of [
       [SMALL, lowEntropyBytes(35, 200_000)],
-      [DEFAULT_CHUNKER, randomBytes(36, 30 * MiB + 12345)],
+      [DEFAULT_CHUNKER, randomBytes(30 * MiB + 12345, 36)],
     ] as const) {
       const chunks = streamChunks(createChunkerTables(params), input, () => 1_000_003);
       expect(concat(chunks)).toEqual(input);
@@ -236,7 +220,7 @@ describe("streaming", () => {
 
 test("one inserted byte changes only nearby chunks", () => {
   const t = createChunkerTables(SMALL);
-  const data = randomBytes(41, 512 * 1024);
+  const data = randomBytes(512 * 1024, 41);
   const key = (c: Uint8Array) => Bun.hash(c).toString();
   const before = streamChunks(t, data, () => data.length);
   const oldKeys = new Set(before.map(key));
@@ -264,8 +248,8 @@ describe("zero runs", () => {
   test("chunks that start inside a zero run between random data are max-size", () => {
     const t = createChunkerTables(DEFAULT_CHUNKER);
     const data = new Uint8Array(24 * MiB);
-    data.set(randomBytes(51, 3 * MiB + 17));
-    data.set(randomBytes(52, 2 * MiB), 22 * MiB);
+    data.set(randomBytes(3 * MiB + 17, 51));
+    data.set(randomBytes(2 * MiB, 52), 22 * MiB);
     const zeroEnd = 22 * MiB;
     let start = 0;
     let inside = 0;
@@ -293,12 +277,12 @@ describe("pinned boundaries", () => {
   // by content id, so a chunker that cuts elsewhere stores everything again and breaks
   // dedup with every existing vault. A failure here means the chunker changed, not the test.
   test("DEFAULT_CHUNKER on 16 MiB from mulberry32(20240601)", () => {
-    const got = boundaries(createChunkerTables(DEFAULT_CHUNKER), randomBytes(20240601, 16 * MiB));
+    const got = boundaries(createChunkerTables(DEFAULT_CHUNKER), randomBytes(16 * MiB, 20240601));
     expect(got.length).toBe(GOLDEN_DEFAULT.length);
     expect(got).toEqual(GOLDEN_DEFAULT);
   });
   test("small params (64/256/1024) on 8 KiB from mulberry32(7)", () => {
-    const got = boundaries(createChunkerTables(SMALL), randomBytes(7, 8192));
+    const got = boundaries(createChunkerTables(SMALL), randomBytes(8192, 7));
     expect(got.length).toBe(GOLDEN_SMALL.length);
     expect(got).toEqual(GOLDEN_SMALL);
   });

@@ -12,7 +12,7 @@ import { memoryStorage } from "../../src/storage/memory.ts";
 import { argon2Engine, argon2id } from "../../src/vault/argon2.ts";
 import { toHex } from "../../src/vault/id.ts";
 import { DEFAULT_KDF, unlockVault } from "../../src/vault/keys.ts";
-import { prng, randomBytes } from "./fuzz.ts";
+import { prng, randomBytes } from "../support/random.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -138,16 +138,16 @@ describe("argon2id", () => {
 
   for (const [i, c] of [...CASES, ...seededCases(9106, 24)].entries()) {
     test(`m=${c.memoryKib} KiB t=${c.iterations} p=${c.parallelism} T=${c.hashLength} |P|=${c.passwordLength}: native = hash-wasm`, async () => {
-      const password = randomBytes(100 + i, c.passwordLength);
-      const salt = randomBytes(200 + i, 8 + (i % 3) * 12);
-      const secret = i % 4 === 0 ? randomBytes(300 + i, 32) : undefined;
+      const password = randomBytes(c.passwordLength, 100 + i);
+      const salt = randomBytes(8 + (i % 3) * 12, 200 + i);
+      const secret = i % 4 === 0 ? randomBytes(32, 300 + i) : undefined;
       const want = hex(await argon2id({ ...c, password, salt, secret, native: false }));
       expect(hex(await argon2id({ ...c, password, salt, secret }))).toBe(want);
     });
   }
 
   test("calls in flight at once do not disturb each other", async () => {
-    const salt = randomBytes(9, 16);
+    const salt = randomBytes(16, 9);
     const c = { memoryKib: 8192, iterations: 1, parallelism: 2, hashLength: 32 };
     const outs = await Promise.all(["a", "b", "a", "c"].map((password) => argon2id({ ...c, password, salt })));
     const want = await Promise.all(["a", "b", "a", "c"].map((password) => argon2id({ ...c, password, salt, native: false })));

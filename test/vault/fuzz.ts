@@ -6,13 +6,6 @@ import { expect } from "bun:test";
 import { VaultDamageError } from "../../src/errors.ts";
 import { prng, randomBytes as bytesOf } from "../support/random.ts";
 
-/** For test/vault/argon2.test.ts (seed first, as it was written): support/random.ts has prng and randomBytes. */
-export { prng };
-/** randomBytes(n, seed) of support/random.ts, seed first. */
-export function randomBytes(seed: number, n: number): Uint8Array {
-  return bytesOf(n, seed);
-}
-
 type Mutation = (d: Uint8Array, next: () => number) => { data: Uint8Array; how: string };
 
 const INTERESTING_U32 = [0, 1, 7, 8, 47, 48, 49, 0x7fffffff, 0x80000000, 0xfffffff0, 0xffffffff];
