@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { mknod, setXattr } from "../../src/fs/libc.ts";
 import { ensureBinary, runBinary } from "../support/cli.ts";
 import { exactTree, readable } from "../support/exact-tree.ts";
+import { ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, NO_ID, posixAcl } from "../support/acl.ts";
 
 let work: string;
 beforeAll(() => {
@@ -23,15 +24,9 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+/** user::rw- user:EXTRA:r-- group::r-- mask::r-- other::--- */
 function acl(extraUser: number): Buffer {
-  const e = (tag: number, perm: number, id: number) => {
-    const b = Buffer.alloc(8);
-    b.writeUInt16LE(tag, 0);
-    b.writeUInt16LE(perm, 2);
-    b.writeUInt32LE(id >>> 0, 4);
-    return b;
-  };
-  return Buffer.concat([Buffer.from([2, 0, 0, 0]), e(0x01, 6, -1), e(0x02, 4, extraUser), e(0x04, 4, -1), e(0x10, 4, -1), e(0x20, 0, -1)]);
+  return posixAcl([[ACL_USER_OBJ, 6, NO_ID], [ACL_USER, 4, extraUser], [ACL_GROUP_OBJ, 4, NO_ID], [ACL_MASK, 4, NO_ID], [ACL_OTHER, 0, NO_ID]]);
 }
 const CAPABILITY = Buffer.concat([Buffer.from([0, 0, 0, 2, 0x00, 0x04, 0, 0]), Buffer.alloc(12)]);
 const b = (dir: string, ...name: number[]) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name)]);

@@ -8,6 +8,7 @@ import { restore, restoreDirName } from "../../src/restore/restore.ts";
 import { type TreeSpec, bytes, dir, expectTree, file, hardlink, makeTree, snapshotTree, symlink } from "../support/tree.ts";
 import { openVault } from "../../src/vault/vault.ts";
 import { setXattr } from "../../src/fs/libc.ts";
+import { ACL_GROUP_OBJ, ACL_OTHER, ACL_USER_OBJ, NO_ID, posixAcl } from "../support/acl.ts";
 import type { Node } from "../../src/tree/node.ts";
 import { fakeRecoveryPoint, nodes, storeChunks, storeTree, testVault } from "../support/vault.ts";
 
@@ -92,13 +93,7 @@ describe("restore(backup(tree)) equals tree", () => {
     // A default ACL "u::rwx,g::r-x,o::---" on the target: files made under it would lose their "other" bits.
     const target = join(tmp, "acl");
     mkdirSync(target);
-    const acl = Buffer.alloc(4 + 3 * 8);
-    acl.writeUInt32LE(2, 0);
-    [[0x01, 7], [0x04, 5], [0x20, 0]].forEach(([tag, perm], i) => {
-      acl.writeUInt16LE(tag, 4 + i * 8);
-      acl.writeUInt16LE(perm, 6 + i * 8);
-      acl.writeUInt32LE(0xffffffff, 8 + i * 8);
-    });
+    const acl = posixAcl([[ACL_USER_OBJ, 7, NO_ID], [ACL_GROUP_OBJ, 5, NO_ID], [ACL_OTHER, 0, NO_ID]]);
     let aclSet = true;
     try {
       setXattr(target, Buffer.from("system.posix_acl_default"), acl);

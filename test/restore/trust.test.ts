@@ -14,6 +14,7 @@ import { nameFromBytes } from "../../src/tree/name.ts";
 import type { Node, Xattr } from "../../src/tree/node.ts";
 import { bytes } from "../support/tree.ts";
 import { fakeRecoveryPoint, nodes, storeChunks, storeTree, testVault } from "../support/vault.ts";
+import { ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, NO_ID, posixAcl } from "../support/acl.ts";
 
 let tmp: string;
 beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), "efsbak-trust-"))));
@@ -26,16 +27,9 @@ const C = bytes(3000, 3);
 const raw = (...b: number[]) => Buffer.from(b);
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 
-/** A POSIX ACL xattr value (version 2): user::rw- user:1000:r-- group::r-- mask::r-- other::r--. */
+/** A POSIX ACL xattr value: user::rw- user:1000:r-- group::r-- mask::r-- other::r--. */
 function acl(): Buffer {
-  const e = (tag: number, perm: number, id: number) => {
-    const b = Buffer.alloc(8);
-    b.writeUInt16LE(tag, 0);
-    b.writeUInt16LE(perm, 2);
-    b.writeUInt32LE(id >>> 0, 4);
-    return b;
-  };
-  return Buffer.concat([raw(2, 0, 0, 0), e(0x01, 6, 0xffffffff), e(0x02, 4, 1000), e(0x04, 4, 0xffffffff), e(0x10, 4, 0xffffffff), e(0x20, 4, 0xffffffff)]);
+  return posixAcl([[ACL_USER_OBJ, 6, NO_ID], [ACL_USER, 4, 1000], [ACL_GROUP_OBJ, 4, NO_ID], [ACL_MASK, 4, NO_ID], [ACL_OTHER, 4, NO_ID]]);
 }
 
 /** security.capability v2: cap_net_bind_service permitted. */
