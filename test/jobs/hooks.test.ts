@@ -4,6 +4,7 @@
  * group, output is captured and bounded, rule hooks wrap resource hooks under `run`; and the
  * pure parts (environment, output tail) in process.
  */
+import { localPlan, nightlyPlan, writePlan } from "../support/plans.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,26 +27,7 @@ function setup(hooks: string, ruleHooks = ""): string {
   mkdirSync(join(work, "data/app"), { recursive: true });
   mkdirSync(join(work, "plans"));
   writeFileSync(join(work, "data/app/a.txt"), "alpha\n");
-  writeFileSync(join(work, "plans/p.toml"), `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "fs-app"
-path = "data/app"
-hooks = ${hooks}
-
-[plan]
-name = "nightly"
-
-[[plan.rules]]
-name = "daily"
-schedule = "cron(0 5 ? * * *)"
-${ruleHooks ? `hooks = ${ruleHooks}` : ""}
-
-[[plan.selections]]
-resources = ["fs-app"]
-`);
+  writePlan(work, "p.toml", localPlan({ "fs-app": { path: "data/app", lines: [`hooks = ${hooks}`] } }, { extra: nightlyPlan({ rule: ruleHooks ? [`hooks = ${ruleHooks}`] : [], selection: ['resources = ["fs-app"]'] }) }));
   return work;
 }
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ensureBinary, runBinary } from "../support/cli.ts";
 import { backoffMs, eventName, matchingNotifications } from "../../src/jobs/notify.ts";
 import type { NotificationSpec } from "../../src/plan/plans.ts";
-import { nightlyPlan } from "../support/plans.ts";
+import { localPlan, nightlyPlan, writePlan } from "../support/plans.ts";
 
 let root: string;
 let n = 0;
@@ -50,21 +50,8 @@ function setup(notifications: string, options: { failing?: boolean } = {}): stri
   mkdirSync(join(work, "data/app"), { recursive: true });
   mkdirSync(join(work, "plans"));
   writeFileSync(join(work, "data/app/a.txt"), "alpha\n");
-  writeFileSync(join(work, "plans/p.toml"), `
-[vaults.main]
-url = "./vault"
-
-[[resources]]
-id = "fs-app"
-path = "data/app"
-${options.failing ? 'hooks = { before = "exit 9" }' : ""}
-
-[[resources]]
-id = "fs-other"
-path = "data/app"
-${nightlyPlan({ rule: [`start_window = "1h"`], selection: [`resources = ["fs-app"]`] })}
-${notifications}
-`);
+  const resources = { "fs-app": { path: "data/app", lines: options.failing ? ['hooks = { before = "exit 9" }'] : [] }, "fs-other": "data/app" };
+  writePlan(work, "p.toml", localPlan(resources, { extra: `${nightlyPlan({ rule: ['start_window = "1h"'], selection: ['resources = ["fs-app"]'] })}\n${notifications}\n` }));
   return work;
 }
 
@@ -206,11 +193,11 @@ resources = ["fs-nope"]
     const r = await runBinary(["validate", "plans"], { cwd: work });
     expect(r.code).toBe(2);
     const out = r.stdout + r.stderr;
-    expect(out).toContain('p.toml:27:11: Unknown event "BACKUP_JOB_FAILD": did you mean "BACKUP_JOB_FAILED"?');
-    expect(out).toContain('p.toml:28:21: Unknown plan "weekly" in notification "notification-1"');
-    expect(out).toContain('p.toml:29:11: Invalid "webhook" value "ftp://example": expected an http:// or https:// URL');
-    expect(out).toContain('p.toml:31:3: Notification "notification-2" goes nowhere');
-    expect(out).toContain('p.toml:33:14: Unknown resource "fs-nope" in notification "notification-2"');
+    expect(out).toContain('p.toml:26:11: Unknown event "BACKUP_JOB_FAILD": did you mean "BACKUP_JOB_FAILED"?');
+    expect(out).toContain('p.toml:27:21: Unknown plan "weekly" in notification "notification-1"');
+    expect(out).toContain('p.toml:28:11: Invalid "webhook" value "ftp://example": expected an http:// or https:// URL');
+    expect(out).toContain('p.toml:30:3: Notification "notification-2" goes nowhere');
+    expect(out).toContain('p.toml:32:14: Unknown resource "fs-nope" in notification "notification-2"');
   }, 60_000);
 });
 
