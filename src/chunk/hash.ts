@@ -7,7 +7,6 @@
  * docs/performance.md, "Hashing and key derivation".
  */
 import type { Blake3Hasher as NativeBlake3 } from "@napi-rs/blake-hash";
-import { createBLAKE3 } from "hash-wasm";
 import { nativeAddon } from "../native.ts";
 
 /** Hashes byte ranges into 32-byte ids; one per thread (neither engine's state is shareable). */
@@ -48,6 +47,9 @@ export async function createBlobHasher(key?: Uint8Array, options: BlobHasherOpti
       },
     };
   }
+  // Imported only when needed: evaluating hash-wasm's module (every algorithm's WebAssembly,
+  // inlined) costs ~20 ms of CPU per thread that loads it.
+  const { createBLAKE3 } = await import("hash-wasm");
   const h = await createBLAKE3(256, key);
   return {
     engine: "hash-wasm",

@@ -8,7 +8,6 @@
  * both take. Parameters are checked here, the same for both engines, before any work.
  */
 import type * as NativeArgon2 from "@node-rs/argon2";
-import { argon2id as portableArgon2id } from "hash-wasm";
 import { nativeAddon } from "../native.ts";
 
 /** Inputs of one Argon2id derivation. */
@@ -75,5 +74,6 @@ export async function argon2id(o: Argon2Options): Promise<Uint8Array> {
     return new Uint8Array(tag.buffer, tag.byteOffset, tag.length);
   }
   const { password, salt, secret, iterations, parallelism, hashLength } = o;
+  const { argon2id: portableArgon2id } = await import("hash-wasm"); // only when needed (chunk/hash.ts says why)
   return portableArgon2id({ password, salt, secret, iterations, parallelism, hashLength, memorySize: o.memoryKib, outputType: "binary" });
 }
