@@ -79,6 +79,10 @@ describe("runDueBackups", () => {
   test("a held resource lease: blocked, the FAILED record in the tally, exit 4", async () => {
     const vault = await testVault({ now: now() });
     const lease = await acquireResourceLease(vault, "r", { purpose: "another backup" });
+    // Claims are ordered by their storage time, ties by random id, and neither side settles
+    // here: a second claim in the same millisecond could sort first. In use, the settle
+    // (longer than the storage clock's step) decides such ties; here the clock must move on.
+    await Bun.sleep(5);
     try {
       const l = log();
       const tally = await runDueBackups([decision("start")], { plans: plansFor(join(tmp, "src")), vaults: new Map([["v", vault]]), now, log: l, settleMs: () => 0 });
