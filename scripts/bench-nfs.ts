@@ -71,24 +71,37 @@ function mounted(mnt: string): boolean {
   return readFileSync("/proc/mounts", "utf8").split("\n").some((l) => l.split(" ")[1] === mnt);
 }
 
-/** Mounts src on mnt through latfs; returns the unmount function. */
-function mount(bin: string, src: string, mnt: string, stats: string, us: number): () => void {
+/** Mounts src on mnt through latfs; returns the unmount function and the daemon's pid (for its CPU time). */
+function mount(bin: string, src: string, mnt: string, stats: string, us: number): { unmount: () => void; pid: number } {
   if (mounted(mnt)) spawnSync("fusermount3", ["-u", mnt]);
   mkdirSync(mnt, { recursive: true });
+  rmSync(stats, { force: true }); // a stats file of an earlier mount would name the wrong daemon
   const child = spawn(bin, ["--meta-us", String(us), "--io-us", String(us), "--stats", stats, src, mnt], { stdio: ["ignore", "ignore", "inherit"], detached: false });
   const until = Date.now() + 10_000;
-  while (!mounted(mnt) || !existsSync(stats)) {
+  while (!mounted(mnt) || !existsSync(stats) || !(readCounters(stats).pid > 0)) {
     if (Date.now() > until) throw new Error(`latfs did not mount ${mnt}`);
     Bun.sleepSync(50);
   }
   let done = false;
-  return () => {
+  const unmount = () => {
     if (done) return;
     done = true;
     const r = spawnSync("fusermount3", ["-u", mnt]);
     if (r.status !== 0) spawnSync("umount", ["-l", mnt]);
     child.kill();
   };
+  // latfs may run as a daemon of its own (not the child spawned): its stats file names it.
+  return { unmount, pid: readCounters(stats).pid || (child.pid ?? 0) };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; 0 when unreadable. */
+function processCpu(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
 }
 
 /** One step of one tool. */
@@ -96,6 +109,8 @@ interface StepResult {
   seconds: number;
   rss: number | null;
   cpu: number | null;
+  /** CPU seconds the file server (the latfs daemon) used during the step: it shares the machine's cores. */
+  serverCpu: number;
   /** Requests in flight on average at the mount. */
   inflight: number;
   requests: Counters;
@@ -142,6 +157,7 @@ function main(): void {
   // cost, not the share's; and a fresh mount per tool means deleting one tool's restore
   // under the mount (in its source) cannot leave stale handles for the next.
   let unmount = () => {};
+  let serverPid = 0;
   const onSignal = () => {
     unmount();
     process.exit(130);
@@ -160,17 +176,19 @@ function main(): void {
       }
       Bun.sleepSync(1100); // the mount's entry and attribute caches (1 s) expire too
       const a = countersNow(statsFile);
+      const cpu0 = processCpu(serverPid);
       const m = f();
+      const serverCpu = processCpu(serverPid) - cpu0;
       const b = countersNow(statsFile);
       const d = delta(a, b);
       // busy_ns counts only while requests run: in flight = busy time / wall time of the command.
-      const r: StepResult = { seconds: m.seconds, rss: m.rss, cpu: m.cpu ?? null, inflight: d.busy_ns / 1e9 / m.seconds, requests: d };
+      const r: StepResult = { seconds: m.seconds, rss: m.rss, cpu: m.cpu ?? null, serverCpu, inflight: d.busy_ns / 1e9 / m.seconds, requests: d };
       results[tool.name][step] = r;
-      log(`  ${tool.name.padEnd(6)} ${step.padEnd(10)} ${m.seconds.toFixed(2).padStart(7)} s  in flight ${r.inflight.toFixed(1)}  lookup ${d.lookup} getattr ${d.getattr} open ${d.open} create ${d.create} read ${d.read} write ${d.write}`);
+      log(`  ${tool.name.padEnd(6)} ${step.padEnd(10)} ${m.seconds.toFixed(2).padStart(7)} s  in flight ${r.inflight.toFixed(1)}  cpu ${r.cpu?.toFixed(2) ?? "?"} s + file server ${serverCpu.toFixed(2)} s  lookup ${d.lookup} getattr ${d.getattr} open ${d.open} create ${d.create} read ${d.read} write ${d.write}`);
     };
     for (const t of tools) {
       log(`${t.name}:`);
-      unmount = mount(latfs, src, mnt, statsFile, us);
+      ({ unmount, pid: serverPid } = mount(latfs, src, mnt, statsFile, us));
       const w0 = performance.now();
       const walked = run(["find", join(mnt, "data"), "-printf", "%s\n"]).stdout.split("\n").length - 1; // %s: an lstat of every entry
       log(`  mount warmed: ${walked} entries walked in ${((performance.now() - w0) / 1000).toFixed(1)} s (untimed)`);
@@ -255,6 +273,15 @@ export function renderNfsTable(results: Record<string, Partial<Record<Step, Step
     const cell = (x?: StepResult) => (x ? `${fmt(rate(x))} ${row.unit} (${x.seconds.toFixed(2)} s)` : "—");
     const ratio = e && r ? `${(rate(e) / rate(r)).toFixed(1)}×` : "—";
     lines.push(`| ${row.label} | ${cell(e)} | ${cell(r)} | ${ratio} | ${e ? e.inflight.toFixed(1) : "—"} | ${r ? r.inflight.toFixed(1) : "—"} | ${row.target} |`);
+  }
+  // The tools and the file server share the cores: a step whose CPU seconds (tool + server)
+  // come near cores × wall time is bound by the machine, not by round trips.
+  lines.push("", "CPU seconds (user + system) of the tool + the file server (latfs), and the cores they kept busy:", "", "| step | efsbak | restic |", "|---|---|---|");
+  const cpuCell = (x?: StepResult) => (x && x.cpu !== null ? `${x.cpu.toFixed(1)} + ${x.serverCpu.toFixed(1)} s (${((x.cpu + x.serverCpu) / x.seconds).toFixed(1)} cores)` : "—");
+  for (const row of rows) {
+    const e = results.efsbak?.[row.step];
+    const r = results.restic?.[row.step];
+    if (e || r) lines.push(`| ${row.label} | ${cpuCell(e)} | ${cpuCell(r)} |`);
   }
   return `${lines.join("\n")}\n`;
 }
