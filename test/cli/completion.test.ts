@@ -1,7 +1,8 @@
 /**
  * `efsbak completion bash|zsh|fish`: every command, subcommand and option of the command
  * table is in each script; the scripts parse (bash -n, zsh -n, fish -n), and bash and fish
- * really complete commands, subcommands, options and option values.
+ * really complete commands, subcommands, options and option values. zsh and fish are
+ * installed with apt-get when missing (support/apt.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -9,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { COMMANDS, GROUPS } from "../../src/cli/commands.ts";
 import { runInProcess } from "../support/cli.ts";
+import { ensureDebianPackage } from "../support/apt.ts";
 
 let work: string;
 const scripts: Record<string, string> = {};
@@ -82,17 +84,19 @@ COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(" ")}); COMP_CWORD=${word
     expect(probe(["efsbak", "find", "--ne"])).toEqual(["--newest"]);
   });
 
-  test.skipIf(!Bun.which("zsh"))("the zsh script passes zsh -n", () => {
-    const r = Bun.spawnSync(["zsh", "-n", join(work, "efsbak.zsh")], { stderr: "pipe" });
+  test("the zsh script passes zsh -n", () => {
+    const zsh = ensureDebianPackage("/usr/bin/zsh", "zsh");
+    const r = Bun.spawnSync([zsh, "-n", join(work, "efsbak.zsh")], { stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");
     expect(r.exitCode).toBe(0);
   });
 
-  test.skipIf(!Bun.which("fish"))("the fish script passes fish -n and completes", () => {
+  test("the fish script passes fish -n and completes", () => {
+    const fish = ensureDebianPackage("/usr/bin/fish", "fish");
     const file = join(work, "efsbak.fish");
-    expect(Bun.spawnSync(["fish", "-n", file]).exitCode).toBe(0);
+    expect(Bun.spawnSync([fish, "-n", file]).exitCode).toBe(0);
     const probe = (line: string) => {
-      const r = Bun.spawnSync(["fish", "--no-config", "-c", `source ${file}; complete -C ${JSON.stringify(line)}`], { stderr: "pipe" });
+      const r = Bun.spawnSync([fish, "--no-config", "-c", `source ${file}; complete -C ${JSON.stringify(line)}`], { stderr: "pipe" });
       expect(r.stderr.toString()).toBe("");
       return r.stdout.toString().split("\n").filter(Boolean).map((l) => l.split("\t")[0]).sort();
     };

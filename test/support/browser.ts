@@ -3,24 +3,18 @@
  * when missing), driven by playwright-core, which never downloads a browser. The browser gets
  * a fresh profile and may talk to 127.0.0.1 only: any other request is aborted and recorded.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
+import { ensureDebianPackage } from "./apt.ts";
 
 /** Where Debian puts chromium. */
 export const CHROMIUM = "/usr/bin/chromium";
 
 /** Installs chromium with apt-get when it is missing; returns its path. */
 export function ensureChromium(): string {
-  if (existsSync(CHROMIUM)) return CHROMIUM;
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const argv of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]]) {
-    const r = Bun.spawnSync(argv, { env, stdout: "pipe", stderr: "pipe" });
-    if (r.exitCode !== 0) throw new Error(`Cannot install chromium: "${argv.join(" ")}" failed: ${r.stderr.toString().slice(-2000)}`);
-  }
-  if (!existsSync(CHROMIUM)) throw new Error(`Cannot find ${CHROMIUM} after apt-get install chromium`);
-  return CHROMIUM;
+  return ensureDebianPackage(CHROMIUM, "chromium");
 }
 
 /** A browser with a fresh profile, and the requests it was refused (anything not 127.0.0.1). */
