@@ -3,9 +3,9 @@
  *
  *   small file (size <= minSize: one chunk): its bytes are reserved in a slot and a worker
  *     reads them (pipeline.ts); if it changed since the walker's lstat, it comes back here
- *   other files: cut on the main thread, one file at a time, streaming through slots, the
- *     unfinished tail of one slot carried into the next so that chunk boundaries do not depend
- *     on slot size; read with several reads in flight ahead of the chunker, files of 16 MiB
+ *   other files: cut on the main thread, one file at a time, streaming through slots; a
+ *     chunk is cut as soon as its boundary is in the slot, and only the tail that has none yet
+ *     is carried into the next slot, so that chunk boundaries do not depend on slot size; read with several reads in flight ahead of the chunker, files of 16 MiB
  *     and more past the page cache (direct-read.ts); the after-read check is a statx of size,
  *     mtime and ctime (fs/statx.ts: no GETATTR round trip on a mount when nothing changed)
  *
@@ -204,8 +204,10 @@ async function fill(p: Pipeline, tables: ChunkerTables, file: FileSource, size: 
     const eof = pos >= size || n < want;
     let start = slot.base + slot.used;
     const end = start + carry + n;
-    while (start < end && (eof || end - start >= maxSize)) {
+    while (start < end) {
       const len = cutPoint(tables, shared, start, end);
+      // With fewer than maxSize bytes left, only a boundary found inside them is final.
+      if (!eof && len === end - start && len < maxSize) break;
       sink.expect();
       p.addChunk(slot, len, sink, index++);
       start += len;

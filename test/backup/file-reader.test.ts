@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { backup } from "../../src/backup/backup.ts";
 import { readFile, type ReadOutcome } from "../../src/backup/file-reader.ts";
 import { Pipeline } from "../../src/backup/pipeline.ts";
-import { createChunkerTables } from "../../src/chunk/fastcdc.ts";
+import { createChunkerTables, cutPoint } from "../../src/chunk/fastcdc.ts";
+import { createBlobHasher } from "../../src/chunk/hash.ts";
 import { restore } from "../../src/restore/restore.ts";
 import { bytes, snapshotTree } from "../support/tree.ts";
 import { testVault } from "../support/vault.ts";
@@ -21,13 +22,13 @@ beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), "efsbak-fr-"))));
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Reads paths with stale lstats (taken before `change` ran), as the walker would. */
-async function readAll(paths: string[], change: () => void): Promise<ReadOutcome[]> {
+async function readAll(paths: string[], change: () => void, slotBytes?: number): Promise<ReadOutcome[]> {
   const vault = await testVault();
   const c = vault.config.chunker;
   const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
   const stats = paths.map((p) => lstatSync(p, { bigint: true }));
   change();
-  const p = await Pipeline.start(vault);
+  const p = await Pipeline.start(vault, { slotBytes });
   try {
     const started = [];
     for (const [i, path] of paths.entries()) started.push(await readFile(p, tables, path, stats[i]));
@@ -126,4 +127,51 @@ describe("large files read past the page cache (direct-read.ts)", () => {
       if (shmRoot) rmSync(shmRoot, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe("large files cut on main", () => {
+  /** The chunk ids of data cut as one whole stream (the definition the vault format fixes). */
+  async function referenceIds(data: Uint8Array): Promise<string[]> {
+    const vault = await testVault();
+    const c = vault.config.chunker;
+    const tables = createChunkerTables({ minSize: c.min_size, avgSize: c.avg_size, maxSize: c.max_size, seed: c.seed });
+    const hasher = await createBlobHasher(vault.keys?.idKey);
+    const ids: string[] = [];
+    for (let pos = 0; pos < data.length; ) {
+      const len = cutPoint(tables, data, pos, data.length);
+      ids.push(Buffer.from(hasher.hash(data.subarray(pos, pos + len))).toString("hex"));
+      pos += len;
+    }
+    return ids;
+  }
+
+  /** Bytes that cut soon after minSize (4 symbols), runs of zeros, and random stretches. */
+  function mixed(n: number, seed: number): Uint8Array {
+    const out = bytes(n, seed);
+    for (let i = 0; i < n; i += 50_000) {
+      out.fill(0, i + 10_000, Math.min(n, i + 30_000));
+      for (let k = i + 30_000; k < Math.min(n, i + 40_000); k++) out[k] = 97 + (out[k] & 3);
+    }
+    return out;
+  }
+
+  // Test vault: minSize 1 KiB, avg 4 KiB, maxSize 16 KiB. Slots of 2 × maxSize and odd sizes
+  // put a slot boundary (and the carried tail) at every kind of place in a chunk.
+  for (const slotBytes of [32 * 1024, 32 * 1024 + 4097, 100 * 1024]) {
+    test(`chunks are those of the whole-stream cut, with ${slotBytes}-byte slots`, async () => {
+      const sizes = [1025, 16 * 1024, 16 * 1024 + 1, 33 * 1024, 250_000, 1_000_003];
+      const paths = sizes.map((n, i) => {
+        const path = join(tmp, `big-${i}`);
+        writeFileSync(path, mixed(n, 100 + i));
+        return path;
+      });
+      const outcomes = await readAll(paths, () => {}, slotBytes);
+      for (const [i, o] of outcomes.entries()) {
+        expect(o.kind).toBe("read");
+        if (o.kind !== "read") continue;
+        expect(o.read.size).toBe(sizes[i]);
+        expect(o.read.content).toEqual(await referenceIds(mixed(sizes[i], 100 + i)));
+      }
+    });
+  }
 });
