@@ -1,6 +1,6 @@
 /**
  * Debian packages the tests need (chromium for the console, zsh and fish for the completion
- * scripts), installed with apt-get when missing: as root, as CI runs (`npm run test-tools`
+ * scripts, script and systemd-analyze for the operator tests), installed with apt-get when missing: as root, as CI runs (`npm run test-tools`
  * installs them all up front; a test asks again for its own, so a bare `npm test` works too).
  */
 import { existsSync } from "node:fs";
@@ -22,4 +22,6 @@ export const TEST_PACKAGES: [path: string, pkg: string][] = [
   ["/usr/bin/chromium", "chromium"],
   ["/usr/bin/zsh", "zsh"],
   ["/usr/bin/fish", "fish"],
+  ["/usr/bin/script", "bsdutils"],
+  ["/usr/bin/systemd-analyze", "systemd"],
 ];
